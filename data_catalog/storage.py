@@ -1,0 +1,213 @@
+"""Where datasets live: zarr v3 groups under a root (local directory or fsspec URL).
+
+No SQLite here: Dask workers use this module alone to write data, regions and markers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import numpy as np
+import xarray as xr
+import zarr
+
+from .fingerprint import fingerprint
+
+__all__ = ["Storage", "COMPLETE_ATTR", "LINEAGE_ATTR"]
+
+COMPLETE_ATTR = "strata_complete"
+LINEAGE_ATTR = "strata_lineage"
+_MARKERS = ".strata/regions"
+
+# Region markers live inside the group (contract); zarr warns that it does not know them.
+warnings.filterwarnings("ignore", message=r"Object at \.strata is not recognized")
+
+
+class Storage:
+    """A data root: ``<root>/datasets/<kind>/<key>.zarr`` plus small marker objects."""
+
+    def __init__(self, root: str | os.PathLike, storage_options: Mapping[str, Any] | None = None):
+        text = str(root)
+        self.is_local = "://" not in text or text.startswith("file://")
+        if self.is_local:
+            text = str(Path(text.removeprefix("file://")).expanduser().resolve())
+        self.root = text.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        if self.is_local:
+            self.fs = fsspec.filesystem("file", auto_mkdir=True)
+            self._base = self.root
+        else:
+            self.fs, self._base = fsspec.core.url_to_fs(self.root, **self.storage_options)
+
+    def __repr__(self) -> str:
+        return f"Storage({self.root!r})"
+
+    # -- paths -------------------------------------------------------------------------------
+    def uri(self, kind: str, key: str) -> str:
+        """The dataset's location as users see it (path or URL)."""
+        return f"{self.root}/datasets/{kind}/{key}.zarr"
+
+    def _fs_path(self, uri: str) -> str:
+        return uri if self.is_local else self.fs._strip_protocol(uri)
+
+    def _zarr_kwargs(self) -> dict[str, Any]:
+        return {} if self.is_local else {"storage_options": self.storage_options or None}
+
+    def cache_dir(self) -> Path:
+        """Local directory for the SQLite index, event log and Prefect home of this root."""
+        if self.is_local:
+            return Path(self.root)
+        base = Path(os.environ.get("STRATA_CACHE_DIR") or Path.home() / ".cache" / "strata")
+        return base / hashlib.sha256(self.root.encode()).hexdigest()[:16]
+
+    def exists(self, uri: str) -> bool:
+        return self.fs.exists(self._fs_path(uri) + "/zarr.json")
+
+    def iter_groups(self):
+        """Yield the uri of every ``<kind>/<key>.zarr`` group under ``datasets/``."""
+        base = f"{self._base}/datasets"
+        if not self.fs.exists(base):
+            return
+        for kind_dir in sorted(self.fs.ls(base, detail=False)):
+            for entry in sorted(self.fs.ls(kind_dir, detail=False)):
+                if entry.endswith(".zarr"):
+                    rel = entry[len(self._base) :].lstrip("/") if not self.is_local else None
+                    yield entry if self.is_local else f"{self.root}/{rel}"
+
+    # -- whole datasets ----------------------------------------------------------------------
+    def write(self, uri: str, ds: xr.Dataset, lineage: Mapping[str, Any]) -> str:
+        """Write ``ds`` at ``uri`` (replacing any incomplete leftover), then mark it complete.
+
+        Returns the fingerprint. The completion attribute is written last.
+        """
+        ds = _clean(ds)
+        ds.to_zarr(uri, mode="w", consolidated=False, zarr_format=3, **self._zarr_kwargs())
+        fp = fingerprint(ds)
+        self.mark_complete(uri, lineage, fp)
+        return fp
+
+    def open(self, uri: str) -> xr.Dataset:
+        """Open lazily (dask-backed)."""
+        return xr.open_zarr(uri, consolidated=False, zarr_format=3, **self._zarr_kwargs())
+
+    def attrs(self, uri: str) -> dict[str, Any]:
+        """Group attrs, or {} when there is no group."""
+        try:
+            g = zarr.open_group(self._store(uri), mode="r", zarr_format=3)
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError):
+            return {}
+        return dict(g.attrs)
+
+    def is_complete(self, uri: str) -> bool:
+        return bool(self.attrs(uri).get(COMPLETE_ATTR))
+
+    def mark_complete(self, uri: str, lineage: Mapping[str, Any], fp: str) -> None:
+        """Write lineage + fingerprint, then ``strata_complete = true`` in a second, last update."""
+        g = zarr.open_group(self._store(uri), mode="r+", zarr_format=3)
+        g.attrs.update({LINEAGE_ATTR: {**dict(lineage), "fingerprint": fp}})
+        g.attrs.update({COMPLETE_ATTR: True})
+
+    def fingerprint(self, uri: str) -> str:
+        """Recompute the fingerprint from the stored values (what ``verify`` compares)."""
+        with self.open(uri) as ds:
+            return fingerprint(ds)
+
+    def delete(self, uri: str) -> None:
+        path = self._fs_path(uri)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+    def variables(self, uri: str) -> dict[str, dict[str, Any]]:
+        """{name: {dims, shape, chunks, dtype, units}} for ``catalog show``."""
+        out: dict[str, dict[str, Any]] = {}
+        with self.open(uri) as ds:
+            for name, var in ds.variables.items():
+                chunks = var.encoding.get("chunks") or var.encoding.get("preferred_chunks")
+                if isinstance(chunks, Mapping):
+                    chunks = [chunks.get(d) for d in var.dims]
+                out[str(name)] = {
+                    "dims": list(map(str, var.dims)),
+                    "shape": list(var.shape),
+                    "chunks": list(chunks) if chunks is not None else list(var.shape),
+                    "dtype": str(var.dtype),
+                    "units": var.attrs.get("units"),
+                }
+        return out
+
+    # -- regions -----------------------------------------------------------------------------
+    def create_template(
+        self,
+        uri: str,
+        piece: xr.Dataset,
+        region_dim: str,
+        coord: np.ndarray,
+        chunk: int,
+    ) -> None:
+        """Write metadata for the full dataset, shaped like ``piece`` but ``len(coord)`` long
+        along ``region_dim``, chunked ``chunk`` along it; no data chunks are written."""
+        import dask.array as da
+
+        piece = _clean(piece)
+        n = len(coord)
+        variables: dict[str, Any] = {}
+        encoding: dict[str, Any] = {}
+        for name, var in piece.variables.items():
+            if name == region_dim:
+                continue
+            if region_dim in var.dims:
+                shape = tuple(n if d == region_dim else s for d, s in zip(var.dims, var.shape, strict=True))
+                chunks = tuple(chunk if d == region_dim else s for d, s in zip(var.dims, var.shape, strict=True))
+                data = da.zeros(shape, dtype=var.dtype, chunks=chunks)
+                variables[name] = xr.Variable(var.dims, data, attrs=var.attrs)
+                encoding[name] = {"chunks": chunks}
+            else:
+                variables[name] = var
+        coords = {region_dim: (region_dim, np.asarray(coord), piece[region_dim].attrs if region_dim in piece.coords else {})}
+        tmpl = xr.Dataset(
+            {k: v for k, v in variables.items() if k in piece.data_vars},
+            coords={**coords, **{k: v for k, v in variables.items() if k not in piece.data_vars}},
+            attrs=piece.attrs,
+        )
+        tmpl.to_zarr(
+            uri, mode="w", compute=False, consolidated=False, zarr_format=3, encoding=encoding,
+            **self._zarr_kwargs(),
+        )
+
+    def write_region(self, uri: str, index: int, piece: xr.Dataset, region_dim: str, chunk: int) -> None:
+        """Write piece ``index`` (chunk-aligned along ``region_dim``), then its marker."""
+        piece = _clean(piece)
+        start = index * chunk
+        stop = start + piece.sizes[region_dim]
+        drop = [n for n, v in piece.variables.items() if region_dim not in v.dims]
+        piece.drop_vars(drop).to_zarr(
+            uri, region={region_dim: slice(start, stop)}, consolidated=False, zarr_format=3,
+            **self._zarr_kwargs(),
+        )
+        self.fs.pipe_file(f"{self._fs_path(uri)}/{_MARKERS}/{index}", b"done\n")
+
+    def regions_done(self, uri: str) -> set[int]:
+        base = f"{self._fs_path(uri)}/{_MARKERS}"
+        try:
+            names = self.fs.ls(base, detail=False)
+        except FileNotFoundError:
+            return set()
+        return {int(n.rstrip("/").rsplit("/", 1)[-1]) for n in names if n.rsplit("/", 1)[-1].isdigit()}
+
+    def _store(self, uri: str):
+        if self.is_local:
+            return zarr.storage.LocalStore(uri)
+        return zarr.storage.FsspecStore.from_url(uri, storage_options=self.storage_options or None)
+
+
+def _clean(ds: xr.Dataset) -> xr.Dataset:
+    """Drop encodings inherited from a source store (they would fight ours)."""
+    ds = ds.copy(deep=False)
+    for var in ds.variables.values():
+        var.encoding = {}
+    return ds
