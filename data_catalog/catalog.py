@@ -258,7 +258,7 @@ class RegionWriter:
         self.lineage = {**dict(lineage), "key": key, "kind": kind}
         self.uri = catalog.storage.uri(kind, key)
         self.n_pieces = -(-len(self.coord) // self.chunk)
-        if piece0 is not None and not catalog.storage.exists(self.uri):
+        if piece0 is not None and not catalog.storage.template_ready(self.uri):
             catalog.storage.create_template(self.uri, piece0, region_dim, self.coord, self.chunk)
 
     def region(self, i: int) -> slice:
@@ -268,7 +268,7 @@ class RegionWriter:
         self.catalog.storage.write_region(self.uri, i, ds_i, self.region_dim, self.chunk)
 
     def missing(self) -> list[int]:
-        if not self.catalog.storage.exists(self.uri):
+        if not self.catalog.storage.template_ready(self.uri):
             return list(range(self.n_pieces))
         done = self.catalog.storage.regions_done(self.uri)
         return [i for i in range(self.n_pieces) if i not in done]

@@ -27,6 +27,8 @@ _MARKERS = ".strata/regions"
 
 # Region markers live inside the group (contract); zarr warns that it does not know them.
 warnings.filterwarnings("ignore", message=r"Object at \.strata is not recognized")
+# xarray stores string coordinates (e.g. loop names) as fixed-length UTF-32, not yet in the v3 spec.
+warnings.filterwarnings("ignore", message=r"The data type \(FixedLengthUTF32")
 
 
 class Storage:
@@ -178,6 +180,11 @@ class Storage:
             uri, mode="w", compute=False, consolidated=False, zarr_format=3, encoding=encoding,
             **self._zarr_kwargs(),
         )
+        self.fs.pipe_file(f"{self._fs_path(uri)}/.strata/template", b"done\n")
+
+    def template_ready(self, uri: str) -> bool:
+        """Was the region template written to the end (a killed write leaves no marker)?"""
+        return self.fs.exists(f"{self._fs_path(uri)}/.strata/template")
 
     def write_region(self, uri: str, index: int, piece: xr.Dataset, region_dim: str, chunk: int) -> None:
         """Write piece ``index`` (chunk-aligned along ``region_dim``), then its marker."""

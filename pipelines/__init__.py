@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Study definitions (YAML + frozen pydantic models), the study registry and the ``strata`` CLI."""

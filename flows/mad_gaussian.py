@@ -1,0 +1,53 @@
+"""Study flow ``mad_gaussian``: real set → G generations per loop type → curves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from tasks.generative import gaussian
+
+from .steps import Ref, Step
+from .study import study_flow
+
+__all__ = ["mad_gaussian", "real_samples", "generation", "curves"]
+
+
+def summarize_curves(*generations: xr.Dataset, loop_names: list[str]) -> xr.Dataset:
+    """Reduce step: all generation datasets (loop-major) → curves (loop, generation)."""
+    return gaussian.summarize(generations, loop_names)
+
+
+def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, **params: Any) -> xr.Dataset:
+    """Generation t from the real set and generation t-1 (none at t = 0)."""
+    return gaussian.fit_generation(real, prev, **params)
+
+
+real_samples = Step("real_samples", gaussian.draw_real, version="1", kind="mad_real",
+                    map_over="chain", coord_param="chains")
+generation = Step("generation", fit_generation, version="1", kind="mad_generation", map_over="chain")
+curves = Step("curves", summarize_curves, version="1", kind="mad_curves")
+
+
+@study_flow("mad_gaussian")
+def mad_gaussian(cfg: Mapping[str, Any]) -> dict[str, Ref]:
+    truth = {"mu0": cfg["mu0"], "sigma0": cfg["sigma0"], "rho": cfg["rho"]}
+    chunk = cfg["chains_per_piece"]
+    real = real_samples(chunk=chunk, label=f"{cfg['chains']} chains", chains=np.arange(cfg["chains"]),
+                        n=cfg["n"], dim=cfg["dim"], seed=cfg["seed"], **truth)
+    outputs: dict[str, Ref] = {}
+    history: list[Ref] = []
+    for loop in cfg["loops"]:
+        prev: Ref | None = None
+        for t in range(cfg["generations"] + 1):
+            inputs = (real,) if prev is None else (real, prev)
+            prev = generation(*inputs, chunk=chunk, label=f"{loop} t={t}", generation=t, loop=loop,
+                              lam=cfg["lam"], n_synth=cfg["n_synth"], n_fresh=cfg["n_fresh"],
+                              estimator=cfg["estimator"], seed=cfg["seed"], **truth)
+            history.append(prev)
+        outputs[f"last_{loop}"] = prev
+    outputs = {"curves": curves(*history, loop_names=list(cfg["loops"])), **outputs}
+    return outputs

@@ -1,0 +1,174 @@
+"""Process-level set-up of a study run: Prefect housekeeping, threads, server, task runner.
+
+Nothing here imports Prefect at module import time: the environment must be set first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from strata_errors import InputError, RunError
+
+__all__ = ["Runtime", "prefect_env", "cores"]
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def prefect_env(prefect_home: Path) -> dict[str, str]:
+    """Environment strata sets for Prefect (housekeeping of DESIGN.md); user values win."""
+    env = {
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "CRITICAL",  # failures reach the user as one `error:` line
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
+    }
+    return {k: os.environ.get(k, v) for k, v in env.items()}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+class Runtime:
+    """``with Runtime(home, workers, address) as rt:`` … ``rt.task_runner()``.
+
+    - no workers/address: ephemeral Prefect (or ``PREFECT_API_URL``), one task at a time,
+      OpenMP/torch threads = cores;
+    - ``workers=N``: a Prefect server on loopback (unless ``PREFECT_API_URL`` is set) and a
+      LocalCluster of N processes with cores // N threads each;
+    - ``address``: an existing Dask scheduler; needs a real server (``PREFECT_API_URL``).
+    Children stay in strata's process group and are stopped on exit.
+    """
+
+    def __init__(self, prefect_home: Path, workers: int | None = None, address: str | None = None):
+        if workers is not None and workers < 1:
+            raise InputError(f"--workers must be ≥ 1, got {workers}")
+        if workers and address:
+            raise InputError("give --workers or --dask-address, not both")
+        if address and not os.environ.get("PREFECT_API_URL"):
+            raise InputError("--dask-address needs a Prefect server the workers can reach: set PREFECT_API_URL")
+        self.home = Path(prefect_home)
+        self.workers, self.address = workers, address
+        self.threads = max(1, cores() // workers) if workers else cores()
+        self._stack = ExitStack()
+        self._server: subprocess.Popen | None = None
+        self.cluster: Any = None
+        self.server_seconds = 0.0
+        self.cluster_seconds = 0.0
+
+    def __enter__(self) -> Runtime:
+        self.home.mkdir(parents=True, exist_ok=True)
+        os.environ.update(prefect_env(self.home))
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            if self.workers or var not in os.environ:  # serial: a user's setting wins
+                os.environ[var] = str(self.threads)
+        os.environ.setdefault("DEVITO_LANGUAGE", "openmp")
+        if self.workers and not os.environ.get("PREFECT_API_URL"):
+            self._start_server()
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        self._stack.enter_context(temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+        if self.workers:
+            self._start_cluster()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stack.close()
+        if self.cluster is not None:
+            try:
+                self.cluster.close(timeout=20)
+            except Exception:  # pragma: no cover - best effort on shutdown
+                pass
+            self.cluster = None
+        if self._server is not None:
+            _stop(self._server)
+            os.environ.pop("PREFECT_API_URL", None)
+            self._server = None
+
+    # -- children ----------------------------------------------------------------------------
+    def _start_server(self) -> None:
+        t0 = time.perf_counter()
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}/api"
+        log = open(self.home / "server.log", "ab")
+        self._server = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ},
+        )
+        atexit.register(_stop, self._server)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self._server.poll() is not None:
+                raise RunError(f"Prefect server exited with code {self._server.returncode}; see {self.home / 'server.log'}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            _stop(self._server)
+            raise RunError(f"Prefect server did not answer within 120 s; see {self.home / 'server.log'}")
+        os.environ["PREFECT_API_URL"] = url
+        self.server_seconds = time.perf_counter() - t0
+
+    def _start_cluster(self) -> None:
+        import dask
+        from distributed import LocalCluster
+
+        t0 = time.perf_counter()
+        thread_env = {v: str(self.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": thread_env,
+                              "distributed.worker.daemon": False}):
+            self.cluster = LocalCluster(
+                n_workers=self.workers, threads_per_worker=1, processes=True,
+                dashboard_address=":0", host="127.0.0.1",
+                env={**thread_env, "DEVITO_LANGUAGE": os.environ["DEVITO_LANGUAGE"]},
+            )
+        self.cluster_seconds = time.perf_counter() - t0
+
+    def task_runner(self):
+        if self.workers:
+            from prefect_dask import DaskTaskRunner
+
+            return DaskTaskRunner(address=self.cluster.scheduler_address)
+        if self.address:
+            from prefect_dask import DaskTaskRunner
+
+            return DaskTaskRunner(address=self.address)
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=1)

@@ -1,0 +1,253 @@
+"""The step wrapper: a pure ``tasks/`` function becomes a cached, lineage-recording Prefect task.
+
+``Step(...)(*input_refs, **params)`` inside a study flow computes the dataset key; a complete
+dataset with that key is reused, otherwise the function runs on the run's task runner, writes
+its zarr group (whole, or region by region for a mapped step) and is indexed with lineage.
+Catalog (SQLite) writes happen here, in the flow process; tasks on workers touch storage only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from data_catalog import Storage, canonical, make_key, now_iso
+from strata_errors import InputError, RunError, StrataError
+
+if TYPE_CHECKING:
+    from .study import StudyRun
+
+__all__ = ["Ref", "Step", "source_hash", "function_name"]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What passes between steps: a small reference, never the arrays."""
+
+    key: str
+    uri: str
+    kind: str
+    step: str
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """A named, versioned producer of one kind of dataset.
+
+    ``map_over``: the output dim filled region by region (one task per ``chunk`` of it); inputs
+    having that dim are sliced to the piece; the full coordinate is the param ``coord_param``
+    if given (and the piece's slice of it is passed in its place), else the first input's.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    version: str
+    kind: str
+    map_over: str | None = None
+    coord_param: str | None = None
+    retries: int = 0
+
+    def __call__(self, *inputs: Ref, chunk: int | None = None, label: str | None = None, **params: Any) -> Ref:
+        from .study import current_run
+
+        return current_run().run_step(self, inputs, params, chunk=chunk, label=label)
+
+    def key(self, inputs: Sequence[Ref], params: Mapping[str, Any], chunk: int | None) -> str:
+        doc = dict(canonical(params))
+        if self.map_over:
+            doc["_region"] = {"dim": self.map_over, "chunk": chunk}
+        return make_key(self.name, self.version, doc, [r.key for r in inputs])
+
+
+def function_name(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def source_hash(fn: Callable[..., Any]) -> str:
+    """sha256 of the source file of the function's module (what ``catalog stale`` compares)."""
+    path = inspect.getsourcefile(fn)
+    with open(path, "rb") as f:  # type: ignore[arg-type]
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+# -- fault injection -----------------------------------------------------------------------------
+def maybe_fault(step: str, piece: int) -> None:
+    """Honour ``STRATA_FAULT=<step>:<piece>:<raise|kill>`` (tests hit a chosen point)."""
+    spec = os.environ.get("STRATA_FAULT")
+    if not spec:
+        return
+    try:
+        name, idx, action = spec.rsplit(":", 2)
+        idx_i = int(idx)
+    except ValueError:
+        raise InputError(f"STRATA_FAULT={spec!r}: expected <step>:<piece>:<raise|kill>") from None
+    if name != step or idx_i != piece:
+        return
+    if action == "kill":
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    if action == "raise":
+        raise RuntimeError(f"injected fault at {step}:{piece}")
+    raise InputError(f"STRATA_FAULT action must be raise or kill, not {action!r}")
+
+
+# -- work done by tasks (on any worker) -------------------------------------------------------------
+def _open_inputs(storage: Storage, uris: Sequence[str]):
+    return [storage.open(u) for u in uris]
+
+
+def compute_whole(spec: Mapping[str, Any]) -> str:
+    """Run the function and write the whole dataset (complete when this returns)."""
+    import dask
+
+    maybe_fault(spec["step"], 0)
+    storage = Storage(spec["root"], spec["storage_options"])
+    with dask.config.set(scheduler="synchronous"):
+        inputs = [ds.load() for ds in _open_inputs(storage, spec["inputs"])]
+        out = spec["fn"](*inputs, **spec["params"])
+        _check_dataset(out, spec)
+        return storage.write(spec["uri"], out, spec["lineage"])
+
+
+def compute_piece(spec: Mapping[str, Any], index: int, make_template: bool) -> int:
+    """Run the function on piece ``index`` and write its region + marker."""
+    import dask
+
+    maybe_fault(spec["step"], index)
+    dim, chunk = spec["map_over"], spec["chunk"]
+    coord = np.asarray(spec["coord"])
+    part = coord[index * chunk : (index + 1) * chunk]
+    storage = Storage(spec["root"], spec["storage_options"])
+    params = dict(spec["params"])
+    if spec["coord_param"]:
+        params[spec["coord_param"]] = part
+    with dask.config.set(scheduler="synchronous"):
+        inputs = [
+            (ds.sel({dim: part}) if dim in ds.dims else ds).load()
+            for ds in _open_inputs(storage, spec["inputs"])
+        ]
+        out = spec["fn"](*inputs, **params)
+    _check_dataset(out, spec)
+    if dim not in out.dims or not np.array_equal(np.asarray(out[dim].values), part):
+        raise RunError(f"step {spec['step']} piece {index}: result must have dim {dim!r} with coords {part.tolist()[:5]}...")
+    if make_template:
+        storage.create_template(spec["uri"], out, dim, coord, chunk)
+    storage.write_region(spec["uri"], index, out, dim, chunk)
+    return index
+
+
+def _check_dataset(out: Any, spec: Mapping[str, Any]) -> None:
+    import xarray as xr
+
+    if not isinstance(out, xr.Dataset):
+        raise RunError(f"step {spec['step']} returned {type(out).__name__}, not an xarray.Dataset")
+
+
+# -- the flow-process side ---------------------------------------------------------------------------
+def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any],
+            chunk: int | None, label: str | None) -> Ref:
+    """Reuse or compute one step (called by ``StudyRun.run_step``)."""
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    if step.map_over and not chunk:
+        raise InputError(f"step {step.name} is mapped over {step.map_over!r}: give chunk=")
+    for r in inputs:
+        if not isinstance(r, Ref):
+            raise TypeError(f"step {step.name}: inputs must be Refs, got {type(r).__name__}")
+    key = step.key(inputs, params, chunk)
+    t0 = time.perf_counter()
+    cat = run.catalog
+    rec = cat.claim(key, run.owner, step.kind, step.name, step.version)
+    if rec is not None:
+        ref = Ref(rec.key, rec.uri, rec.kind, rec.step, rec.fingerprint)
+        run.record(step, ref, "reused", time.perf_counter() - t0, label)
+        return ref
+    uri = cat.storage.uri(step.kind, key)
+    step_run_id = str(uuid.uuid4())
+    lineage = {
+        "key": key, "kind": step.kind, "step": step.name, "version": step.version,
+        "params": canonical(params), "inputs": [r.key for r in inputs],
+        "input_fingerprints": {r.key: r.fingerprint for r in inputs},
+        "run_id": step_run_id, "flow_run_id": run.flow_run_id, "study": run.study,
+        "preset": run.preset, "overrides": list(run.overrides),
+        "code": {**run.code, "source_hash": source_hash(step.fn), "function": function_name(step.fn),
+                 "version": step.version},
+        "created": now_iso(), "packages": run.packages,
+    }
+    spec = {"root": cat.root, "storage_options": cat.storage.storage_options, "fn": step.fn,
+            "inputs": [r.uri for r in inputs], "params": dict(params), "lineage": lineage,
+            "uri": uri, "step": step.name, "map_over": step.map_over, "chunk": chunk,
+            "coord_param": step.coord_param}
+    run.emit("START", step, step_run_id, inputs, uri, lineage)
+    opts = {"cache_policy": NO_CACHE, "persist_result": False, "retries": step.retries}
+    try:
+        if step.map_over is None:
+            t = task(compute_whole, name=step.name, **opts)
+            t.submit(spec).result()
+        else:
+            coord = _full_coord(step, inputs, params, cat.storage)
+            spec["coord"] = coord
+            writer = cat.create(key, step.kind, None, step.map_over, coord, chunk, lineage)
+            _run_pieces(run, step, spec, writer, label, opts)
+        rec = cat.register(uri, cat.storage.attrs(uri)["strata_lineage"]) if step.map_over is None else writer.finish()
+    except BaseException as exc:
+        cat.release(key, run.owner)
+        run.emit("FAIL", step, step_run_id, inputs, uri, lineage, error=str(exc))
+        if isinstance(exc, StrataError):
+            raise
+        if isinstance(exc, Exception):
+            raise RunError(f"step {step.name} ({label or key}) failed: {exc}") from exc
+        raise
+    run.emit("COMPLETE", step, step_run_id, inputs, uri, lineage)
+    ref = Ref(rec.key, rec.uri, rec.kind, rec.step, rec.fingerprint)
+    run.record(step, ref, "computed", time.perf_counter() - t0, label)
+    return ref
+
+
+def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], storage: Storage) -> np.ndarray:
+    if step.coord_param:
+        if step.coord_param not in params:
+            raise InputError(f"step {step.name}: missing parameter {step.coord_param!r}")
+        return np.asarray(params[step.coord_param])
+    for r in inputs:
+        with storage.open(r.uri) as ds:
+            if step.map_over in ds.dims:
+                return np.asarray(ds[step.map_over].values)
+    raise InputError(f"step {step.name}: no input has dim {step.map_over!r} to map over")
+
+
+def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any, label: str | None, opts: dict) -> None:
+    from prefect import task
+
+    t = task(compute_piece, name=step.name, **opts)
+    todo = writer.missing()
+    total = writer.n_pieces
+    with run.progress(f"{step.name}" + (f" {label}" if label else ""), total, total - len(todo)) as advance:
+        if not todo:
+            return
+        if not run.catalog.storage.template_ready(writer.uri):
+            t.with_options(task_run_name=f"{step.name}[{todo[0]}]").submit(spec, todo[0], True).result()
+            advance()
+            todo = todo[1:]
+        futures = [t.with_options(task_run_name=f"{step.name}[{i}]").submit(spec, i, False) for i in todo]
+        failures = []
+        for i, fut in zip(todo, futures, strict=True):
+            try:
+                fut.result()
+                advance()
+            except Exception as exc:  # per-piece isolation: the other pieces still finish
+                failures.append((i, exc))
+        if failures:
+            i, exc = failures[0]
+            raise RunError(f"step {step.name}: {len(failures)} of {total} pieces failed "
+                           f"(first: piece {i}: {exc}); finished pieces are kept and a rerun resumes")

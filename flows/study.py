@@ -1,0 +1,201 @@
+"""A study run: one Prefect flow run whose steps share one task runner and one catalog."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from data_catalog import Catalog, EventLog, now_iso, owner_id
+from strata_errors import RunError
+
+from .runtime import Runtime
+from .steps import Ref, Step, execute
+
+__all__ = ["StudyRun", "StepResult", "RunResult", "study_flow", "run_study", "current_run"]
+
+_ACTIVE: list[StudyRun] = []
+_PACKAGES = ("numpy", "xarray", "zarr", "dask", "distributed", "prefect", "devito", "torch", "segyio", "strata")
+
+
+def current_run() -> StudyRun:
+    if not _ACTIVE:
+        raise RunError("a Step was called outside a study flow run")
+    return _ACTIVE[-1]
+
+
+@functools.lru_cache(maxsize=1)
+def git_info() -> dict[str, Any]:
+    """git sha and dirty flag of the checkout this code runs from (None outside git)."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=10, check=True).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return {"git_sha": None, "dirty": None}
+    return {"git_sha": sha, "dirty": dirty}
+
+
+@functools.lru_cache(maxsize=1)
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class StepResult:
+    step: str
+    label: str | None
+    key: str
+    kind: str
+    status: str
+    seconds: float
+
+
+@dataclass
+class RunResult:
+    study: str
+    preset: str | None
+    flow_run_id: str
+    outputs: dict[str, Ref]
+    steps: list[StepResult]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class StudyRun:
+    """State of one study run in the flow process: catalog, identity, events, step results."""
+
+    def __init__(self, catalog: Catalog, study: str, preset: str | None, overrides: Sequence[str],
+                 console: Any = None):
+        self.catalog, self.study, self.preset, self.overrides = catalog, study, preset, list(overrides)
+        self.flow_run_id = ""
+        self.owner = ""
+        self.code = git_info()
+        self.packages = package_versions()
+        self.steps: list[StepResult] = []
+        self.console = console
+        self.events: EventLog | None = None
+        self.t_body = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def begin(self, flow_run_id: str, config: Mapping[str, Any]) -> None:
+        self.t_body = time.perf_counter()
+        self.flow_run_id = flow_run_id
+        self.owner = owner_id(flow_run_id)
+        self.events = EventLog(self.catalog.lineage_dir, flow_run_id, self.catalog.root)
+        self.catalog.index.put_run(flow_run_id, study=self.study, preset=self.preset, overrides=self.overrides,
+                                   started=now_iso(), status="RUNNING")
+        self._emit_flow("START", config)
+
+    def end(self, status: str, error: str | None = None) -> None:
+        self.catalog.index.put_run(self.flow_run_id, finished=now_iso(), status=status)
+        self._emit_flow(status, None, error)
+
+    def _emit_flow(self, state: str, config: Mapping[str, Any] | None, error: str | None = None) -> None:
+        doc = {"level": "flow", "flow_run_id": self.flow_run_id, "study": self.study, "preset": self.preset,
+               "overrides": self.overrides, "code": self.code, "packages": self.packages}
+        if config is not None:
+            doc["config"] = dict(config)
+        self.events.emit(state, job=self.study, run_id=self.flow_run_id, strata=doc, error=error)
+
+    # -- steps ---------------------------------------------------------------------------------
+    def run_step(self, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], *,
+                 chunk: int | None = None, label: str | None = None) -> Ref:
+        return execute(self, step, inputs, params, chunk, label)
+
+    def emit(self, state: str, step: Step, run_id: str, inputs: Sequence[Ref], uri: str,
+             lineage: Mapping[str, Any], error: str | None = None) -> None:
+        doc = {"level": "step", "flow_run_id": self.flow_run_id, "key": lineage["key"], "params": lineage["params"],
+               "code": lineage["code"], "packages": self.packages}
+        self.events.emit(state, job=f"{self.study}.{step.name}", run_id=run_id, parent=(self.study, self.flow_run_id),
+                         inputs=[r.uri for r in inputs], outputs=[uri], strata=doc, error=error)
+
+    def record(self, step: Step, ref: Ref, status: str, seconds: float, label: str | None) -> None:
+        res = StepResult(step.name, label, ref.key, ref.kind, status, seconds)
+        self.steps.append(res)
+        if self.console is not None:
+            tag = "[green]computed[/]" if status == "computed" else "[dim]reused[/]"
+            self.console.print(f"  {step.name:<16} {label or '':<28} {ref.key[:12]}  {tag}  {seconds:6.2f} s")
+
+    @contextmanager
+    def progress(self, description: str, total: int, done: int) -> Iterator[Callable[[], None]]:
+        """A progress bar on stderr for a mapped step (pieces done / total)."""
+        if self.console is None or total <= 1 or not self.console.is_terminal:
+            yield lambda: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=self.console, transient=True) as prog:
+            tid = prog.add_task(description, total=total, completed=done)
+            yield lambda: prog.advance(tid)
+
+
+def study_flow(name: str) -> Callable[[Callable[..., Mapping[str, Ref]]], Any]:
+    """Decorate ``body(config: dict) -> {output name: Ref}`` into the study's Prefect flow."""
+
+    def deco(body: Callable[..., Mapping[str, Ref]]):
+        from prefect import flow
+        from prefect.runtime import flow_run
+
+        @flow(name=name, validate_parameters=False, persist_result=False, log_prints=False)
+        def _flow(config: dict[str, Any]) -> dict[str, str]:
+            run = current_run()
+            run.begin(str(flow_run.id), config)
+            try:
+                outputs = dict(body(config))
+            except BaseException as exc:
+                run.end("FAIL", str(exc))
+                raise
+            run.end("COMPLETE")
+            run.outputs = outputs
+            return {k: r.key for k, r in outputs.items()}
+
+        _flow.body = body
+        return _flow
+
+    return deco
+
+
+def run_study(study_flow_obj: Any, config: Mapping[str, Any], *, catalog: Catalog, study: str,
+              preset: str | None, overrides: Sequence[str], workers: int | None = None,
+              address: str | None = None, console: Any = None, t_start: float | None = None) -> RunResult:
+    """Run one study as one flow run on the chosen runner; returns outputs, steps and timings."""
+    t0 = t_start if t_start is not None else time.perf_counter()
+    run = StudyRun(catalog, study, preset, overrides, console)
+    with Runtime(catalog.storage.cache_dir() / "prefect", workers, address) as rt:
+        flow_obj = study_flow_obj.with_options(task_runner=rt.task_runner())
+        _ACTIVE.append(run)
+        try:
+            flow_obj(config=dict(config), return_state=False)
+        except Exception as exc:
+            if hasattr(exc, "exit_code"):
+                raise
+            raise RunError(f"study {study} failed: {exc}") from exc
+        finally:
+            _ACTIVE.pop()
+        t_end_body = time.perf_counter()
+    t_done = time.perf_counter()
+    timings = {
+        "prefect_startup_s": round(run.t_body - t0, 3),
+        "steps_s": round(t_end_body - run.t_body, 3),
+        "shutdown_s": round(t_done - t_end_body, 3),
+        "server_s": round(rt.server_seconds, 3),
+        "cluster_s": round(rt.cluster_seconds, 3),
+    }
+    return RunResult(study, preset, run.flow_run_id, getattr(run, "outputs", {}), run.steps, timings)
+
+

@@ -1,0 +1,306 @@
+"""The ``strata`` command line (contract in DESIGN.md: names and --json shapes are stable)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from strata_errors import InputError, RunError, StrataError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise InputError(f"{self.prog}: {message}")
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def _catalog(args):
+    from data_catalog import Catalog
+
+    return Catalog(args.root)
+
+
+# -- studies / run ---------------------------------------------------------------------------------
+def cmd_studies(args) -> int:
+    import yaml
+
+    from .config import STUDIES_DIR
+    from .registry import STUDIES
+
+    rows = []
+    for name, entry in STUDIES.items():
+        doc = yaml.safe_load((STUDIES_DIR / f"{name}.yaml").read_text())
+        rows.append({"study": name, "presets": list((doc.get("presets") or {}).keys()), "summary": entry.summary})
+    if args.json:
+        _emit_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['study']:<16} presets: {', '.join(r['presets']):<14} {r['summary']}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    t0 = time.perf_counter()
+    from .config import load_study
+    from .registry import load_flow, models
+
+    loaded = load_study(args.study, args.preset, args.set or [], models())
+    cat = _catalog(args)
+    from flows.runtime import prefect_env
+
+    os.environ.update(prefect_env(cat.storage.cache_dir() / "prefect"))
+    console = _stderr_console()
+    console.print(f"[bold]{loaded.name}[/] preset {loaded.preset or '-'} → {cat.root}"
+                  + (f" ({args.workers} workers)" if args.workers else ""))
+    flow_obj = load_flow(loaded.name)
+    from flows.study import run_study
+
+    from .report import write_report
+
+    result = run_study(flow_obj, loaded.config.model_dump(mode="json"), catalog=cat, study=loaded.name,
+                       preset=loaded.preset, overrides=loaded.overrides, workers=args.workers,
+                       address=args.dask_address, console=console, t_start=t0)
+    report = write_report(cat, result, loaded, time.perf_counter() - t0)
+    seconds = round(time.perf_counter() - t0, 3)
+    _summary(console, result, seconds)
+    computed = [s.key for s in result.steps if s.status == "computed"]
+    reused = [s.key for s in result.steps if s.status == "reused"]
+    if args.json:
+        _emit_json({"study": loaded.name, "preset": loaded.preset, "flow_run_id": result.flow_run_id,
+                    "seconds": seconds, "outputs": {k: r.key for k, r in result.outputs.items()},
+                    "computed": computed, "reused": reused, "report": str(report)})
+    else:
+        print(f"data:    {cat.root}/datasets  ({len(computed)} computed, {len(reused)} reused)")
+        print(f"plots:   {report.parent}/*.png")
+        print(f"report:  {report}")
+    return 0
+
+
+def _summary(console, result, seconds: float) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result.study}: {seconds:.1f} s (Prefect start-up {result.timings['prefect_startup_s']:.1f} s, "
+                        f"steps {result.timings['steps_s']:.1f} s)", title_justify="left")
+    for col in ("step", "label", "key", "status", "seconds"):
+        table.add_column(col, justify="right" if col == "seconds" else "left")
+    for s in result.steps:
+        table.add_row(s.step, s.label or "", s.key[:12], s.status, f"{s.seconds:.2f}")
+    console.print(table)
+
+
+# -- catalog -----------------------------------------------------------------------------------------
+def cmd_list(args) -> int:
+    recs = _catalog(args).list(args.kind)
+    if args.json:
+        _emit_json([{"key": r.key, "kind": r.kind, "step": r.step, "created": r.created, "uri": r.uri} for r in recs])
+    else:
+        for r in recs:
+            print(f"{r.key}  {r.kind:<16} {r.step:<16} {r.created or ''}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    rec = _catalog(args).record(args.key)
+    doc = rec.to_json()
+    if args.json:
+        _emit_json(doc)
+    else:
+        for k, v in doc.items():
+            if k != "variables":
+                print(f"{k:>12}: {json.dumps(v) if isinstance(v, dict | list) else v}")
+        for name, v in doc["variables"].items():
+            print(f"{'':>12}  {name:<14} {v['dtype']:<8} {tuple(v['shape'])} dims={tuple(v['dims'])} "
+                  f"chunks={tuple(v['chunks'])} units={v['units']}")
+    return 0
+
+
+def cmd_lineage(args) -> int:
+    cat = _catalog(args)
+    key = cat.resolve(args.key)
+    if args.depth is not None and args.depth < 1:
+        raise InputError(f"--depth must be ≥ 1, got {args.depth}")
+    doc = cat.lineage(key, "down" if args.downstream else "up", args.depth)
+    if args.json:
+        _emit_json(doc)
+    elif args.dot:
+        print("digraph lineage {\n  rankdir=LR; node [shape=box, fontname=monospace];")
+        for n in doc["nodes"]:
+            print(f'  "{n["key"]}" [label="{n["step"]}\\n{n["kind"]}\\n{n["key"][:10]}"];')
+        for e in doc["edges"]:
+            print(f'  "{e["from"]}" -> "{e["to"]}";')
+        print("}")
+    else:
+        for n in doc["nodes"]:
+            print(f"{n['key']}  {n['kind'] or '?':<16} {n['step'] or '?':<16} {json.dumps(n['params'])[:80]}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    results = _catalog(args).verify(args.key)
+    bad = [r for r in results if not r[1]]
+    for _, ok, msg in results:
+        if not ok:
+            print(f"CORRUPT {msg}")
+    print(f"verified {len(results)} dataset(s): {len(results) - len(bad)} ok, {len(bad)} failed", file=sys.stderr)
+    if bad:
+        raise RunError(f"{len(bad)} dataset(s) failed verification: " + ", ".join(k for k, _, _ in bad))
+    return 0
+
+
+def _code_hash(function: str) -> str | None:
+    import hashlib
+    import importlib.util
+
+    module = function.split(":")[0]
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    with open(spec.origin, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+def cmd_stale(args) -> int:
+    cat = _catalog(args)
+    key = cat.resolve(args.key) if args.key else None
+    found = cat.stale(key, _code_hash)
+    stale = {k: v for k, v in found.items() if v}
+    for k, reasons in stale.items():
+        print(f"{k} is stale:")
+        for r in reasons:
+            print(f"  - {r}")
+    if not stale:
+        print(f"{len(found)} dataset(s) up to date")
+    return 1 if stale else 0
+
+
+def cmd_reproduce(args) -> int:
+    doc = _catalog(args).reproduce(args.key)
+    sets = " ".join(f"--set {o}" for o in doc["overrides"])
+    print(f"study:    {doc['study']}  preset {doc['preset']}")
+    print(f"step:     {doc['step']} (version {doc['version']}, {doc['code'].get('function')})")
+    print(f"code:     git {doc['code'].get('git_sha')} ({'dirty' if doc['code'].get('dirty') else 'clean'}), "
+          f"source {doc['code'].get('source_hash')}")
+    print(f"params:   {json.dumps(doc['params'])}")
+    print(f"inputs:   {', '.join(doc['inputs']) or 'none'}")
+    print(f"command:  git checkout {doc['code'].get('git_sha')} && strata run {doc['study']} "
+          f"--preset {doc['preset']} {sets}".rstrip())
+    return 0
+
+
+def cmd_reindex(args) -> int:
+    counts = _catalog(args).reindex()
+    print(f"reindexed {counts['datasets']} dataset(s), {counts['runs']} run(s); "
+          f"{counts['incomplete_skipped']} incomplete group(s) ignored")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from pathlib import Path
+
+    from .report import save_plot
+
+    cat = _catalog(args)
+    key = cat.resolve(args.key)
+    rec = cat.get(key)
+    if rec is None:
+        raise InputError(f"dataset {key} is not complete")
+    out = Path(args.output or f"{key}.png")
+    save_plot(cat, key, out)
+    print(out)
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--root", help="data root (default $STRATA_HOME or ./strata-data)")
+    p = _Parser(prog="strata", description="Resumable, lineage-tracked imaging studies.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("studies", parents=[common], help="list studies and presets")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_studies)
+
+    s = sub.add_parser("run", parents=[common], help="run a study (one flow run)")
+    s.add_argument("study", help="study name or path to a study YAML file")
+    s.add_argument("--preset")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int, help="LocalCluster of N processes (+ a Prefect server)")
+    g.add_argument("--dask-address", help="an existing Dask scheduler (needs PREFECT_API_URL)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_run)
+
+    c = sub.add_parser("catalog", help="query the data catalog").add_subparsers(dest="sub", required=True,
+                                                                                  parser_class=_Parser)
+    s = c.add_parser("list", parents=[common])
+    s.add_argument("--kind")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_list)
+    s = c.add_parser("show", parents=[common])
+    s.add_argument("key")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_show)
+    s = c.add_parser("lineage", parents=[common])
+    s.add_argument("key")
+    s.add_argument("--downstream", action="store_true")
+    s.add_argument("--depth", type=int)
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--json", action="store_true")
+    g.add_argument("--dot", action="store_true")
+    s.set_defaults(fn=cmd_lineage)
+    s = c.add_parser("verify", parents=[common])
+    s.add_argument("key", nargs="?")
+    s.set_defaults(fn=cmd_verify)
+    s = c.add_parser("stale", parents=[common])
+    s.add_argument("key", nargs="?")
+    s.set_defaults(fn=cmd_stale)
+    s = c.add_parser("reproduce", parents=[common])
+    s.add_argument("key")
+    s.set_defaults(fn=cmd_reproduce)
+    s = c.add_parser("reindex", parents=[common])
+    s.set_defaults(fn=cmd_reindex)
+
+    s = sub.add_parser("plot", parents=[common], help="plot a dataset by its kind")
+    s.add_argument("key")
+    s.add_argument("-o", "--output")
+    s.set_defaults(fn=cmd_plot)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "key", None) and args.fn not in (cmd_run,):
+            from data_catalog import check_key
+
+            check_key(args.key)
+        return args.fn(args)
+    except StrataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

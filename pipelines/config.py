@@ -1,0 +1,127 @@
+"""Study configuration: YAML files → frozen pydantic models, named presets, ``--set`` overrides."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from strata_errors import InputError
+
+__all__ = ["StudyConfig", "LoadedStudy", "load_study", "parse_override", "STUDIES_DIR"]
+
+STUDIES_DIR = Path(__file__).parent / "studies"
+
+
+class StudyConfig(BaseModel):
+    """Base of every study's parameters: frozen, unknown fields are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True)
+class LoadedStudy:
+    name: str
+    preset: str
+    overrides: tuple[str, ...]
+    path: Path
+    config: StudyConfig
+    description: str
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b=value`` → (['a', 'b'], value parsed as YAML scalar/list)."""
+    if "=" not in text:
+        raise InputError(f"--set {text!r}: expected key=value")
+    path, raw = text.split("=", 1)
+    parts = path.strip().split(".")
+    if not path.strip() or any(not p.isidentifier() for p in parts):
+        raise InputError(f"--set {text!r}: {path!r} is not a field path like a.b")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise InputError(f"--set {text!r}: value is not valid YAML ({exc.problem})") from None
+    return parts, value
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"cannot read study file {path}: {exc.strerror}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InputError(f"{path}:{where}: YAML syntax error: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(doc, dict) or "study" not in doc:
+        raise InputError(f"{path}: a study file is a mapping with keys study, config, presets")
+    unknown = set(doc) - {"study", "description", "config", "presets"}
+    if unknown:
+        raise InputError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}")
+    return doc
+
+
+def _field_error(path: Path, exc: ValidationError, overrides: dict[str, str]) -> InputError:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "(top)"
+    source = f"--set {overrides[field]}" if field in overrides else str(path)
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and "input" in err else ""
+    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return InputError(f"{source}: field '{field}': {msg}{got}{more}")
+
+
+def load_study(name_or_path: str, preset: str | None, overrides: list[str] | tuple[str, ...],
+               models: dict[str, type[StudyConfig]]) -> LoadedStudy:
+    """Load a study by registry name or YAML path, apply a preset then ``--set`` overrides."""
+    cand = Path(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")) or cand.is_file():
+        path = cand
+        if not path.is_file():
+            raise InputError(f"study file {path} does not exist")
+    else:
+        path = STUDIES_DIR / f"{name_or_path}.yaml"
+        if name_or_path not in models or not path.is_file():
+            raise InputError(f"unknown study {name_or_path!r}; known: {', '.join(sorted(models))}")
+    doc = _read_yaml(path)
+    name = doc["study"]
+    if name not in models:
+        raise InputError(f"{path}: unknown study {name!r}; known: {', '.join(sorted(models))}")
+    presets = doc.get("presets") or {}
+    preset = preset or ("small" if "small" in presets else None)
+    if preset is not None and preset not in presets:
+        raise InputError(f"{path}: unknown preset {preset!r}; presets: {', '.join(presets) or 'none'}")
+    values = _merge(doc.get("config") or {}, (presets.get(preset) or {}) if preset else {})
+    sources: dict[str, str] = {}
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = values
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise InputError(f"--set {text}: {p!r} is not a section")
+        node[parts[-1]] = value
+        sources[".".join(parts)] = text
+    try:
+        config = models[name].model_validate(values)
+    except ValidationError as exc:
+        raise _field_error(path, exc, sources) from None
+    return LoadedStudy(name, preset or "", tuple(overrides), path, config, doc.get("description", ""))

@@ -1,0 +1,38 @@
+"""Study registry: name → config model and the study flow (imported only when run)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from .config import StudyConfig
+from .models import MadGaussianConfig
+
+__all__ = ["StudyEntry", "STUDIES", "models", "load_flow"]
+
+
+@dataclass(frozen=True)
+class StudyEntry:
+    name: str
+    model: type[StudyConfig]
+    flow: str  # "module:attribute", imported lazily (Prefect is heavy)
+    summary: str
+
+
+STUDIES: dict[str, StudyEntry] = {
+    e.name: e
+    for e in [
+        StudyEntry("mad_gaussian", MadGaussianConfig, "flows.mad_gaussian:mad_gaussian",
+                   "self-consuming Gaussian loop: fitted mean/covariance and W2 per generation, 3 loop types"),
+    ]
+}
+
+
+def models() -> dict[str, type[StudyConfig]]:
+    return {k: e.model for k, e in STUDIES.items()}
+
+
+def load_flow(name: str) -> Any:
+    module, attr = STUDIES[name].flow.split(":")
+    return getattr(importlib.import_module(module), attr)
