@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import xarray as xr
 from strata_errors import InputError, RunError
 
 from .events import read_events
-from .index import Index, Record, owner_alive
+from .index import Index, Record
 from .keys import check_key, make_key
 from .storage import COMPLETE_ATTR, LINEAGE_ATTR, Storage
 

@@ -119,7 +119,14 @@ class Index:
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA busy_timeout = 60000")
-        self._db.execute("PRAGMA journal_mode = WAL")
+        for attempt in range(600):  # switching to WAL needs a moment alone: SQLite answers "locked" at once
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 599:
+                    raise
+                time.sleep(0.05)
         self._db.execute("PRAGMA synchronous = NORMAL")
         with self._tx():
             for stmt in _SCHEMA.strip().split(";"):

@@ -21,14 +21,9 @@ def summarize_curves(*generations: xr.Dataset, loop_names: list[str]) -> xr.Data
     return gaussian.summarize(generations, loop_names)
 
 
-def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, **params: Any) -> xr.Dataset:
-    """Generation t from the real set and generation t-1 (none at t = 0)."""
-    return gaussian.fit_generation(real, prev, **params)
-
-
 real_samples = Step("real_samples", gaussian.draw_real, version="1", kind="mad_real",
                     map_over="chain", coord_param="chains")
-generation = Step("generation", fit_generation, version="1", kind="mad_generation", map_over="chain")
+generation = Step("generation", gaussian.fit_generation, version="1", kind="mad_generation", map_over="chain")
 curves = Step("curves", summarize_curves, version="1", kind="mad_curves")
 
 

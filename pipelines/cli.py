@@ -56,6 +56,8 @@ def cmd_studies(args) -> int:
 
 def cmd_run(args) -> int:
     t0 = time.perf_counter()
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be ≥ 1, got {args.workers}")
     from .config import load_study
     from .registry import load_flow, models
 

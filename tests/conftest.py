@@ -1,0 +1,92 @@
+"""Shared fixtures: one Prefect server for the whole test session; a `strata` CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A real Prefect server on loopback shared by every test that runs flows."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield os.environ["PREFECT_API_URL"]
+        return
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    log = open(home / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2):
+                break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                raise RuntimeError(f"Prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+class Strata:
+    """Run the CLI in a subprocess (its own session, so kill tests can kill its group)."""
+
+    def __init__(self, root: Path, api_url: str | None):
+        self.root = root
+        self.env = {**os.environ, "STRATA_HOME": str(root), "PYTHONUNBUFFERED": "1"}
+        self.env.pop("STRATA_FAULT", None)
+        if api_url:
+            self.env["PREFECT_API_URL"] = api_url
+
+    def __call__(self, *args: str, fault: str | None = None, check: bool = True, timeout: float = 300):
+        env = dict(self.env)
+        if fault:
+            env["STRATA_FAULT"] = fault
+        proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
+                              env=env, cwd=REPO, timeout=timeout, start_new_session=True)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"strata {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+        return proc
+
+    def json(self, *args: str, **kw):
+        proc = self(*args, "--json", **kw)
+        return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def strata(tmp_path, prefect_server):
+    return Strata(tmp_path / "root", prefect_server)
+
+
+@pytest.fixture
+def strata_offline(tmp_path):
+    """The CLI without a Prefect server (catalog, plot and bad-input commands need none)."""
+    return Strata(tmp_path / "root", None)

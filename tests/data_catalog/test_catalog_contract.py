@@ -1,0 +1,168 @@
+"""The catalog contract, written once and run against every store (local directory, fsspec memory)."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from data_catalog import Catalog, check_key, fingerprint, make_key
+from strata_errors import InputError, RunError
+
+
+@pytest.fixture(params=["local", "memory"])
+def cat(request, tmp_path, monkeypatch):
+    monkeypatch.setenv("STRATA_CACHE_DIR", str(tmp_path / "cache"))
+    root = str(tmp_path / "root") if request.param == "local" else f"memory://strata-{uuid.uuid4().hex}"
+    c = Catalog(root)
+    yield c
+    c.close()
+
+
+def _ds(n: int = 6, value: float = 1.0) -> xr.Dataset:
+    x = np.arange(n, dtype="f8") * 10.0
+    return xr.Dataset(
+        {"v": (("x", "z"), np.full((n, 3), value, dtype="f4") + np.arange(n * 3, dtype="f4").reshape(n, 3),
+               {"units": "m/s", "long_name": "velocity"})},
+        coords={"x": ("x", x, {"units": "m"}), "z": ("z", [0.0, 5.0, 10.0], {"units": "m"})},
+    )
+
+
+def _lineage(step: str, inputs=(), **params):
+    return {"step": step, "version": "1", "params": params, "inputs": list(inputs),
+            "input_fingerprints": {}, "code": {"function": "mod:fn", "source_hash": "abc"}}
+
+
+def _put(cat: Catalog, step: str, ds: xr.Dataset, inputs=(), kind="thing", **params):
+    key = make_key(step, "1", params, list(inputs))
+    assert cat.claim(key, "test-owner", kind, step, "1") is None
+    return cat.write(key, kind, ds, _lineage(step, inputs, **params))
+
+
+def test_keys_are_canonical():
+    a = make_key("s", "1", {"b": 1, "a": np.float32(0.5), "c": (1, 2)}, ["k1"])
+    b = make_key("s", "1", {"a": 0.5, "c": [1, 2], "b": np.int64(1)}, ["k1"])
+    assert a == b and len(a) == 20 and check_key(a) == a
+    assert make_key("s", "2", {"a": 0.5}, []) != make_key("s", "1", {"a": 0.5}, [])
+    assert make_key("s", "1", {"a": 0.1 + 0.2}, []) != make_key("s", "1", {"a": 0.3}, [])
+    for bad in ["ABCDEF", "12345", "xyz123", "0" * 21, ""]:
+        with pytest.raises(InputError, match="malformed key"):
+            check_key(bad)
+
+
+def test_write_open_show_roundtrip(cat):
+    ds = _ds()
+    rec = _put(cat, "make", ds, a=1.5)
+    assert rec.complete and rec.kind == "thing" and rec.uri.endswith(f"datasets/thing/{rec.key}.zarr")
+    back = cat.open(rec.key).load()
+    xr.testing.assert_identical(back.drop_attrs(), ds.drop_attrs())
+    assert back.v.attrs["units"] == "m/s"
+    assert rec.variables["v"] == {"dims": ["x", "z"], "shape": [6, 3], "chunks": [6, 3], "dtype": "float32",
+                                  "units": "m/s"}
+    assert rec.fingerprint == fingerprint(ds)
+    assert cat.resolve(rec.key[:8]) == rec.key
+    with pytest.raises(InputError, match="no dataset"):
+        cat.resolve("abcdef")
+
+
+def test_incomplete_is_invisible_and_claims_are_exclusive(cat):
+    key = make_key("slow", "1", {}, [])
+    assert cat.claim(key, "owner-a", "thing", "slow", "1") is None
+    assert cat.get(key) is None
+    with pytest.raises(InputError, match="not complete"):
+        cat.open(key)
+    # a live claimant on this host (our own pid) makes others wait; a dead one is taken over
+    import os
+    import socket
+    live = f"{socket.gethostname()}:{os.getpid()}:run-a"
+    key2 = make_key("slow", "1", {"x": 1}, [])
+    assert cat.claim(key2, live, "thing", "slow", "1") is None
+    with pytest.raises(RunError, match="timed out waiting"):
+        cat.claim(key2, "someone-else", "thing", "slow", "1", wait=0.3, poll=0.1)
+    dead = f"{socket.gethostname()}:999999999:run-b"
+    key3 = make_key("slow", "1", {"x": 2}, [])
+    assert cat.claim(key3, dead, "thing", "slow", "1") is None
+    assert cat.claim(key3, "new-owner", "thing", "slow", "1", wait=0.3) is None
+
+
+def test_complete_in_storage_is_adopted(cat):
+    """A run killed after the attrs but before the index row: the next claim adopts the dataset."""
+    key = make_key("adopt", "1", {}, [])
+    uri = cat.storage.uri("thing", key)
+    cat.storage.write(uri, _ds(), {**_lineage("adopt"), "key": key, "kind": "thing"})
+    rec = cat.claim(key, "owner", "thing", "adopt", "1")
+    assert rec is not None and rec.complete and rec.key == key
+
+
+def test_region_writer_resumes_and_fingerprint_ignores_chunking(cat):
+    full = _ds(10)
+    key = make_key("mapped", "1", {}, [])
+    coord = full.x.values
+    w = cat.create(key, "thing", full.isel(x=slice(0, 4)), "x", coord, 4, _lineage("mapped"))
+    assert w.missing() == [0, 1, 2]
+    w.write(0, full.isel(x=slice(0, 4)))
+    w.write(2, full.isel(x=slice(8, 10)))
+    with pytest.raises(RunError, match=r"regions \[1\]"):
+        w.finish()
+    assert cat.get(key) is None
+    # a new writer (a resumed run) sees only the missing region
+    w2 = cat.create(key, "thing", full.isel(x=slice(0, 4)), "x", coord, 4, _lineage("mapped"))
+    assert w2.missing() == [1]
+    w2.write(1, full.isel(x=slice(4, 8)))
+    rec = w2.finish()
+    assert rec.fingerprint == fingerprint(full)
+    assert rec.variables["v"]["chunks"] == [4, 3]
+    xr.testing.assert_equal(cat.open(key).load(), full)
+
+
+def test_lineage_up_down_depth_and_stale(cat):
+    a = _put(cat, "a", _ds(value=1.0))
+    b = _put(cat, "b", _ds(value=2.0), inputs=[a.key])
+    c = _put(cat, "c", _ds(value=3.0), inputs=[b.key])
+    # record input fingerprints as the step wrapper does
+    for rec, parent in ((b, a), (c, b)):
+        doc = cat.storage.attrs(rec.uri)["strata_lineage"]
+        doc["input_fingerprints"] = {parent.key: parent.fingerprint}
+        cat.register(rec.uri, doc)
+    up = cat.lineage(c.key, "up")
+    assert up["nodes"][0]["key"] == c.key and {n["key"] for n in up["nodes"]} == {a.key, b.key, c.key}
+    assert {(e["from"], e["to"]) for e in up["edges"]} == {(b.key, c.key), (a.key, b.key)}
+    assert {n["key"] for n in cat.lineage(c.key, "up", depth=1)["nodes"]} == {c.key, b.key}
+    down = cat.lineage(a.key, "down")
+    assert {n["key"] for n in down["nodes"]} == {a.key, b.key, c.key}
+    assert all(n["params"] is not None and n["code"] for n in up["nodes"])
+    assert cat.stale(c.key, lambda fn: "abc") == {c.key: []}
+    assert any("code of c" in r for r in cat.stale(c.key, lambda fn: "changed")[c.key])
+    # rewrite a's values under the same key: b and c become stale (an input changed)
+    cat.write(a.key, "thing", _ds(value=9.0), _lineage("a"))
+    reasons = cat.stale(c.key, lambda fn: "abc")[c.key]
+    assert any("is stale" in r for r in reasons)
+    assert any("changed" in r for r in cat.stale(b.key)[b.key])
+
+
+def test_verify_finds_a_flipped_byte(cat):
+    rec = _put(cat, "victim", _ds(50, value=0.25))
+    assert all(ok for _, ok, _ in cat.verify())
+    fs, base = cat.storage.fs, cat.storage._fs_path(rec.uri)
+    chunks = [p for p in fs.find(f"{base}/v") if "/c/" in p]
+    data = bytearray(fs.cat_file(chunks[0]))
+    data[len(data) // 2] ^= 0xFF
+    fs.pipe_file(chunks[0], bytes(data))
+    results = cat.verify(rec.key)
+    assert results[0][0] == rec.key and not results[0][1]
+    assert rec.key in results[0][2]
+
+
+def test_reindex_rebuilds_from_attrs(cat):
+    a = _put(cat, "a", _ds())
+    b = _put(cat, "b", _ds(value=5.0), inputs=[a.key])
+    incomplete = make_key("never", "1", {}, [])
+    cat.storage.create_template(cat.storage.uri("thing", incomplete), _ds(), "x", _ds().x.values, 2)
+    before = {r.key: r.to_json() for r in cat.list()}
+    counts = cat.reindex()
+    assert counts["datasets"] == 2 and counts["incomplete_skipped"] == 1
+    after = {r.key: r.to_json() for r in cat.list()}
+    assert after == before
+    assert cat.lineage(b.key)["edges"][0]["from"] == a.key

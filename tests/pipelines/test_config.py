@@ -1,0 +1,72 @@
+"""Bad configuration → exit 2, one `error:` line naming file and field, before any work starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.cli import main
+
+CASES = [
+    (["run", "no_such_study"], "unknown study 'no_such_study'"),
+    (["run", "mad_gaussian", "--preset", "huge"], "unknown preset 'huge'"),
+    (["run", "mad_gaussian", "--set", "colour=blue"], "field 'colour': unknown field"),
+    (["run", "mad_gaussian", "--set", "n=many"], "--set n=many: field 'n'"),
+    (["run", "mad_gaussian", "--set", "lam=-1"], "--set lam=-1: field 'lam': Input should be greater than 0"),
+    (["run", "mad_gaussian", "--set", "generations=0"], "field 'generations'"),
+    (["run", "mad_gaussian", "--set", "estimator=median"], "field 'estimator'"),
+    (["run", "mad_gaussian", "--set", "loops=[fully_synthetic, bogus]"], "field 'loops.1'"),
+    (["run", "mad_gaussian", "--set", "lam"], "--set 'lam': expected key=value"),
+    (["run", "mad_gaussian", "--set", "=3"], "is not a field path"),
+    (["run", "mad_gaussian", "--set", "n=[1"], "value is not valid YAML"),
+    (["run", "mad_gaussian", "--workers", "0"], "--workers must be"),
+    (["catalog", "show", "NOTAKEY"], "malformed key 'NOTAKEY'"),
+    (["catalog", "show", "abcdef12"], "no dataset with key 'abcdef12'"),
+    (["bogus-command"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize("argv,message", CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_bad_input_is_one_line_exit_2(argv, message, tmp_path, capsys):
+    root = tmp_path / "root"
+    rc = main([*argv, "--root", str(root)] if argv[0] != "bogus-command" else argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert message in err[0], err[0]
+    assert not (root / "datasets").exists()
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path, capsys):
+    path = _write(tmp_path, "study: mad_gaussian\nconfig:\n  n: [1, 2\n")
+    assert main(["run", str(path), "--root", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: line") and "YAML syntax error" in err
+
+
+def test_bad_field_in_a_study_file_names_the_file(tmp_path, capsys):
+    path = _write(tmp_path, "study: mad_gaussian\nconfig:\n  sigma0: 0\npresets:\n  small: {}\n")
+    assert main(["run", str(path), "--root", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {path}: field 'sigma0': Input should be greater than 0 (got 0)"
+
+
+def test_cross_field_rule(tmp_path, capsys):
+    assert main(["run", "mad_gaussian", "--set", "dim=3", "--set", "rho=-0.9", "--root", str(tmp_path)]) == 2
+    assert "rho must lie in" in capsys.readouterr().err
+
+
+def test_good_config_loads_frozen_with_preset_and_overrides():
+    from pipelines.config import load_study
+    from pipelines.registry import models
+
+    s = load_study("mad_gaussian", "paper", ["generations=7", "loops=[fresh_data]"], models())
+    assert s.preset == "paper" and s.config.generations == 7 and s.config.n == 100
+    assert s.config.loops == ("fresh_data",)
+    with pytest.raises(Exception):
+        s.config.n = 3  # frozen
