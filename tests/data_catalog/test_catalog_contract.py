@@ -166,3 +166,10 @@ def test_reindex_rebuilds_from_attrs(cat):
     after = {r.key: r.to_json() for r in cat.list()}
     assert after == before
     assert cat.lineage(b.key)["edges"][0]["from"] == a.key
+
+
+def test_string_coordinates_fingerprint_the_same_after_a_round_trip(cat):
+    ds = _ds(2).assign_coords(name=("x", np.array(["fully_synthetic", "fresh"], dtype=object)))
+    rec = _put(cat, "strings", ds)
+    assert cat.verify(rec.key)[0][1]
+    assert fingerprint(ds.assign_coords(name=("x", np.array(["fully_synthetic", "fresh"])))) == rec.fingerprint

@@ -1,0 +1,243 @@
+"""Acquisition geometry: source/receiver positions, time axis, time step and source wavelet.
+
+A geometry is an ``xr.Dataset`` with dims ``shot``, ``receiver``, ``time``; coordinates
+``src_x, [src_y,] src_z`` (shot) and ``rec_x, [rec_y,] rec_z`` (shot, receiver) in metres,
+``time`` in seconds; variable ``wavelet`` (time); attrs ``dt`` (s), ``space_order`` (the one dt
+was checked against), ``f_max`` (Hz), ``kind`` and, for a Ricker source, ``f0`` (Hz).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from strata_errors import InputError
+from tasks.seismic.model import model_spacing, validate_model
+from tasks.seismic.stencil import check_dispersion, critical_dt
+from tasks.seismic.wavelet import max_frequency, resample_wavelet, ricker
+
+__all__ = [
+    "choose_dt",
+    "crosswell_geometry",
+    "make_geometry",
+    "ocean_bottom_geometry",
+    "seafloor_depth",
+    "shot_positions",
+    "surface_geometry",
+    "time_axis",
+    "validate_geometry",
+]
+
+DEFAULT_CFL_FRACTION = 0.9
+
+
+def _round_down(x: float, digits: int = 3) -> float:
+    scale = 10.0 ** (np.floor(np.log10(x)) - digits + 1)
+    return float(np.floor(x / scale * (1 + 1e-12)) * scale)
+
+
+def choose_dt(model: xr.Dataset, space_order: int, dt: float | None = None) -> float:
+    """The user's ``dt`` checked against the CFL limit, or 90% of the limit (3 digits)."""
+    limit = critical_dt(float(model.vp.max()), model_spacing(model), space_order)
+    if dt is None:
+        return _round_down(DEFAULT_CFL_FRACTION * limit)
+    if not dt > 0:
+        raise InputError(f"time step dt must be > 0 s, got {dt}")
+    if dt > limit:
+        raise InputError(f"time step dt={dt:.6g} s is above the CFL limit {limit:.6g} s "
+                         f"(vp_max={float(model.vp.max()):g} m/s, "
+                         f"h={min(model_spacing(model)):g} m, space order {space_order})")
+    return float(dt)
+
+
+def time_axis(record_length: float, dt: float) -> np.ndarray:
+    """Times 0, dt, ... up to the first sample at or after ``record_length`` (s)."""
+    if not record_length > 0:
+        raise InputError(f"record length must be > 0 s, got {record_length}")
+    nt = int(np.ceil(record_length / dt - 1e-9)) + 1
+    return dt * np.arange(nt)
+
+
+def _check_inside(model: xr.Dataset, pos: np.ndarray, what: str) -> None:
+    dims = model.vp.dims
+    lo = np.array([float(model[d].values[0]) for d in dims])
+    hi = np.array([float(model[d].values[-1]) for d in dims])
+    tol = 1e-9 * (hi - lo).max()
+    flat = pos.reshape(-1, len(dims))
+    bad = ~np.all(np.isfinite(flat) & (flat >= lo - tol) & (flat <= hi + tol), axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        label = f"{what} {i}" if pos.ndim == 2 else \
+            f"{what} {i % pos.shape[1]} of shot {i // pos.shape[1]}"
+        at = ", ".join(f"{d}={v:g} m" for d, v in zip(dims, flat[i], strict=True))
+        box = ", ".join(f"{d} in [{a:g}, {b:g}] m" for d, a, b in zip(dims, lo, hi, strict=True))
+        raise InputError(f"{label} at {at} is outside the model ({box}); "
+                         f"{int(bad.sum())} position(s) outside")
+
+
+def validate_geometry(model: xr.Dataset, geometry: xr.Dataset, space_order: int) -> None:
+    """Raise InputError unless every position is inside ``model`` and dt is below its CFL."""
+    validate_model(model)
+    if geometry.sizes.get("shot", 0) == 0:
+        raise InputError("geometry has zero shots")
+    if geometry.sizes.get("receiver", 0) == 0:
+        raise InputError("geometry has zero receivers")
+    dims = model.vp.dims
+    missing = [f"{p}_{d}" for p in ("src", "rec") for d in dims if f"{p}_{d}" not in geometry]
+    if missing:
+        raise InputError(f"geometry lacks coordinates {missing} for a {len(dims)}D model")
+    src = np.stack([geometry[f"src_{d}"].values for d in dims], axis=-1)
+    rec = np.stack([geometry[f"rec_{d}"].transpose("shot", "receiver").values for d in dims],
+                   axis=-1)
+    _check_inside(model, src, "source")
+    _check_inside(model, rec, "receiver")
+    choose_dt(model, space_order, float(geometry.attrs["dt"]))
+
+
+def make_geometry(model: xr.Dataset, sources: np.ndarray, receivers: np.ndarray, *,
+                  record_length: float, space_order: int = 8, f0: float | None = None,
+                  wavelet: np.ndarray | None = None, wavelet_dt: float | None = None,
+                  dt: float | None = None, kind: str = "custom") -> xr.Dataset:
+    """Geometry from positions: ``sources`` (shot, dim), ``receivers`` (receiver, dim) or
+    (shot, receiver, dim), in the model's axis order; a Ricker of peak ``f0`` Hz or a user
+    ``wavelet`` sampled every ``wavelet_dt`` s (default: the time step)."""
+    validate_model(model)
+    dims = model.vp.dims
+    src = np.asarray(sources, dtype=np.float64)
+    rec = np.asarray(receivers, dtype=np.float64)
+    if src.ndim != 2 or src.shape[-1] != len(dims):
+        raise InputError(f"sources must have shape (shot, {len(dims)}), got {src.shape}")
+    if src.shape[0] == 0:
+        raise InputError("geometry has zero shots")
+    if rec.ndim == 2:
+        rec = np.broadcast_to(rec, (src.shape[0], *rec.shape))
+    if rec.ndim != 3 or rec.shape[0] != src.shape[0] or rec.shape[-1] != len(dims):
+        raise InputError(f"receivers must have shape (receiver, {len(dims)}) or "
+                         f"({src.shape[0]}, receiver, {len(dims)}), got {rec.shape}")
+    if rec.shape[1] == 0:
+        raise InputError("geometry has zero receivers")
+    _check_inside(model, src, "source")
+    _check_inside(model, rec, "receiver")
+    dt = choose_dt(model, space_order, dt)
+    t = time_axis(record_length, dt)
+    if (f0 is None) == (wavelet is None):
+        raise InputError("give exactly one of a Ricker peak frequency f0 or a user wavelet")
+    w = ricker(f0, t) if wavelet is None else \
+        resample_wavelet(wavelet, dt if wavelet_dt is None else wavelet_dt, t)
+    f_max = max_frequency(w, dt)
+    check_dispersion(float(model.vp.min()), model_spacing(model), f_max, space_order)
+    m = {"units": "m"}
+    coords = {"shot": np.arange(src.shape[0]), "receiver": np.arange(rec.shape[1]),
+              "time": ("time", t, {"units": "s", "long_name": "time"})}
+    for i, d in enumerate(dims):
+        coords[f"src_{d}"] = ("shot", src[:, i], {**m, "long_name": f"source {d}"})
+        coords[f"rec_{d}"] = (("shot", "receiver"), rec[..., i],
+                              {**m, "long_name": f"receiver {d}"})
+    attrs = {"dt": dt, "space_order": int(space_order), "f_max": f_max, "kind": kind,
+             "record_length": float(record_length)}
+    if f0 is not None:
+        attrs["f0"] = float(f0)
+    wav = ("time", w.astype(np.float32), {"long_name": "source wavelet", "units": "1"})
+    return xr.Dataset({"wavelet": wav}, coords=coords, attrs=attrs)
+
+
+def _line(first: float, spacing: float, count: int, what: str) -> np.ndarray:
+    if count < 1:
+        raise InputError(f"geometry has zero {what} (count={count})")
+    return first + spacing * np.arange(count)
+
+
+def _place(model: xr.Dataset, along: np.ndarray, axis: str, fixed: dict[str, float]):
+    """Positions (n, dim) varying along ``axis``; other axes fixed (y defaults to the centre)."""
+    out = []
+    for d in model.vp.dims:
+        if d == axis:
+            out.append(along)
+        else:
+            v = fixed.get(d)
+            v = float(model[d].values[[0, -1]].mean()) if v is None else v
+            out.append(np.full(along.shape, v))
+    return np.stack(out, axis=-1)
+
+
+def surface_geometry(model: xr.Dataset, *, n_shots: int, shot_spacing: float,
+                     n_receivers: int, receiver_spacing: float, source_depth: float = 0.0,
+                     receiver_depth: float = 0.0, first_shot_x: float | None = None,
+                     first_receiver_x: float | None = None, y: float | None = None,
+                     **timing) -> xr.Dataset:
+    """Sources and a fixed receiver spread along x at given depths (3D: a line at ``y``)."""
+    x0 = float(model.x.values[0])
+    sx = _line(x0 if first_shot_x is None else first_shot_x, shot_spacing, n_shots, "shots")
+    rx = _line(x0 if first_receiver_x is None else first_receiver_x, receiver_spacing,
+               n_receivers, "receivers")
+    src = _place(model, sx, "x", {"z": source_depth, "y": y})
+    rec = _place(model, rx, "x", {"z": receiver_depth, "y": y})
+    return make_geometry(model, src, rec, kind=timing.pop("kind", "surface"), **timing)
+
+
+def seafloor_depth(model: xr.Dataset, x: np.ndarray, y: float | None = None) -> np.ndarray:
+    """Depth (m) of the first node below the water layer (vp differs from the top by > 1%)."""
+    vp = model.vp
+    if "y" in vp.dims:
+        vp = vp.sel(y=float(model.y.values[[0, -1]].mean()) if y is None else y,
+                    method="nearest")
+    cols = vp.sel(x=x, method="nearest").values            # (n, nz)
+    below = np.abs(cols - cols[:, :1]) > 0.01 * cols[:, :1]
+    if not below.any(axis=1).all():
+        i = int(np.flatnonzero(~below.any(axis=1))[0])
+        raise InputError(f"no seafloor found under receiver {i} at x={x[i]:g} m "
+                         f"(vp never departs from the water velocity {cols[i, 0]:g} m/s)")
+    return model.z.values[np.argmax(below, axis=1)]
+
+
+def ocean_bottom_geometry(model: xr.Dataset, *, n_shots: int, shot_spacing: float,
+                          n_receivers: int, receiver_spacing: float,
+                          source_depth: float = 0.0, seafloor: float | None = None,
+                          first_shot_x: float | None = None,
+                          first_receiver_x: float | None = None, y: float | None = None,
+                          **timing) -> xr.Dataset:
+    """Near-surface sources, receivers on the seafloor (given depth, or found in the model)."""
+    x0 = float(model.x.values[0])
+    rx = _line(x0 if first_receiver_x is None else first_receiver_x, receiver_spacing,
+               n_receivers, "receivers")
+    geo = surface_geometry(model, n_shots=n_shots, shot_spacing=shot_spacing,
+                           n_receivers=n_receivers, receiver_spacing=receiver_spacing,
+                           source_depth=source_depth, receiver_depth=0.0,
+                           first_shot_x=first_shot_x, first_receiver_x=rx[0], y=y,
+                           kind="ocean_bottom", **timing)
+    rz = np.full(rx.shape, seafloor) if seafloor is not None else seafloor_depth(model, rx, y)
+    geo["rec_z"] = (("shot", "receiver"), np.broadcast_to(rz, geo.rec_z.shape).copy(),
+                    geo.rec_z.attrs)
+    geo = geo.set_coords("rec_z")
+    _check_inside(model, np.stack([geo[f"rec_{d}"].values for d in model.vp.dims], -1),
+                  "receiver")
+    return geo
+
+
+def crosswell_geometry(model: xr.Dataset, *, source_well_x: float, receiver_well_x: float,
+                       n_shots: int, shot_spacing: float, n_receivers: int,
+                       receiver_spacing: float, first_shot_z: float | None = None,
+                       first_receiver_z: float | None = None, y: float | None = None,
+                       **timing) -> xr.Dataset:
+    """Sources down one vertical well, receivers down another."""
+    z0 = float(model.z.values[0])
+    sz = _line(z0 if first_shot_z is None else first_shot_z, shot_spacing, n_shots, "shots")
+    rz = _line(z0 if first_receiver_z is None else first_receiver_z, receiver_spacing,
+               n_receivers, "receivers")
+    src = _place(model, sz, "z", {"x": source_well_x, "y": y})
+    rec = _place(model, rz, "z", {"x": receiver_well_x, "y": y})
+    return make_geometry(model, src, rec, kind="crosswell", **timing)
+
+
+def shot_positions(geometry: xr.Dataset, shot: int,
+                   dims: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Source (1, dim) and receiver (receiver, dim) positions of one shot, in metres."""
+    n = geometry.sizes["shot"]
+    if not 0 <= shot < n:
+        raise InputError(f"shot index {shot} is out of range (geometry has {n} shots)")
+    src = np.array([[float(geometry[f"src_{d}"].values[shot]) for d in dims]])
+    rec = np.stack([geometry[f"rec_{d}"].transpose("shot", "receiver").values[shot]
+                    for d in dims], axis=-1)
+    return src, rec

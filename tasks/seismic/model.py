@@ -1,0 +1,288 @@
+"""Velocity models: builders and imports (xarray), validation, and the padded devito `Model`.
+
+A velocity model is an ``xr.Dataset`` with one variable ``vp`` in m/s on dims ``(x, z)``
+(3D: ``(x, y, z)``), z pointing down, coordinates in metres on a uniform grid. Builders and
+importers here are numpy/xarray only; devito is imported by :class:`Model`, which owns the
+padded grid, ``m = 1/vp**2`` and the damping layer that the operators read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from strata_errors import InputError
+from tasks.seismic.stencil import check_space_order, critical_dt
+
+__all__ = [
+    "Model",
+    "add_random_perturbation",
+    "constant_model",
+    "layered_model",
+    "load_npy",
+    "load_zarr",
+    "model_from_array",
+    "model_spacing",
+    "smooth_model",
+    "validate_model",
+    "with_box",
+    "with_circle",
+]
+
+VP_UNITS = "m/s"
+_UNIT_SCALE = {"m/s": 1.0, "km/s": 1000.0}
+
+
+def _dims(ndim: int) -> tuple[str, ...]:
+    if ndim not in (2, 3):
+        raise InputError(f"velocity model must be 2D (x, z) or 3D (x, y, z), got {ndim} dims")
+    return ("x", "z") if ndim == 2 else ("x", "y", "z")
+
+
+def model_from_array(
+    vp: np.ndarray,
+    spacing: float | Sequence[float],
+    origin: Sequence[float] | None = None,
+    *,
+    units: str = VP_UNITS,
+) -> xr.Dataset:
+    """Wrap an array ``vp[x, z]`` (or ``[x, y, z]``) sampled at ``spacing`` metres as a model."""
+    vp = np.asarray(vp)
+    if units not in _UNIT_SCALE:
+        raise InputError(f"velocity units must be one of {sorted(_UNIT_SCALE)}, got {units!r}")
+    dims = _dims(vp.ndim)
+    h = np.broadcast_to(np.asarray(spacing, dtype=float), (vp.ndim,))
+    o = np.zeros(vp.ndim) if origin is None else np.asarray(origin, dtype=float)
+    if np.any(h <= 0) or o.shape != (vp.ndim,):
+        raise InputError(f"bad spacing {tuple(h)} or origin {tuple(o)} for a {vp.ndim}D model")
+    coords = {
+        d: (d, o[i] + h[i] * np.arange(vp.shape[i]), {"units": "m", "long_name": d})
+        for i, d in enumerate(dims)
+    }
+    data = (vp.astype(np.float64) * _UNIT_SCALE[units]).astype(np.float32)
+    attrs = {"units": VP_UNITS, "long_name": "P-wave velocity"}
+    ds = xr.Dataset({"vp": (dims, data, attrs)}, coords=coords)
+    validate_model(ds)
+    return ds
+
+
+def constant_model(shape: Sequence[int], spacing: float | Sequence[float], vp: float,
+                   origin: Sequence[float] | None = None) -> xr.Dataset:
+    """A homogeneous model of velocity ``vp`` (m/s)."""
+    return model_from_array(np.full(tuple(shape), vp, dtype=np.float32), spacing, origin)
+
+
+def layered_model(shape: Sequence[int], spacing: float | Sequence[float],
+                  velocities: Sequence[float], depths: Sequence[float],
+                  origin: Sequence[float] | None = None) -> xr.Dataset:
+    """Flat layers: ``velocities[0]`` above ``depths[0]`` (m), ``velocities[i]`` from
+    ``depths[i-1]`` down."""
+    if len(velocities) != len(depths) + 1:
+        raise InputError(f"{len(velocities)} layer velocities need {len(velocities) - 1} "
+                         f"interface depths, got {len(depths)}")
+    ds = constant_model(shape, spacing, velocities[0], origin)
+    z = ds.z.values
+    vp = ds.vp.values
+    for v, depth in zip(velocities[1:], depths, strict=True):
+        vp[..., z >= depth] = v
+    validate_model(ds)
+    return ds
+
+
+def add_random_perturbation(model: xr.Dataset, *, std: float,
+                            correlation_lengths: float | Sequence[float],
+                            seed: int) -> xr.Dataset:
+    """Add a Gaussian random field of standard deviation ``std`` (m/s), seeded.
+
+    The field has correlation ``exp(-sum((dx_i / l_i)**2))`` with lengths ``l_i`` in metres per
+    axis (x, z) or (x, y, z); it is rescaled to zero mean and exactly ``std``.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    h = model_spacing(model)
+    lengths = np.broadcast_to(np.asarray(correlation_lengths, dtype=float), h.shape)
+    if np.any(lengths <= 0) or std < 0:
+        raise InputError(f"correlation lengths {tuple(lengths)} m must be > 0 and std >= 0")
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    field = gaussian_filter(rng.standard_normal(model.vp.shape), sigma=lengths / h / 2,
+                            mode="wrap")
+    field -= field.mean()
+    field *= std / max(field.std(), np.finfo(float).tiny)
+    out = model.copy(deep=True)
+    out["vp"].values[:] = (model.vp.values + field).astype(np.float32)
+    validate_model(out)
+    return out
+
+
+def _inside(model: xr.Dataset, mask_of_coords) -> np.ndarray:
+    grids = np.meshgrid(*(model[d].values for d in model.vp.dims), indexing="ij")
+    return mask_of_coords(dict(zip(model.vp.dims, grids, strict=True)))
+
+
+def with_circle(model: xr.Dataset, *, center: Sequence[float], radius: float,
+                vp: float) -> xr.Dataset:
+    """Set ``vp`` inside a circle (sphere in 3D) of ``radius`` m around ``center`` (x[, y], z)."""
+    def mask(c):
+        return sum((c[d] - x0) ** 2 for d, x0 in zip(model.vp.dims, center, strict=True)) \
+            <= radius**2
+    out = model.copy(deep=True)
+    out["vp"].values[_inside(model, mask)] = vp
+    validate_model(out)
+    return out
+
+
+def with_box(model: xr.Dataset, *, lower: Sequence[float], upper: Sequence[float],
+             vp: float) -> xr.Dataset:
+    """Set ``vp`` inside the box ``lower <= (x[, y], z) <= upper`` (m)."""
+    def mask(c):
+        return np.logical_and.reduce([(c[d] >= lo) & (c[d] <= hi) for d, lo, hi
+                                      in zip(model.vp.dims, lower, upper, strict=True)])
+    out = model.copy(deep=True)
+    out["vp"].values[_inside(model, mask)] = vp
+    validate_model(out)
+    return out
+
+
+def smooth_model(model: xr.Dataset, sigma: float | Sequence[float], *,
+                 slowness: bool = True) -> xr.Dataset:
+    """Gaussian-smooth to a migration background; ``sigma`` in metres, in slowness by default."""
+    from scipy.ndimage import gaussian_filter
+
+    h = model_spacing(model)
+    sig = np.broadcast_to(np.asarray(sigma, dtype=float), h.shape)
+    vp = model.vp.values.astype(np.float64)
+    field = 1.0 / vp if slowness else vp
+    smooth = gaussian_filter(field, sigma=sig / h, mode="nearest")
+    out = model.copy(deep=True)
+    out["vp"].values[:] = (1.0 / smooth if slowness else smooth).astype(np.float32)
+    out["vp"].attrs["smoothing_sigma_m"] = [float(s) for s in sig]
+    return out
+
+
+def load_npy(path: str | Path, spacing: float | Sequence[float],
+             origin: Sequence[float] | None = None, *, units: str = VP_UNITS) -> xr.Dataset:
+    """Import a ``.npy`` array ordered (x, z) or (x, y, z) with the given spacing (m)."""
+    return model_from_array(np.load(Path(path), allow_pickle=False), spacing, origin,
+                            units=units)
+
+
+def load_zarr(store, *, variable: str = "vp") -> xr.Dataset:
+    """Import a velocity variable from a zarr store (dims x, [y,] z in any order; m/s or km/s)."""
+    ds = xr.open_zarr(store, consolidated=False)
+    if variable not in ds:
+        raise InputError(f"zarr store {store!s} has no variable {variable!r} "
+                         f"(has {sorted(ds.data_vars)})")
+    da = ds[variable]
+    dims = _dims(da.ndim)
+    if set(da.dims) != set(dims):
+        raise InputError(f"variable {variable!r} has dims {da.dims}, expected {dims}")
+    da = da.transpose(*dims)
+    h = [float(np.diff(da[d].values[:2])[0]) if da.sizes[d] > 1 else 1.0 for d in dims]
+    return model_from_array(da.values, h, [float(da[d].values[0]) for d in dims],
+                            units=da.attrs.get("units", VP_UNITS))
+
+
+def model_spacing(model: xr.Dataset) -> np.ndarray:
+    """Grid spacing (m) per axis of the model's dims, checked uniform and positive."""
+    h = []
+    for d in model.vp.dims:
+        c = np.asarray(model[d].values, dtype=float)
+        step = np.diff(c)
+        if c.size < 2 or step[0] <= 0 or not np.allclose(step, step[0], rtol=1e-6):
+            raise InputError(f"velocity model coordinate {d!r} must be uniform, increasing "
+                             f"and have >= 2 points")
+        h.append(float(step[0]))
+    return np.array(h)
+
+
+def _where(model: xr.Dataset, bad: np.ndarray) -> str:
+    idx = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
+    return ", ".join(f"{d}={model[d].values[i]:g} m" for d, i in zip(model.vp.dims, idx,
+                                                                     strict=True))
+
+
+def validate_model(model: xr.Dataset) -> None:
+    """Raise InputError unless ``model`` is a finite, positive ``vp`` on uniform (x[, y], z)."""
+    if "vp" not in model:
+        raise InputError(f"velocity model has no variable 'vp' (has {sorted(model.data_vars)})")
+    dims = _dims(model.vp.ndim)
+    if model.vp.dims != dims:
+        raise InputError(f"velocity model 'vp' has dims {model.vp.dims}, expected {dims}")
+    if model.vp.attrs.get("units", VP_UNITS) != VP_UNITS:
+        raise InputError(f"velocity model 'vp' must be in m/s, not {model.vp.attrs['units']!r}")
+    model_spacing(model)
+    vp = np.asarray(model.vp.values)
+    for what, bad in (("NaN", np.isnan(vp)), ("infinite", np.isinf(vp)),
+                      ("non-positive", vp <= 0)):
+        if bad.any():
+            raise InputError(f"velocity model 'vp' has {int(bad.sum())} {what} values "
+                             f"(first at {_where(model, bad)})")
+
+
+def damping_profile(shape: Sequence[int], nbl: int, spacing: Sequence[float],
+                    reflection: float = 1e-3) -> np.ndarray:
+    """Damping rate (1/m, times vp gives 1/s) on the padded grid: 0 inside, smooth ramp outside."""
+    out = np.zeros(tuple(shape))
+    if nbl == 0:
+        return out
+    pos = np.arange(nbl, 0, -1) / nbl                      # 1 at the outer edge
+    ramp = pos - np.sin(2 * np.pi * pos) / (2 * np.pi)
+    for axis, (n, h) in enumerate(zip(shape, spacing, strict=True)):
+        prof = np.zeros(n)
+        prof[:nbl] = ramp
+        prof[n - nbl:] = ramp[::-1]
+        prof *= 1.5 * np.log(1.0 / reflection) / (nbl * h)
+        out += prof.reshape([-1 if a == axis else 1 for a in range(len(shape))])
+    return out
+
+
+class Model:
+    """One velocity model on a padded devito grid, for one space order.
+
+    Owns the grid (``nbl`` damping points added on every side), ``m = 1/vp**2`` (s²/m²) and
+    ``damp`` (s/m², so that ``m u_tt + damp u_t = lap u`` damps at rate ``damp*vp**2``).
+    """
+
+    def __init__(self, model: xr.Dataset, *, space_order: int = 8, nbl: int = 40,
+                 dtype: type = np.float32) -> None:
+        from devito import Function, Grid
+
+        validate_model(model)
+        check_space_order(space_order)
+        if nbl < 0:
+            raise InputError(f"damping layer width nbl must be >= 0, got {nbl}")
+        self.dataset = model
+        self.space_order, self.nbl, self.dtype = int(space_order), int(nbl), np.dtype(dtype)
+        self.dims: tuple[str, ...] = model.vp.dims
+        self.spacing = tuple(float(h) for h in model_spacing(model))
+        self.origin = tuple(float(model[d].values[0]) for d in self.dims)
+        self.shape = model.vp.shape
+        self.vp = np.asarray(model.vp.values, dtype=np.float64)
+        vp_pad = np.pad(self.vp, self.nbl, mode="edge")
+        shape_pad = vp_pad.shape
+        self.grid = Grid(shape=shape_pad, dtype=self.dtype.type,
+                         extent=tuple(h * (n - 1) for h, n in zip(self.spacing, shape_pad,
+                                                                  strict=True)),
+                         origin=tuple(o - self.nbl * h for o, h in zip(self.origin,
+                                                                      self.spacing,
+                                                                      strict=True)))
+        self.m = Function(name="m", grid=self.grid, space_order=self.space_order)
+        self.m.data[:] = 1.0 / vp_pad**2
+        self.damp = Function(name="damp", grid=self.grid, space_order=self.space_order)
+        self.damp.data[:] = damping_profile(shape_pad, self.nbl, self.spacing) / vp_pad
+
+    @property
+    def critical_dt(self) -> float:
+        """Largest stable time step (s) for this model and space order."""
+        return critical_dt(self.vp.max(), self.spacing, self.space_order)
+
+    @property
+    def cache_key(self) -> tuple:
+        """What a compiled operator depends on (spacing is baked into the generated code)."""
+        from devito import configuration
+
+        return (self.grid.shape, self.spacing, self.space_order, self.nbl, self.dtype.str,
+                str(configuration["language"]), str(configuration["platform"]))

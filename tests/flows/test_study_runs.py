@@ -1,0 +1,162 @@
+"""End-to-end study runs through the CLI on the session's shared Prefect server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from data_catalog import Catalog
+
+from ..conftest import REPO, Strata
+
+pytestmark = pytest.mark.prefect
+
+SMALL = ["--set", "generations=2", "--set", "chains=40", "--set", "chains_per_piece=10",
+         "--set", "loops=[fully_synthetic, fresh_data]"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, prefect_server):
+    """One uninterrupted serial run, then a rerun of it on the same root."""
+    s = Strata(tmp_path_factory.mktemp("ref") / "root", prefect_server)
+    first = s.json("run", "mad_gaussian", *SMALL)
+    second = s.json("run", "mad_gaussian", *SMALL)
+    return s, first, second
+
+
+def _fingerprints(root: Path, keys) -> dict[str, str]:
+    cat = Catalog(root)
+    try:
+        return {k: cat.get(k).fingerprint for k in keys}
+    finally:
+        cat.close()
+
+
+def test_rerun_computes_nothing(reference):
+    s, first, second = reference
+    assert set(first) == {"study", "preset", "flow_run_id", "seconds", "outputs", "computed", "reused", "report"}
+    assert first["study"] == "mad_gaussian" and first["preset"] == "small"
+    assert len(first["computed"]) == 8 and first["reused"] == []
+    assert second["computed"] == [] and sorted(second["reused"]) == sorted(first["computed"])
+    assert second["outputs"] == first["outputs"]
+    assert Path(first["report"]).is_file() and (Path(first["report"]).parent / "curves.png").is_file()
+    run = json.loads((Path(second["report"]).parent / "run.json").read_text())
+    assert run["timings"]["prefect_startup_s"] > 0 and run["timings"]["steps_s"] > 0
+
+
+def test_show_lineage_stale_reproduce(reference):
+    s, first, _ = reference
+    curves = first["outputs"]["curves"]
+    show = s.json("catalog", "show", curves[:8])
+    assert set(show) == {"key", "kind", "step", "version", "uri", "created", "params", "inputs", "run_id",
+                         "flow_run_id", "code", "fingerprint", "complete", "variables"}
+    assert show["kind"] == "mad_curves" and show["complete"] and len(show["inputs"]) == 6
+    assert set(show["code"]) >= {"git_sha", "dirty", "source_hash"}
+    assert show["created"].endswith("+00:00")
+    up = s.json("catalog", "lineage", curves)
+    steps = {n["step"] for n in up["nodes"]}
+    assert steps == {"curves", "generation", "real_samples"}
+    real = next(n for n in up["nodes"] if n["step"] == "real_samples")
+    assert real["params"]["n"] == 20 and real["code"]["source_hash"]
+    # generation t links to t-1 and to the real set
+    gens = {n["key"]: n for n in up["nodes"] if n["step"] == "generation"}
+    for e in up["edges"]:
+        if e["to"] in gens and e["from"] in gens:
+            assert gens[e["to"]]["params"]["generation"] == gens[e["from"]]["params"]["generation"] + 1
+    down = s.json("catalog", "lineage", real["key"], "--downstream", "--depth", "1")
+    assert down["direction"] == "down" and curves not in {n["key"] for n in down["nodes"]}
+    assert len({n["key"] for n in down["nodes"]}) == 1 + 2 * 3  # itself + every generation (each reads the real set)
+    dot = s("catalog", "lineage", curves, "--dot").stdout
+    assert dot.startswith("digraph lineage") and "->" in dot
+    assert s("catalog", "stale", curves).returncode == 0
+    rep = s("catalog", "reproduce", curves).stdout
+    assert "strata run mad_gaussian --preset small --set generations=2" in rep
+    png = s.root.parent / "curves.png"
+    assert s("plot", curves, "-o", str(png)).returncode == 0 and png.stat().st_size > 10_000
+
+
+def test_verify_finds_a_flipped_byte(reference, tmp_path):
+    import shutil
+
+    s0, first, _ = reference
+    root = tmp_path / "copy"
+    shutil.copytree(s0.root, root)
+    s = Strata(root, None)
+    s("catalog", "reindex")  # uris point at the copied root now
+    assert s("catalog", "verify").returncode == 0
+    key = first["outputs"]["last_fresh_data"]
+    chunk = next(p for p in sorted((root / "datasets" / "mad_generation" / f"{key}.zarr" / "cov").rglob("*"))
+                 if p.is_file() and p.name != "zarr.json")
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    chunk.write_bytes(bytes(data))
+    proc = s("catalog", "verify", check=False)
+    assert proc.returncode == 1
+    assert key in proc.stdout and proc.stderr.strip().splitlines()[-1].startswith("error: 1 dataset(s) failed")
+
+
+def _group_alive(pgid: int) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid=,pgid=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.split()[1] == str(pgid)]
+
+
+def _markers(root: Path, kind: str) -> dict[str, float]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns
+            for p in (root / "datasets" / kind).rglob(".strata/regions/*")}
+
+
+def test_killed_run_leaves_nothing_half_and_resumes(reference, tmp_path, prefect_server):
+    _, first, _ = reference
+    s = Strata(tmp_path / "root", prefect_server)
+    env = {**s.env, "STRATA_FAULT": "generation:2:kill"}
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "mad_gaussian", *SMALL, "--json"],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    time.sleep(0.5)
+    assert _group_alive(proc.pid) == []
+    cat = Catalog(s.root)
+    complete = cat.list()
+    assert [r.step for r in complete] == ["real_samples"]  # the killed generation is not visible
+    assert all(ok for _, ok, _ in cat.verify())
+    groups = list((s.root / "datasets").rglob("*.zarr"))
+    marked = [g for g in groups if cat.storage.is_complete(str(g))]
+    assert {g.stem for g in marked} == {r.key for r in complete}
+    cat.close()
+    before = _markers(s.root, "mad_generation")
+    assert len(before) == 2  # pieces 0 and 1 of the killed step were finished
+    again = s.json("run", "mad_gaussian", *SMALL)
+    assert again["outputs"] == first["outputs"]
+    assert len(again["reused"]) == 1 and len(again["computed"]) == 7
+    after = _markers(s.root, "mad_generation")
+    assert all(after[k] == v for k, v in before.items())  # finished pieces were not redone
+    assert _fingerprints(s.root, again["outputs"].values()) == _fingerprints(reference[0].root, first["outputs"].values())
+
+
+def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server):
+    s = Strata(tmp_path / "root", prefect_server)
+    proc = s("run", "mad_gaussian", *SMALL, fault="real_samples:1:raise", check=False)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: step real_samples: 1 of 4 pieces failed") and "injected fault" in last
+    before = _markers(s.root, "mad_real")
+    assert len(before) == 3
+    assert s("run", "mad_gaussian", *SMALL).returncode == 0
+    after = _markers(s.root, "mad_real")
+    assert len(after) == 4 and all(after[k] == v for k, v in before.items())
+
+
+def test_parallel_run_gives_the_same_bytes(reference, tmp_path, prefect_server):
+    _, first, _ = reference
+    s = Strata(tmp_path / "root", prefect_server)
+    par = s.json("run", "mad_gaussian", *SMALL, "--workers", "2")
+    assert par["outputs"] == first["outputs"]
+    assert _fingerprints(s.root, par["outputs"].values()) == _fingerprints(reference[0].root, first["outputs"].values())
