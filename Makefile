@@ -1,8 +1,11 @@
-# Two commands on a fresh machine: `make demo` (set up + run the main study), `make test`.
+# Two commands on a fresh machine: `make demo` (set up + run the main study), `make test` (set up + tests).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+QUIET_PIP := { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: setup demo test bench lint clean
 
@@ -10,9 +13,10 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade "pip<=26.2"
-	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q --upgrade "pip<=26.2" 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install -q "torch==2.13.0" 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install -q -e ".[test]" "torch==2.13.0" 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -c "import torch, devito, prefect, zarr, segyio; assert torch.__version__.startswith('2.13.0')"
 	touch $(STAMP)
 
 demo: setup
