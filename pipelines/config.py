@@ -86,6 +86,9 @@ def _field_error(path: Path, exc: ValidationError, overrides: dict[str, str]) ->
         msg = "unknown field"
     got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and "input" in err else ""
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    if not err["loc"]:  # a check across fields: the message names them; the input is the whole config
+        source = ("--set " + ", --set ".join(overrides.values())) if overrides else str(path)
+        return InputError(f"{source}: {msg.removeprefix('Value error, ')}{more}")
     return InputError(f"{source}: field '{field}': {msg}{got}{more}")
 
 

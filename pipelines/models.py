@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import warnings
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from strata_errors import InputError
+
 from .config import StudyConfig
 
-__all__ = ["MadGaussianConfig"]
+__all__ = ["MadGaussianConfig", "SeismicSurveyConfig"]
 
 Loop = Literal["fully_synthetic", "synthetic_augmentation", "fresh_data"]
 
@@ -40,5 +43,105 @@ class MadGaussianConfig(StudyConfig):
         if "fresh_data" in self.loops and self.n_fresh + self.n_synth < 2:
             raise ValueError("fresh_data needs n_fresh + n_synth >= 2")
         if self.dim > 1 and not (-1.0 / (self.dim - 1) < self.rho < 1.0):
-            raise ValueError(f"rho must lie in (-1/(dim-1), 1) = ({-1.0 / (self.dim - 1):.3g}, 1) for a valid covariance")
+            raise ValueError(f"rho must lie in (-1/(dim-1), 1) = ({-1.0 / (self.dim - 1):.3g}, 1) "
+                             "for a valid covariance")
+        return self
+
+
+# -- seismic_survey --------------------------------------------------------------------------------
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Velocity = Annotated[float, Field(gt=0, le=20000, allow_inf_nan=False)]
+Length = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class Perturbation(StudyConfig):
+    """A seeded Gaussian random field added to the layers (m/s standard deviation, metres)."""
+
+    std: float = Field(0.0, ge=0, le=5000, allow_inf_nan=False)
+    correlation_length: Length = 100.0
+    seed: int = Field(0, ge=0)
+
+
+class Circle(StudyConfig):
+    """A circular anomaly of constant velocity (centre (x, z) and radius in metres)."""
+
+    center: tuple[Finite, Finite]
+    radius: Length
+    vp: Velocity
+
+
+class VelocityModelSection(StudyConfig):
+    """Flat layers on a uniform (x, z) grid, then the optional perturbation and circle."""
+
+    shape: tuple[Annotated[int, Field(ge=3, le=20001)], Annotated[int, Field(ge=3, le=20001)]] = (101, 61)
+    spacing: Length = 10.0
+    velocities: tuple[Velocity, ...] = Field((1500.0, 2000.0, 2500.0), min_length=1)
+    depths: tuple[Finite, ...] = (200.0, 400.0)
+    perturbation: Perturbation | None = None
+    circle: Circle | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> VelocityModelSection:
+        if len(self.velocities) != len(self.depths) + 1:
+            raise ValueError(f"{len(self.velocities)} layer velocities need {len(self.velocities) - 1} "
+                             f"interface depths, got {len(self.depths)}")
+        if any(b <= a for a, b in zip(self.depths, self.depths[1:], strict=False)):
+            raise ValueError(f"layer depths must increase, got {list(self.depths)}")
+        return self
+
+
+class GeometrySection(StudyConfig):
+    """A surface survey along x: sources at ``source_depth``, a fixed receiver spread."""
+
+    n_shots: int = Field(4, ge=1, le=100_000)
+    shot_spacing: float = Field(250.0, ge=0, allow_inf_nan=False)
+    first_shot_x: Finite | None = None
+    source_depth: Finite = 20.0
+    n_receivers: int = Field(101, ge=1, le=1_000_000)
+    receiver_spacing: float = Field(10.0, ge=0, allow_inf_nan=False)
+    first_receiver_x: Finite | None = None
+    receiver_depth: Finite = 10.0
+    record_length: float = Field(0.6, gt=0, le=100, allow_inf_nan=False)
+    f0: float = Field(10.0, gt=0, le=1000, allow_inf_nan=False)
+    dt: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
+class SimulationSection(StudyConfig):
+    """Finite differences and noise; ``shots_per_piece`` shots per task (and per zarr chunk)."""
+
+    space_order: Literal[4, 6, 8, 10, 12, 14, 16] = 8
+    nbl: int = Field(40, ge=0, le=1000)
+    noise_snr_db: float | None = Field(None, ge=-60, le=200, allow_inf_nan=False)
+    seed: int = Field(0, ge=0)
+    shots_per_piece: int = Field(1, ge=1)
+
+
+class SeismicSurveyConfig(StudyConfig):
+    """Velocity model → acquisition geometry → shot records (see pipelines/studies/seismic_survey.yaml).
+
+    Besides the field checks, validation builds the (cheap) model and geometry exactly as the flow
+    will, so a non-finite or non-positive model, a time step above the CFL limit or a source or
+    receiver outside the model is a config error before any work starts.
+    """
+
+    model: VelocityModelSection = VelocityModelSection()
+    geometry: GeometrySection = GeometrySection()
+    simulation: SimulationSection = SimulationSection()
+
+    @model_validator(mode="after")
+    def _check(self) -> SeismicSurveyConfig:
+        from tasks.seismic.geometry import surface_geometry
+        from tasks.seismic.model import build_model
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # dispersion warnings are the run's business
+            try:
+                vel = build_model(**self.model.model_dump(mode="python"))
+            except InputError as exc:
+                raise ValueError(f"model: {exc}") from None
+            try:
+                surface_geometry(vel, **self.geometry.model_dump(mode="python"),
+                                 space_order=self.simulation.space_order)
+            except InputError as exc:
+                raise ValueError(f"geometry: {exc}") from None
         return self

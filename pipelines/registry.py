@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import StudyConfig
-from .models import MadGaussianConfig
+from .models import MadGaussianConfig, SeismicSurveyConfig
 
 __all__ = ["StudyEntry", "STUDIES", "models", "load_flow"]
 
@@ -25,6 +25,8 @@ STUDIES: dict[str, StudyEntry] = {
     for e in [
         StudyEntry("mad_gaussian", MadGaussianConfig, "flows.mad_gaussian:mad_gaussian",
                    "self-consuming Gaussian loop: fitted mean/covariance and W2 per generation, 3 loop types"),
+        StudyEntry("seismic_survey", SeismicSurveyConfig, "flows.seismic_survey:seismic_survey",
+                   "2D acoustic survey: layered (+ random, + circle) velocity model, geometry, Devito shot records"),
     ]
 }
 

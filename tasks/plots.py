@@ -115,3 +115,99 @@ def plot_mad_generation(ds: xr.Dataset):
                  f"(λ = {ds.attrs.get('lam', '?')}, {ds.sizes['chain']} chains)")
     fig.tight_layout()
     return fig
+
+
+def _positions(ds: xr.Dataset, prefix: str):
+    """(x, z) positions in metres of the ``src``/``rec`` coordinates of a dataset, flattened."""
+    import numpy as np
+
+    if f"{prefix}_x" not in ds or f"{prefix}_z" not in ds:
+        return None
+    x, z = np.broadcast_arrays(ds[f"{prefix}_x"].values, ds[f"{prefix}_z"].values)
+    return np.ravel(x), np.ravel(z)
+
+
+@register("velocity_model")
+def plot_velocity_model(ds: xr.Dataset, geometry: xr.Dataset | None = None):
+    """P-wave velocity image (x right, depth down), with sources and receivers if a geometry
+    (or coordinates ``src_x/src_z``, ``rec_x/rec_z`` on ``ds``) is given."""
+    import matplotlib.pyplot as plt
+
+    vp = ds["vp"]
+    if "y" in vp.dims:
+        vp = vp.isel(y=vp.sizes["y"] // 2)
+    x, z = ds["x"].values, ds["z"].values
+    aspect = (z[-1] - z[0]) / max(x[-1] - x[0], 1e-12)
+    fig, ax = plt.subplots(figsize=(9, max(2.5, 9 * aspect) + 0.8))
+    im = ax.imshow(vp.transpose("z", "x").values, cmap="viridis", origin="upper", aspect="equal",
+                   extent=(x[0], x[-1], z[-1], z[0]))
+    fig.colorbar(im, ax=ax, label=f"vp ({vp.attrs.get('units', 'm/s')})", shrink=0.9)
+    src = geometry if geometry is not None else ds
+    for prefix, style, label in (("rec", dict(marker="v", s=6, c="w"), "receivers"),
+                                 ("src", dict(marker="*", s=90, c="r", edgecolors="k"), "sources")):
+        pos = _positions(src, prefix)
+        if pos is not None:
+            ax.scatter(*pos, label=label, clip_on=False, zorder=3, **style)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set(xlabel="x (m)", ylabel="depth z (m)", xlim=(x[0], x[-1]), ylim=(z[-1], z[0]),
+           title=f"velocity model {vp.sizes['x']}×{vp.sizes['z']}, "
+                 f"{float(vp.min()):.0f}–{float(vp.max()):.0f} m/s")
+    fig.tight_layout()
+    return fig
+
+
+@register("geometry")
+def plot_geometry(ds: xr.Dataset):
+    """Acquisition geometry: source and receiver positions, and the source wavelet."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, axw) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+    rec, src = _positions(ds, "rec"), _positions(ds, "src")
+    if rec is not None:
+        ax.scatter(*rec, marker="v", s=8, c="C0", label=f"receivers ({ds.sizes.get('receiver', '?')})")
+    if src is not None:
+        ax.scatter(*src, marker="*", s=90, c="C3", edgecolors="k", label=f"sources ({ds.sizes.get('shot', '?')})")
+    ax.invert_yaxis()
+    ax.set(xlabel="x (m)", ylabel="depth z (m)", title=f"{ds.attrs.get('kind', '')} geometry")
+    ax.legend(fontsize=8)
+    if "wavelet" in ds:
+        axw.plot(ds["time"].values, ds["wavelet"].values, color="k", lw=1)
+    axw.set(xlabel="time (s)", title=f"source wavelet (f0 = {ds.attrs.get('f0', '?')} Hz, "
+                                     f"dt = {ds.attrs.get('dt', float('nan')) * 1e3:.3g} ms)")
+    fig.tight_layout()
+    return fig
+
+
+@register("shot_records")
+def plot_shot_records(ds: xr.Dataset, max_shots: int = 4):
+    """Up to ``max_shots`` shot gathers (evenly picked), greyscale clipped at the 98th percentile
+    of |data| over the shown shots (shared colour scale)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    data = ds["data"]
+    n = data.sizes["shot"]
+    picks = np.unique(np.linspace(0, n - 1, min(n, max_shots)).round().astype(int))
+    gathers = [data.isel(shot=int(i)).transpose("receiver", "time").values for i in picks]
+    clip = float(np.percentile(np.abs(np.stack(gathers)), 98)) or 1.0
+    t = ds["time"].values
+    fig, axes = plt.subplots(1, len(picks), figsize=(3.2 * len(picks) + 0.8, 4.6), squeeze=False, sharey=True)
+    for ax, i, g in zip(axes[0], picks, gathers, strict=True):
+        if "rec_x" in ds and "shot" in ds["rec_x"].dims:
+            rx = ds["rec_x"].isel(shot=int(i)).values
+        elif "rec_x" in ds:
+            rx = ds["rec_x"].values
+        else:
+            rx = ds["receiver"].values
+        im = ax.imshow(g.T, cmap="gray", vmin=-clip, vmax=clip, aspect="auto",
+                       extent=(rx[0], rx[-1], t[-1], t[0]), interpolation="nearest")
+        shot_label = ds["shot"].values[i]
+        sx = f", x = {float(ds['src_x'].values[i]):g} m" if "src_x" in ds and "shot" in ds["src_x"].dims else ""
+        ax.set(title=f"shot {shot_label}{sx}", xlabel="receiver x (m)" if "rec_x" in ds else "receiver")
+    axes[0][0].set_ylabel("time (s)")
+    fig.colorbar(im, ax=axes[0].tolist(), label=f"amplitude (clipped at ±{clip:.3g}, 98th pct)", shrink=0.9)
+    snr = ds.attrs.get("noise_snr_db")
+    fig.suptitle(f"shot records: {n} shots × {data.sizes['receiver']} receivers × {data.sizes['time']} samples"
+                 + (f", noise SNR {snr:g} dB" if snr is not None else ""))
+    return fig

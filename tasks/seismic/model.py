@@ -8,8 +8,9 @@ padded grid, ``m = 1/vp**2`` and the damping layer that the operators read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -20,6 +21,7 @@ from tasks.seismic.stencil import check_space_order, critical_dt
 __all__ = [
     "Model",
     "add_random_perturbation",
+    "build_model",
     "constant_model",
     "layered_model",
     "load_npy",
@@ -89,6 +91,27 @@ def layered_model(shape: Sequence[int], spacing: float | Sequence[float],
     for v, depth in zip(velocities[1:], depths, strict=True):
         vp[..., z >= depth] = v
     validate_model(ds)
+    return ds
+
+
+def build_model(*, shape: Sequence[int], spacing: float | Sequence[float],
+                velocities: Sequence[float], depths: Sequence[float] = (),
+                perturbation: Mapping[str, Any] | None = None,
+                circle: Mapping[str, Any] | None = None,
+                origin: Sequence[float] | None = None) -> xr.Dataset:
+    """A model from a study's settings: flat layers (:func:`layered_model`), then an optional
+    seeded random perturbation ``{"std", "correlation_length", "seed"}`` (m/s, m; see
+    :func:`add_random_perturbation`), then an optional circular anomaly ``{"center", "radius",
+    "vp"}`` (m, m, m/s; :func:`with_circle`). Raises InputError for a model that is not finite
+    and positive everywhere."""
+    ds = layered_model(shape, spacing, velocities, depths, origin)
+    if perturbation is not None and float(perturbation.get("std", 0.0)) > 0:
+        ds = add_random_perturbation(ds, std=float(perturbation["std"]),
+                                     correlation_lengths=perturbation["correlation_length"],
+                                     seed=int(perturbation.get("seed", 0)))
+    if circle is not None:
+        ds = with_circle(ds, center=circle["center"], radius=float(circle["radius"]),
+                         vp=float(circle["vp"]))
     return ds
 
 

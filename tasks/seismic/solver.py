@@ -22,7 +22,7 @@ from tasks.seismic.stencil import check_dispersion
 if TYPE_CHECKING:
     from devito import Operator, TimeFunction
 
-__all__ = ["add_noise", "clear_operator_cache", "forward", "simulate_shot", "simulate_shots"]
+__all__ = ["add_noise", "clear_operator_cache", "forward", "simulate_shot", "simulate_shots", "survey_shots"]
 
 _OPERATORS: dict[tuple, Operator] = {}
 
@@ -72,16 +72,19 @@ def add_noise(data: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.n
 
 
 def _shot(model: Model, geometry: xr.Dataset, shot: int, noise_snr_db: float | None,
-          seed: int, threads: int | None) -> xr.Dataset:
+          seed: int, threads: int | None, shot_id: int | None = None) -> xr.Dataset:
+    """Shot at position ``shot`` of ``geometry``, labelled (coordinate and noise seed) ``shot_id``
+    (default: the position)."""
     src, rec = shot_positions(geometry, shot, model.dims)
+    shot_id = shot if shot_id is None else int(shot_id)
     traces, _ = forward(model, src, geometry.wavelet.values, rec, float(geometry.attrs["dt"]),
                         threads=threads)
     data = traces.T.astype(np.float32)
     if noise_snr_db is not None:
-        rng = np.random.default_rng(np.random.SeedSequence([seed, shot]))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, shot_id]))
         data = add_noise(data, noise_snr_db, rng)
     coords = {"receiver": geometry.receiver.values, "time": geometry.time,
-              "shot": ((), shot)}
+              "shot": ((), shot_id)}
     for i, d in enumerate(model.dims):
         coords[f"src_{d}"] = ((), src[0, i], {"units": "m"})
         coords[f"rec_{d}"] = ("receiver", rec[:, i], {"units": "m"})
@@ -129,5 +132,27 @@ def simulate_shots(model_ds: xr.Dataset, geometry_ds: xr.Dataset, shots: Sequenc
     pieces = [_shot(model, geometry_ds, s, noise_snr_db, seed, threads) for s in shots]
     ds = xr.concat(pieces, dim="shot", coords="all", compat="equals",
                    data_vars="all")
+    ds.attrs.update(_attrs(geometry_ds, space_order, nbl, noise_snr_db, seed))
+    return ds
+
+
+def survey_shots(model_ds: xr.Dataset, geometry_ds: xr.Dataset, *, space_order: int = 8,
+                 nbl: int = 40, noise_snr_db: float | None = None, seed: int = 0,
+                 dtype: type = np.float32, threads: int | None = None) -> xr.Dataset:
+    """Shot records ``data`` (shot, receiver, time) of every shot present in ``geometry_ds``.
+
+    ``geometry_ds`` may be a slice of a survey's geometry (e.g. one piece of a mapped step):
+    each result keeps the geometry's ``shot`` coordinate value, and its noise is seeded by
+    ``SeedSequence([seed, shot])`` with that value, so a shot's record does not depend on how
+    the survey is split into pieces.
+    """
+    if geometry_ds.sizes.get("shot", 0) == 0:
+        raise InputError("no shots to simulate (the geometry has zero shots)")
+    labels = [int(s) for s in np.asarray(geometry_ds["shot"].values)]
+    model = _model(model_ds, geometry_ds, space_order, nbl, dtype)
+    pieces = [_shot(model, geometry_ds, i, noise_snr_db, seed, threads, shot_id=label)
+              for i, label in enumerate(labels)]
+    ds = xr.concat(pieces, dim="shot", coords="all", compat="equals", data_vars="all")
+    ds["shot"].attrs.update({"long_name": "shot index"})
     ds.attrs.update(_attrs(geometry_ds, space_order, nbl, noise_snr_db, seed))
     return ds
