@@ -88,9 +88,14 @@ class Storage:
 
         Returns the fingerprint. The completion attribute is written last.
         """
+        from concurrent.futures import ThreadPoolExecutor
+
         ds = _clean(ds)
-        ds.to_zarr(uri, mode="w", consolidated=False, zarr_format=3, **self._zarr_kwargs())
-        fp = fingerprint(ds)
+        # hashing (sha256 releases the GIL) overlaps with compressing and writing the chunks
+        with ThreadPoolExecutor(1) as pool:
+            fp_future = pool.submit(fingerprint, ds)
+            ds.to_zarr(uri, mode="w", consolidated=False, zarr_format=3, **self._zarr_kwargs())
+            fp = fp_future.result()
         self.mark_complete(uri, lineage, fp)
         return fp
 
@@ -126,20 +131,18 @@ class Storage:
             self.fs.rm(path, recursive=True)
 
     def variables(self, uri: str) -> dict[str, dict[str, Any]]:
-        """{name: {dims, shape, chunks, dtype, units}} for ``catalog show``."""
+        """{name: {dims, shape, chunks, dtype, units}} for ``catalog show`` (metadata only)."""
+        g = zarr.open_group(self._store(uri), mode="r", zarr_format=3)
         out: dict[str, dict[str, Any]] = {}
-        with self.open(uri) as ds:
-            for name, var in ds.variables.items():
-                chunks = var.encoding.get("chunks") or var.encoding.get("preferred_chunks")
-                if isinstance(chunks, Mapping):
-                    chunks = [chunks.get(d) for d in var.dims]
-                out[str(name)] = {
-                    "dims": list(map(str, var.dims)),
-                    "shape": list(var.shape),
-                    "chunks": list(chunks) if chunks is not None else list(var.shape),
-                    "dtype": str(var.dtype),
-                    "units": var.attrs.get("units"),
-                }
+        for name, arr in sorted(g.arrays()):
+            dims = list(arr.metadata.dimension_names or arr.attrs.get("_ARRAY_DIMENSIONS") or [])
+            out[str(name)] = {
+                "dims": [str(d) for d in dims],
+                "shape": list(arr.shape),
+                "chunks": list(arr.chunks),
+                "dtype": "str" if arr.dtype.kind in "OUST" else str(arr.dtype),
+                "units": arr.attrs.get("units"),
+            }
         return out
 
     # -- regions -----------------------------------------------------------------------------
