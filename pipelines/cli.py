@@ -96,8 +96,9 @@ def cmd_run(args) -> int:
 def _summary(console, result, seconds: float) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{result.study}: {seconds:.1f} s (Prefect start-up {result.timings['prefect_startup_s']:.1f} s, "
-                        f"steps {result.timings['steps_s']:.1f} s)", title_justify="left")
+    t = result.timings
+    table = Table(title=f"{result.study}: {seconds:.1f} s (Prefect start-up {t['prefect_startup_s']:.1f} s, "
+                        f"steps {t['steps_s']:.1f} s)", title_justify="left")
     for col in ("step", "label", "key", "status", "seconds"):
         table.add_column(col, justify="right" if col == "seconds" else "left")
     for s in result.steps:
@@ -230,6 +231,128 @@ def cmd_plot(args) -> int:
     return 0
 
 
+# -- segy ------------------------------------------------------------------------------------------
+SEGY_IMPORT_VERSION = "1"
+_SEGY_EXPORTABLE = ("shot_records", "segy")
+
+
+def _file_digest(path) -> tuple[str, int]:
+    import hashlib
+
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def cmd_segy_import(args) -> int:
+    """Register a SEG-Y file's dataset (kind ``segy``); the key is the file's content, not its path."""
+    import uuid
+    from pathlib import Path
+
+    from data_catalog import make_key, now_iso, owner_id
+    from flows.steps import function_name, source_hash
+    from flows.study import git_info
+    from tasks.seismic.segy import probe_segy, read_segy
+
+    path = Path(args.file).expanduser().resolve()
+    if not path.is_file():
+        raise InputError(f"SEG-Y file {args.file} does not exist")
+    info = probe_segy(path)  # cheap: headers and size; a bad file stops here
+    try:
+        digest, size = _file_digest(path)
+    except OSError as exc:
+        raise InputError(f"cannot read {args.file}: {exc.strerror}") from None
+    params = {"sha256": digest, "bytes": size}
+    key = make_key("segy_import", SEGY_IMPORT_VERSION, params, [])
+    cat = _catalog(args)
+    status = "reused"
+    if cat.get(key) is None:
+        ds = read_segy(path)  # everything that can fail on the file fails before the catalog is touched
+        run_id = str(uuid.uuid4())
+        owner = owner_id(run_id)
+        code = {**git_info(), "function": function_name(read_segy), "source_hash": source_hash(read_segy),
+                "version": SEGY_IMPORT_VERSION}
+        lineage = {"step": "segy_import", "version": SEGY_IMPORT_VERSION, "params": params, "inputs": [],
+                   "input_fingerprints": {}, "code": code, "created": now_iso(), "run_id": run_id,
+                   "flow_run_id": None, "source": {"path": str(path), "uri": path.as_uri(), "bytes": size,
+                                                    "sha256": digest}}
+        if cat.claim(key, owner, "segy", "segy_import", SEGY_IMPORT_VERSION) is None:
+            try:
+                rec = cat.write(key, "segy", ds, lineage)
+            except BaseException:
+                cat.release(key, owner)
+                raise
+            status = "computed"
+            _emit_import_events(cat, run_id, path, rec, lineage)
+    doc = {"key": key, "traces": info["traces"], "samples": info["samples"], "format": info["format"],
+           "endian": info["endian"]}
+    if args.json:
+        _emit_json(doc)
+    else:
+        print(f"{key}  segy  {info['traces']} traces x {info['samples']} samples, {info['format']} "
+              f"{info['endian']}-endian ({'imported' if status == 'computed' else 'already in the catalog'})")
+    return 0
+
+
+def _emit_import_events(cat, run_id: str, path, rec, lineage) -> None:
+    """OpenLineage START/COMPLETE for the import (the file is the input dataset)."""
+    from data_catalog import EventLog
+
+    log = EventLog(cat.lineage_dir, run_id, cat.root)
+    doc = {"level": "step", "flow_run_id": None, "key": rec.key, "params": lineage["params"],
+           "code": lineage["code"], "source": lineage["source"]}
+    for state in ("START", "COMPLETE"):
+        log.emit(state, job="segy.segy_import", run_id=run_id, inputs=[path.as_uri()], outputs=[rec.uri],
+                 strata=doc)
+
+
+def _load_without_dask(cat, rec):
+    """Read a complete dataset into memory without dask (any dask compute imports `distributed`)."""
+    import xarray as xr
+
+    kw = {} if cat.storage.is_local else {"storage_options": cat.storage.storage_options or None}
+    with xr.open_zarr(rec.uri, chunks=None, consolidated=False, zarr_format=3, **kw) as ds:
+        return ds.load()
+
+
+def cmd_segy_export(args) -> int:
+    """Write a ``shot_records`` (or imported ``segy``) dataset to a SEG-Y file."""
+    from pathlib import Path
+
+    from tasks.seismic.segy import write_segy
+
+    cat = _catalog(args)
+    key = cat.resolve(args.key)
+    rec = cat.get(key)
+    if rec is None:
+        raise InputError(f"dataset {key} is not complete")
+    if rec.kind not in _SEGY_EXPORTABLE:
+        raise InputError(f"dataset {key} is a {rec.kind}; segy export writes {' or '.join(_SEGY_EXPORTABLE)} datasets")
+    out = Path(args.output)
+    if out.is_dir():
+        raise InputError(f"{args.output} is a directory; give a file name")
+    if not out.parent.is_dir():
+        raise InputError(f"directory {out.parent} does not exist")
+    ds = _load_without_dask(cat, rec)
+    tmp = out.with_name(f".{out.name}.part")
+    try:
+        write_segy(ds, tmp)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise InputError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    n = ds.sizes.get("trace") or ds.sizes.get("shot", 0) * ds.sizes.get("receiver", 0)
+    print(f"{out}  ({n} traces x {ds.sizes['time']} samples)", file=sys.stderr)
+    print(out)
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
@@ -280,6 +403,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_reproduce)
     s = c.add_parser("reindex", parents=[common])
     s.set_defaults(fn=cmd_reindex)
+
+    c = sub.add_parser("segy", help="SEG-Y files in and out of the catalog").add_subparsers(
+        dest="sub", required=True, parser_class=_Parser)
+    s = c.add_parser("import", parents=[common], help="register a SEG-Y file's dataset (kind segy)")
+    s.add_argument("file")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_segy_import)
+    s = c.add_parser("export", parents=[common], help="write a shot_records or segy dataset to SEG-Y")
+    s.add_argument("key")
+    s.add_argument("output", metavar="OUT.sgy")
+    s.set_defaults(fn=cmd_segy_export)
 
     s = sub.add_parser("plot", parents=[common], help="plot a dataset by its kind")
     s.add_argument("key")

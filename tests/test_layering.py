@@ -52,3 +52,35 @@ def test_light_commands_do_not_import_prefect_or_torch(argv, tmp_path):
             "print('HEAVY', heavy)") % (argv + (["--root", str(tmp_path)] if argv[0] != "--help" else []),)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def _shot_records(n_shot: int = 2, n_rec: int = 3, nt: int = 5):
+    import numpy as np
+    import xarray as xr
+
+    data = np.arange(n_shot * n_rec * nt, dtype="f4").reshape(n_shot, n_rec, nt)
+    return xr.Dataset(
+        {"data": (("shot", "receiver", "time"), data)},
+        coords={"shot": np.arange(n_shot), "receiver": np.arange(n_rec), "time": ("time", 0.002 * np.arange(nt),
+                                                                                  {"units": "s"}),
+                "src_x": ("shot", [100.0, 200.0]), "rec_x": ("receiver", [0.0, 10.0, 20.0])},
+    )
+
+
+def test_segy_commands_do_not_import_prefect_or_torch(tmp_path):
+    from tasks.seismic.segy import write_segy
+
+    sgy = tmp_path / "in.sgy"
+    write_segy(_shot_records(), sgy)
+    root = str(tmp_path / "root")
+    out = str(tmp_path / "out.sgy")
+    code = ("import sys, json, io, contextlib; from pipelines.cli import main\n"
+            "buf = io.StringIO()\n"
+            f"with contextlib.redirect_stdout(buf): rc = main(['segy', 'import', {str(sgy)!r}, '--json', '--root', {root!r}])\n"
+            "key = json.loads(buf.getvalue())['key']\n"
+            f"rc2 = main(['segy', 'export', key, {out!r}, '--root', {root!r}])\n"
+            "heavy = [m for m in ('prefect', 'torch', 'devito', 'distributed') if m in sys.modules]; "
+            "print('RC', rc, rc2, 'HEAVY', heavy)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert "RC 0 0 HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+    assert (tmp_path / "out.sgy").read_bytes() == sgy.read_bytes()
