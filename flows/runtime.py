@@ -149,13 +149,16 @@ class Runtime:
         import dask
         from distributed import LocalCluster
 
+        import logging
+
         t0 = time.perf_counter()
+        logging.getLogger("distributed").setLevel(logging.WARNING)
         thread_env = {v: str(self.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         with dask.config.set({"distributed.nanny.pre-spawn-environ": thread_env,
                               "distributed.worker.daemon": False}):
             self.cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0", host="127.0.0.1",
+                dashboard_address=":0", host="127.0.0.1", silence_logs=logging.WARNING,
                 env={**thread_env, "DEVITO_LANGUAGE": os.environ["DEVITO_LANGUAGE"]},
             )
         self.cluster_seconds = time.perf_counter() - t0

@@ -103,8 +103,9 @@ def test_verify_finds_a_flipped_byte(reference, tmp_path):
 
 
 def _group_alive(pgid: int) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid=,pgid=,args="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if line.split()[1] == str(pgid)]
+    """Processes of a process group still running (zombies are dead, awaiting a reaper)."""
+    out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.split()[1] == str(pgid) and not line.split()[2].startswith("Z")]
 
 
 def _markers(root: Path, kind: str) -> dict[str, float]:
@@ -160,3 +161,19 @@ def test_parallel_run_gives_the_same_bytes(reference, tmp_path, prefect_server):
     par = s.json("run", "mad_gaussian", *SMALL, "--workers", "2")
     assert par["outputs"] == first["outputs"]
     assert _fingerprints(s.root, par["outputs"].values()) == _fingerprints(reference[0].root, first["outputs"].values())
+
+
+def test_killed_parallel_run_stops_its_server_and_cluster(tmp_path):
+    """No PREFECT_API_URL: strata starts a server and a LocalCluster; a kill takes them all."""
+    s = Strata(tmp_path / "root", None)
+    env = {**s.env, "STRATA_FAULT": "generation:1:kill"}
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "mad_gaussian", *SMALL, "--workers", "2"],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err[-2000:]
+    time.sleep(1.0)
+    assert _group_alive(proc.pid) == []
+    cat = Catalog(s.root)
+    assert [r.step for r in cat.list()] == ["real_samples"]
+    cat.close()
