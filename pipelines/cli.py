@@ -65,7 +65,9 @@ def cmd_run(args) -> int:
     cat = _catalog(args)
     from flows.runtime import prefect_env
 
-    os.environ.update(prefect_env(cat.storage.cache_dir() / "prefect"))
+    prefect_home = cat.storage.cache_dir() / "prefect"
+    prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect reads its home when imported
+    os.environ.update(prefect_env(prefect_home))
     console = _stderr_console()
     console.print(f"[bold]{loaded.name}[/] preset {loaded.preset or '-'} → {cat.root}"
                   + (f" ({args.workers} workers)" if args.workers else ""))
