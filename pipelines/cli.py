@@ -68,6 +68,7 @@ def cmd_run(args) -> int:
     prefect_home = cat.storage.cache_dir() / "prefect"
     prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect reads its home when imported
     os.environ.update(prefect_env(prefect_home))
+    os.environ.setdefault("DEVITO_LOGGING", "WARNING")  # no per-shot "Operator ran in" lines; a user's value wins
     console = _stderr_console()
     console.print(f"[bold]{loaded.name}[/] preset {loaded.preset or '-'} → {cat.root}"
                   + (f" ({args.workers} workers)" if args.workers else ""))
