@@ -171,14 +171,18 @@ class Catalog:
             try:
                 fp = self.storage.fingerprint(rec.uri)
             except Exception as exc:  # a corrupt chunk may fail to decode at all
-                out.append((rec.key, False, f"{rec.kind} {rec.key} at {rec.uri}: cannot be read ({type(exc).__name__}: {exc})"))
+                why = f"cannot be read ({type(exc).__name__}: {exc})"
+                out.append((rec.key, False, f"{rec.kind} {rec.key} at {rec.uri}: {why}"))
                 continue
             ok = fp == rec.fingerprint
-            msg = "ok" if ok else f"{rec.kind} {rec.key} at {rec.uri}: fingerprint {fp[:12]} != recorded {str(rec.fingerprint)[:12]}"
+            why = f"fingerprint {fp[:12]} != recorded {str(rec.fingerprint)[:12]}"
+            msg = "ok" if ok else f"{rec.kind} {rec.key} at {rec.uri}: {why}"
             out.append((rec.key, ok, msg))
         return out
 
-    def stale(self, key: str | None = None, code_hash: Callable[[str], str | None] | None = None) -> dict[str, list[str]]:
+    def stale(
+        self, key: str | None = None, code_hash: Callable[[str], str | None] | None = None
+    ) -> dict[str, list[str]]:
         """{key: [reasons]} for ``key`` (or every dataset) whose inputs or code changed.
 
         ``code_hash(function)`` gives the current source hash of a producing function.
@@ -239,7 +243,7 @@ class Catalog:
         for ev in read_events(self.lineage_dir):
             facet = ev.get("run", {}).get("facets", {}).get("strata", {}).get("doc", {})
             if facet.get("flow_run_id") and facet.get("level") == "flow":
-                fields = {"study": facet.get("study"), "preset": facet.get("preset"), "overrides": facet.get("overrides")}
+                fields = {k: facet.get(k) for k in ("study", "preset", "overrides")}
                 fields["started" if ev.get("eventType") == "START" else "finished"] = ev.get("eventTime")
                 if ev.get("eventType") != "START":
                     fields["status"] = ev.get("eventType")

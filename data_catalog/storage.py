@@ -173,7 +173,8 @@ class Storage:
                 encoding[name] = {"chunks": chunks}
             else:
                 variables[name] = var
-        coords = {region_dim: (region_dim, np.asarray(coord), piece[region_dim].attrs if region_dim in piece.coords else {})}
+        dim_attrs = piece[region_dim].attrs if region_dim in piece.coords else {}
+        coords = {region_dim: (region_dim, np.asarray(coord), dim_attrs)}
         tmpl = xr.Dataset(
             {k: v for k, v in variables.items() if k in piece.data_vars},
             coords={**coords, **{k: v for k, v in variables.items() if k not in piece.data_vars}},

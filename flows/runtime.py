@@ -132,7 +132,8 @@ class Runtime:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self._server.poll() is not None:
-                raise RunError(f"Prefect server exited with code {self._server.returncode}; see {self.home / 'server.log'}")
+                log_path = self.home / "server.log"
+                raise RunError(f"Prefect server exited with code {self._server.returncode}; see {log_path}")
             try:
                 with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
                     if r.status == 200:
@@ -146,10 +147,10 @@ class Runtime:
         self.server_seconds = time.perf_counter() - t0
 
     def _start_cluster(self) -> None:
+        import logging
+
         import dask
         from distributed import LocalCluster
-
-        import logging
 
         t0 = time.perf_counter()
         logging.getLogger("distributed").setLevel(logging.WARNING)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from data_catalog import Storage, canonical, make_key, now_iso
+from data_catalog import LINEAGE_ATTR, Storage, canonical, make_key, now_iso
 from strata_errors import InputError, RunError, StrataError
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ def compute_piece(spec: Mapping[str, Any], index: int, make_template: bool) -> i
         out = spec["fn"](*inputs, **params)
     _check_dataset(out, spec)
     if dim not in out.dims or not np.array_equal(np.asarray(out[dim].values), part):
-        raise RunError(f"step {spec['step']} piece {index}: result must have dim {dim!r} with coords {part.tolist()[:5]}...")
+        raise RunError(f"step {spec['step']} piece {index}: the result must have dim {dim!r} "
+                       f"with the piece's coordinates {part.tolist()[:5]}...")
     if make_template:
         storage.create_template(spec["uri"], out, dim, coord, chunk)
     storage.write_region(spec["uri"], index, out, dim, chunk)
@@ -156,9 +157,6 @@ def _check_dataset(out: Any, spec: Mapping[str, Any]) -> None:
 def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any],
             chunk: int | None, label: str | None) -> Ref:
     """Reuse or compute one step (called by ``StudyRun.run_step``)."""
-    from prefect import task
-    from prefect.cache_policies import NO_CACHE
-
     if step.map_over and not chunk:
         raise InputError(f"step {step.name} is mapped over {step.map_over!r}: give chunk=")
     for r in inputs:
@@ -189,17 +187,9 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
             "uri": uri, "step": step.name, "map_over": step.map_over, "chunk": chunk,
             "coord_param": step.coord_param}
     run.emit("START", step, step_run_id, inputs, uri, lineage)
-    opts = {"cache_policy": NO_CACHE, "persist_result": False, "retries": step.retries}
     try:
-        if step.map_over is None:
-            t = task(compute_whole, name=step.name, **opts)
-            t.submit(spec).result()
-        else:
-            coord = _full_coord(step, inputs, params, cat.storage)
-            spec["coord"] = coord
-            writer = cat.create(key, step.kind, None, step.map_over, coord, chunk, lineage)
-            _run_pieces(run, step, spec, writer, label, opts)
-        rec = cat.register(uri, cat.storage.attrs(uri)["strata_lineage"]) if step.map_over is None else writer.finish()
+        with run.status(f"{step.name} {label or ''}"):
+            rec = _compute(run, step, spec, inputs, params)
     except BaseException as exc:
         cat.release(key, run.owner)
         run.emit("FAIL", step, step_run_id, inputs, uri, lineage, error=str(exc))
@@ -214,6 +204,22 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
     return ref
 
 
+def _compute(run: StudyRun, step: Step, spec: dict, inputs: Sequence[Ref], params: Mapping[str, Any]):
+    """Run the step's task(s) on the run's task runner; index the finished dataset."""
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    cat = run.catalog
+    opts = {"cache_policy": NO_CACHE, "persist_result": False, "retries": step.retries}
+    if step.map_over is None:
+        task(compute_whole, name=step.name, **opts).submit(spec).result()
+        return cat.register(spec["uri"], cat.storage.attrs(spec["uri"])[LINEAGE_ATTR])
+    spec["coord"] = coord = _full_coord(step, inputs, params, cat.storage)
+    writer = cat.create(spec["lineage"]["key"], step.kind, None, step.map_over, coord, spec["chunk"], spec["lineage"])
+    _run_pieces(run, step, spec, writer, task(compute_piece, name=step.name, **opts))
+    return writer.finish()
+
+
 def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], storage: Storage) -> np.ndarray:
     if step.coord_param:
         if step.coord_param not in params:
@@ -226,20 +232,17 @@ def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], st
     raise InputError(f"step {step.name}: no input has dim {step.map_over!r} to map over")
 
 
-def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any, label: str | None, opts: dict) -> None:
-    from prefect import task
-
-    t = task(compute_piece, name=step.name, **opts)
+def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any, piece_task: Any) -> None:
     todo = writer.missing()
     total = writer.n_pieces
-    with run.progress(f"{step.name}" + (f" {label}" if label else ""), total, total - len(todo)) as advance:
+    with run.progress(step.name, total, total - len(todo)) as advance:
         if not todo:
             return
-        if not run.catalog.storage.template_ready(writer.uri):
-            t.with_options(task_run_name=f"{step.name}[{todo[0]}]").submit(spec, todo[0], True).result()
+        if not run.catalog.storage.template_ready(writer.uri):  # the first piece lays out the dataset
+            piece_task.with_options(task_run_name=f"{step.name}[{todo[0]}]").submit(spec, todo[0], True).result()
             advance()
             todo = todo[1:]
-        futures = [t.with_options(task_run_name=f"{step.name}[{i}]").submit(spec, i, False) for i in todo]
+        futures = [piece_task.with_options(task_run_name=f"{step.name}[{i}]").submit(spec, i, False) for i in todo]
         failures = []
         for i, fut in zip(todo, futures, strict=True):
             try:
@@ -247,7 +250,10 @@ def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any, label: str |
                 advance()
             except Exception as exc:  # per-piece isolation: the other pieces still finish
                 failures.append((i, exc))
-        if failures:
-            i, exc = failures[0]
-            raise RunError(f"step {step.name}: {len(failures)} of {total} pieces failed "
-                           f"(first: piece {i}: {exc}); finished pieces are kept and a rerun resumes")
+    if failures:
+        bad_input = [exc for _, exc in failures if getattr(exc, "exit_code", 1) == 2]
+        if bad_input:
+            raise bad_input[0]
+        i, exc = failures[0]
+        raise RunError(f"step {step.name}: {len(failures)} of {total} pieces failed "
+                       f"(first: piece {i}: {exc}); finished pieces are kept and a rerun resumes")

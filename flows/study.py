@@ -131,6 +131,15 @@ class StudyRun:
             self.console.print(f"  {step.name:<16} {label or '':<28} {ref.key[:12]}  {tag}  {seconds:6.2f} s")
 
     @contextmanager
+    def status(self, text: str) -> Iterator[None]:
+        """A spinner on an interactive stderr while a step computes."""
+        if self.console is None or not self.console.is_terminal:
+            yield
+            return
+        with self.console.status(f"  {text.strip()} …"):
+            yield
+
+    @contextmanager
     def progress(self, description: str, total: int, done: int) -> Iterator[Callable[[], None]]:
         """A progress bar on stderr for a mapped step (pieces done / total)."""
         if self.console is None or total <= 1 or not self.console.is_terminal:

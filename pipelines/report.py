@@ -57,7 +57,8 @@ def write_report(catalog: Any, result: Any, loaded: Any, seconds: float) -> Path
     t = result.timings
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(result.study)} report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}} img{{max-width:100%}} figure{{margin:1em 0}}</style></head><body>
+td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}} img{{max-width:100%}}
+figure{{margin:1em 0}}</style></head><body>
 <h1>{html.escape(result.study)} — preset {html.escape(loaded.preset or '-')}</h1>
 <p>{html.escape(loaded.description)}</p>
 <p>flow run <code>{result.flow_run_id}</code>; data root <code>{html.escape(catalog.root)}</code>;

@@ -46,7 +46,8 @@ def prefect_server(tmp_path_factory):
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 os.killpg(proc.pid, signal.SIGKILL)
-                raise RuntimeError(f"Prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
+                log_tail = (home / "server.log").read_text()[-2000:]
+                raise RuntimeError(f"Prefect server did not start: {log_tail}") from None
             time.sleep(0.3)
     yield url
     os.killpg(proc.pid, signal.SIGTERM)

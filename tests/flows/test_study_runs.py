@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -138,7 +137,8 @@ def test_killed_run_leaves_nothing_half_and_resumes(reference, tmp_path, prefect
     assert len(again["reused"]) == 1 and len(again["computed"]) == 7
     after = _markers(s.root, "mad_generation")
     assert all(after[k] == v for k, v in before.items())  # finished pieces were not redone
-    assert _fingerprints(s.root, again["outputs"].values()) == _fingerprints(reference[0].root, first["outputs"].values())
+    reference_fps = _fingerprints(reference[0].root, first["outputs"].values())
+    assert _fingerprints(s.root, again["outputs"].values()) == reference_fps
 
 
 def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from pipelines.cli import main
 
@@ -68,5 +69,5 @@ def test_good_config_loads_frozen_with_preset_and_overrides():
     s = load_study("mad_gaussian", "paper", ["generations=7", "loops=[fresh_data]"], models())
     assert s.preset == "paper" and s.config.generations == 7 and s.config.n == 100
     assert s.config.loops == ("fresh_data",)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         s.config.n = 3  # frozen
