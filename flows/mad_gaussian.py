@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import xarray as xr
 
 from tasks.generative import gaussian
 
@@ -16,15 +15,10 @@ from .study import study_flow
 __all__ = ["mad_gaussian", "real_samples", "generation", "curves"]
 
 
-def summarize_curves(*generations: xr.Dataset, loop_names: list[str]) -> xr.Dataset:
-    """Reduce step: all generation datasets (loop-major) → curves (loop, generation)."""
-    return gaussian.summarize(generations, loop_names)
-
-
 real_samples = Step("real_samples", gaussian.draw_real, version="1", kind="mad_real",
                     map_over="chain", coord_param="chains")
 generation = Step("generation", gaussian.fit_generation, version="1", kind="mad_generation", map_over="chain")
-curves = Step("curves", summarize_curves, version="1", kind="mad_curves")
+curves = Step("curves", gaussian.curves, version="1", kind="mad_curves")
 
 
 @study_flow("mad_gaussian")

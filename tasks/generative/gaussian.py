@@ -22,7 +22,7 @@ import xarray as xr
 from strata_errors import InputError
 
 __all__ = ["LOOPS", "ESTIMATORS", "truth", "draw_real", "fit_generation",
-           "wasserstein2_gaussian", "summarize", "expected_variance"]
+           "wasserstein2_gaussian", "summarize", "curves", "expected_variance"]
 
 LOOPS = ("fully_synthetic", "synthetic_augmentation", "fresh_data")
 ESTIMATORS = {"unbiased": 1, "mle": 0}  # estimator -> ddof
@@ -321,3 +321,8 @@ def summarize(generations: Sequence[xr.Dataset], loop_names: Sequence[str]) -> x
                          {**_U, "long_name": "loop type"}),
                 "generation": ("generation", np.arange(g1), _GEN)},
         attrs={"chains": int(generations[0].sizes["chain"]), "dim": int(d)})
+
+
+def curves(*generations: xr.Dataset, loop_names: Sequence[str]) -> xr.Dataset:
+    """:func:`summarize` taking the generation datasets as positional arguments (a step's inputs)."""
+    return summarize(generations, loop_names)
