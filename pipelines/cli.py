@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -54,6 +55,10 @@ def cmd_studies(args) -> int:
     return 0
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def cmd_run(args) -> int:
     t0 = time.perf_counter()
     if args.workers is not None and args.workers < 1:
@@ -62,6 +67,8 @@ def cmd_run(args) -> int:
     from .registry import load_flow, models
 
     loaded = load_study(args.study, args.preset, args.set or [], models())
+    # SIGTERM unwinds like Ctrl-C, so the Prefect server and Dask cluster we started are stopped
+    signal.signal(signal.SIGTERM, _terminate)
     cat = _catalog(args)
     from flows.runtime import prefect_env
 

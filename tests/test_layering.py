@@ -46,10 +46,11 @@ def test_the_walker_sees_violations(tmp_path):
 
 @pytest.mark.parametrize("argv", [["--help"], ["catalog", "list"], ["studies"]])
 def test_light_commands_do_not_import_prefect_or_torch(argv, tmp_path):
+    full = argv + (["--root", str(tmp_path)] if argv[0] != "--help" else [])
     code = ("import sys, contextlib; from pipelines.cli import main\n"
-            "with contextlib.suppress(SystemExit): main(%r)\n"
+            f"with contextlib.suppress(SystemExit): main({full!r})\n"
             "heavy = [m for m in ('prefect', 'torch', 'devito', 'distributed') if m in sys.modules]; "
-            "print('HEAVY', heavy)") % (argv + (["--root", str(tmp_path)] if argv[0] != "--help" else []),)
+            "print('HEAVY', heavy)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
 

@@ -177,3 +177,22 @@ def test_killed_parallel_run_stops_its_server_and_cluster(tmp_path):
     cat = Catalog(s.root)
     assert [r.step for r in cat.list()] == ["real_samples"]
     cat.close()
+
+
+def test_sigterm_stops_the_run_and_its_children(tmp_path):
+    """A scheduler's SIGTERM to strata alone: it stops its Prefect server and cluster, then exits."""
+    s = Strata(tmp_path / "root", None)
+    env = dict(s.env)
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "mad_gaussian", *SMALL, "--workers", "2"],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not list((s.root / "datasets").glob("mad_generation/*.zarr")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    # Prefect turns SIGTERM inside a flow into a failed run (exit 1); outside one it is an interrupt (130)
+    assert proc.returncode in (1, 130), err.decode()[-2000:]
+    assert err.decode().strip().splitlines()[-1].startswith("error: ")
+    time.sleep(1.0)
+    assert _group_alive(proc.pid) == []
