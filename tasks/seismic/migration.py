@@ -11,7 +11,7 @@ the same forward run); :func:`direct_wave_mute` is the data-domain alternative.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import xarray as xr
@@ -36,10 +36,24 @@ def resolve_factor(geometry: xr.Dataset, factor: int | None) -> int:
     return snapshot_factor(float(f_max), dt)
 
 
+def _with_shot_dim(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with a ``shot`` dimension (restored if it was selected away, e.g. ``isel(shot=0)``)."""
+    if "shot" in ds.dims or "shot" not in ds.coords:
+        return ds
+    per_shot = [n for n in ds.variables if str(n).startswith(("src_", "rec_")) or n == "data"]
+    out = ds.drop_vars(["shot", *per_shot]).assign_coords(shot=("shot", [int(ds["shot"])]))
+    for n in per_shot:
+        v = ds[n].variable
+        var = xr.Variable(("shot", *v.dims), np.asarray(v.values)[None], v.attrs)
+        out = out.assign_coords({n: var}) if n in ds.coords else out.assign({n: var})
+    return out
+
+
 def shot_traces(geometry: xr.Dataset, records: xr.Dataset,
                 dims: tuple[str, ...]) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """``(shot label, source (1, dim), receivers (receiver, dim), data (time, receiver))`` for
     every shot present in ``records``, its positions found in ``geometry`` by shot label."""
+    geometry, records = _with_shot_dim(geometry), _with_shot_dim(records)
     labels = [int(s) for s in np.atleast_1d(geometry["shot"].values)]
     nt = geometry.sizes["time"]
     data = records["data"].transpose("shot", "receiver", "time")
@@ -83,7 +97,7 @@ def _image(model: Model, src: np.ndarray, rec: np.ndarray, data: np.ndarray, wav
 def migrate_shot(model_ds: xr.Dataset, geometry_ds: xr.Dataset, shot_records_ds: xr.Dataset,
                  *, space_order: int = 8, nbl: int = 40, factor: int | None = None,
                  condition: str = "born", subtract_background: bool = True,
-                 mute: dict | None = None, dtype: type = np.float32,
+                 mute: Mapping[str, float] | None = None, dtype: type = np.float32,
                  threads: int | None = None) -> xr.Dataset:
     """RTM images ``image`` and source illumination ``illumination`` (shot, x, z) of every shot
     in ``shot_records_ds`` (a slice of a survey's records) in the background ``model_ds``.
@@ -100,6 +114,7 @@ def migrate_shot(model_ds: xr.Dataset, geometry_ds: xr.Dataset, shot_records_ds:
     mute : dict, optional
         ``{"velocity", "delay"[, "taper"]}`` for :func:`direct_wave_mute` on the data first.
     """
+    geometry_ds = _with_shot_dim(geometry_ds)
     model = _model(model_ds, geometry_ds, space_order, nbl, dtype)
     f = resolve_factor(geometry_ds, factor)
     dt = float(geometry_ds.attrs["dt"])
