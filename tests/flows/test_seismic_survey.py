@@ -135,6 +135,19 @@ def test_segy_export_import_round_trip(reference, tmp_path):
                for e in events)
 
 
+# -- config and bad input: exit 2, one line, nothing registered (no Prefect needed) --------------------
+def test_presets_validate():
+    from pipelines.config import load_study
+    from pipelines.registry import models
+
+    small = load_study("seismic_survey", "small", [], models()).config
+    large = load_study("seismic_survey", "large", [], models()).config
+    assert small.model.shape == (101, 61) and small.geometry.n_shots == 4 and small.simulation.shots_per_piece == 1
+    assert large.model.shape == (401, 201) and large.geometry.n_shots == 16
+    with pytest.raises(Exception, match="frozen"):
+        small.geometry.n_shots = 5
+
+
 # -- bad input: exit 2, one line, nothing registered (no Prefect needed) -------------------------------
 @pytest.mark.parametrize(("override", "message"), [
     ("model.velocities=[.nan, 2000, 2500]", "finite"),
