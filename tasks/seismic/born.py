@@ -5,6 +5,8 @@ Arrays of traces are ``(time, point)``; fields such as ``dm`` and images are on 
 unpadded ``(x, z)`` grid. The forward wavefield is held as snapshots every ``factor`` steps
 (``factor = 1``: full storage, the exact gradient); :func:`snapshot_factor` picks the factor
 from the Nyquist rate of the wavelet's ``f_max`` (≈ 2.75 f0 for a Ricker), not of ``f0``.
+Exact checkpointing (pyrevolve with devito's ``CheckpointOperator``) is not used: pyrevolve
+is not installed in the project's environment; ``factor = 1`` is the exact alternative.
 """
 
 from __future__ import annotations

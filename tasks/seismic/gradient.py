@@ -66,6 +66,12 @@ def _samples(ds: xr.Dataset, what: str) -> list[int]:
     return [int(s) for s in np.atleast_1d(ds["sample"].values)]
 
 
+def _sample(ds: xr.Dataset, label: int) -> xr.Dataset:
+    """The piece of ``ds`` with sample label ``label`` (position if there is no coordinate)."""
+    piece = ds.sel(sample=label) if "sample" in ds.coords else ds.isel(sample=label)
+    return piece.drop_vars("sample", errors="ignore")
+
+
 def _summary(name: str, values: list[np.ndarray], samples: list[int], like: xr.Dataset,
              dims: tuple[str, ...], attrs: dict) -> xr.Dataset:
     coords = {"sample": ("sample", samples), **{d: like[d] for d in dims}}
@@ -90,9 +96,8 @@ def gradient_summary(models_ds: xr.Dataset, data_ds: xr.Dataset, geometry_ds: xr
     f = resolve_factor(geometry_ds, factor)
     grads, values = [], []
     for s in samples:
-        model_ds = models_ds.sel(sample=s).drop_vars("sample")
-        model = _model(model_ds, geometry_ds, space_order, nbl, dtype)
-        value, grad = fwi_gradient(model, geometry_ds, data_ds.sel(sample=s), factor=f,
+        model = _model(_sample(models_ds, s), geometry_ds, space_order, nbl, dtype)
+        value, grad = fwi_gradient(model, geometry_ds, _sample(data_ds, s), factor=f,
                                    threads=threads)
         grads.append(grad)
         values.append(value)
@@ -114,7 +119,7 @@ def rtm_summary(background_ds: xr.Dataset, data_ds: xr.Dataset, geometry_ds: xr.
     samples = _samples(data_ds, "data")
     images, f = [], None
     for s in samples:
-        per_shot = migrate_shot(background_ds, geometry_ds, data_ds.sel(sample=s),
+        per_shot = migrate_shot(background_ds, geometry_ds, _sample(data_ds, s),
                                 space_order=space_order, nbl=nbl, factor=factor,
                                 dtype=dtype, threads=threads)
         images.append(per_shot["image"].astype(np.float64).sum("shot").values)
