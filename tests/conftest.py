@@ -16,6 +16,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# OpenMP's default busy-waiting crawls when test processes oversubscribe the 2 CI cores
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+os.environ.setdefault("DEVITO_LANGUAGE", "openmp")
+
 
 def _free_port() -> int:
     with socket.socket() as s:
