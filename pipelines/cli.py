@@ -205,8 +205,17 @@ def cmd_stale(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    doc = _catalog(args).reproduce(args.key)
+    cat = _catalog(args)
+    doc = cat.reproduce(args.key)
     sets = " ".join(f"--set {o}" for o in doc["overrides"])
+    if doc["study"] is None and doc["step"] == "segy_import":  # made by `segy import`, not by a study run
+        from data_catalog import LINEAGE_ATTR
+
+        source = cat.storage.attrs(cat.record(doc["key"]).uri).get(LINEAGE_ATTR, {}).get("source", {})
+        print(f"step:     segy_import (version {doc['version']}, {doc['code'].get('function')})")
+        print(f"source:   {source.get('path')} ({source.get('bytes')} bytes, sha256 {source.get('sha256')})")
+        print(f"command:  strata segy import {source.get('path')}")
+        return 0
     print(f"study:    {doc['study']}  preset {doc['preset']}")
     print(f"step:     {doc['step']} (version {doc['version']}, {doc['code'].get('function')})")
     print(f"code:     git {doc['code'].get('git_sha')} ({'dirty' if doc['code'].get('dirty') else 'clean'}), "

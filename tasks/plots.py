@@ -211,3 +211,26 @@ def plot_shot_records(ds: xr.Dataset, max_shots: int = 4):
     fig.suptitle(f"shot records: {n} shots × {data.sizes['receiver']} receivers × {data.sizes['time']} samples"
                  + (f", noise SNR {snr:g} dB" if snr is not None else ""))
     return fig
+
+
+@register("segy")
+def plot_segy(ds: xr.Dataset, max_traces: int = 2000):
+    """An imported SEG-Y file: the first ``max_traces`` traces side by side (greyscale, clipped at
+    the 98th percentile of |amplitude|)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = ds.sizes["trace"]
+    data = np.asarray(ds["data"].isel(trace=slice(0, max_traces)).values, dtype=np.float64)
+    clip = float(np.percentile(np.abs(data), 98)) or 1.0
+    t = ds["time"].values
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    im = ax.imshow(data.T, cmap="gray", vmin=-clip, vmax=clip, aspect="auto", interpolation="nearest",
+                   extent=(-0.5, data.shape[0] - 0.5, t[-1], t[0]))
+    fig.colorbar(im, ax=ax, label=f"amplitude (clipped at ±{clip:.3g}, 98th pct)")
+    shown = f"first {data.shape[0]} of {n}" if n > data.shape[0] else f"{n}"
+    ax.set(xlabel="trace", ylabel="time (s)",
+           title=f"SEG-Y: {shown} traces × {ds.sizes['time']} samples ({ds.attrs.get('segy_format', '?')}, "
+                 f"{ds.attrs.get('segy_endian', '?')}-endian)")
+    fig.tight_layout()
+    return fig

@@ -130,6 +130,9 @@ def test_segy_export_import_round_trip(reference, tmp_path):
     second = tmp_path / "again.sgy"
     assert s("segy", "export", imp["key"][:8], str(second)).returncode == 0
     assert second.read_bytes() == first.read_bytes()
+    assert f"strata segy import {first}" in s("catalog", "reproduce", imp["key"]).stdout
+    png = tmp_path / "segy.png"
+    assert s("plot", imp["key"], "-o", str(png)).returncode == 0 and png.stat().st_size > 10_000
     events = [json.loads(line) for p in (s.root / "lineage").glob("*.ndjson") for line in p.read_text().splitlines()]
     assert any(e["job"]["name"] == "segy.segy_import" and e["inputs"][0]["name"].endswith("survey.sgy")
                for e in events)
