@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/strata run mad_gaussian
+	$(BIN)/strata run seismic_imaging
 
 test: setup
 	$(BIN)/python -m pytest -q tests

@@ -11,7 +11,7 @@ from strata_errors import InputError
 
 from .config import StudyConfig
 
-__all__ = ["MadGaussianConfig", "SeismicSurveyConfig"]
+__all__ = ["MadGaussianConfig", "SeismicSurveyConfig", "SeismicImagingConfig"]
 
 Loop = Literal["fully_synthetic", "synthetic_augmentation", "fresh_data"]
 
@@ -145,3 +145,32 @@ class SeismicSurveyConfig(StudyConfig):
             except InputError as exc:
                 raise ValueError(f"geometry: {exc}") from None
         return self
+
+
+class ImagingSection(StudyConfig):
+    """Reverse-time migration in a smoothed background, one task per ``shots_per_piece`` shots."""
+
+    smoothing: float = Field(60.0, gt=0, allow_inf_nan=False)  # m, Gaussian sigma in slowness
+    snapshot_factor: int | None = Field(None, ge=1)  # None: from the Nyquist rate of f_max
+    condition: Literal["born", "crosscorrelation"] = "born"
+    normalize: bool = True  # source-illumination compensation of the stack
+    mute_depth: float | None = Field(None, ge=0, allow_inf_nan=False)  # m, zero the image above
+    shots_per_piece: int = Field(1, ge=1)
+
+
+class SummariesSection(StudyConfig):
+    """ASPIRE summary statistics on sampled (model, data) pairs; ``samples: 0`` turns them off."""
+
+    samples: int = Field(0, ge=0, le=1_000_000)
+    samples_per_piece: int = Field(1, ge=1)
+    perturbation_std: float = Field(100.0, gt=0, allow_inf_nan=False)  # m/s
+    correlation_length: float = Field(80.0, gt=0, allow_inf_nan=False)  # m
+    estimate_smoothing: float = Field(60.0, gt=0, allow_inf_nan=False)  # m, estimates x̂ = smoothed models
+    seed: int = Field(0, ge=0)
+
+
+class SeismicImagingConfig(SeismicSurveyConfig):
+    """Survey → smooth background → RTM per shot → stacked image (+ optional ASPIRE summaries)."""
+
+    imaging: ImagingSection = ImagingSection()
+    summaries: SummariesSection = SummariesSection()

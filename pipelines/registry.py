@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import StudyConfig
-from .models import MadGaussianConfig, SeismicSurveyConfig
+from .models import MadGaussianConfig, SeismicImagingConfig, SeismicSurveyConfig
 
 __all__ = ["StudyEntry", "STUDIES", "models", "load_flow"]
 
@@ -27,6 +27,8 @@ STUDIES: dict[str, StudyEntry] = {
                    "self-consuming Gaussian loop: fitted mean/covariance and W2 per generation, 3 loop types"),
         StudyEntry("seismic_survey", SeismicSurveyConfig, "flows.seismic_survey:seismic_survey",
                    "2D acoustic survey: layered (+ random, + circle) velocity model, geometry, Devito shot records"),
+        StudyEntry("seismic_imaging", SeismicImagingConfig, "flows.seismic_imaging:seismic_imaging",
+                   "survey -> smoothed background -> RTM per shot -> stacked image; ASPIRE gradient summaries"),
     ]
 }
 

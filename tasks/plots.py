@@ -234,3 +234,78 @@ def plot_segy(ds: xr.Dataset, max_traces: int = 2000):
                  f"{ds.attrs.get('segy_endian', '?')}-endian)")
     fig.tight_layout()
     return fig
+
+
+def _sections(ds: xr.Dataset, var: str, *, lead: str | None, max_panels: int, symmetric: bool,
+              title: str, cmap: str = "gray"):
+    """Panels of ``ds[var]`` on (x, z), x right and depth down, one per ``lead`` index (up to
+    ``max_panels``, evenly picked); symmetric data share a ±98th-percentile scale."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    da = ds[var]
+    picks = [None]
+    if lead is not None and lead in da.dims:
+        n = da.sizes[lead]
+        picks = list(np.unique(np.linspace(0, n - 1, min(n, max_panels)).round().astype(int)))
+    panels = [(da if i is None else da.isel({lead: int(i)})).transpose("z", "x").values for i in picks]
+    stack = np.stack(panels)
+    if symmetric:
+        vmax = float(np.percentile(np.abs(stack), 98)) or 1.0
+        vmin, cmap = -vmax, ("seismic" if cmap == "gray" else cmap)
+    else:
+        vmin, vmax = float(np.percentile(stack, 1)), float(np.percentile(stack, 99))
+    x, z = ds["x"].values, ds["z"].values
+    width = 5.0 if len(picks) > 1 else 8.0
+    height = max(2.2, width * (z[-1] - z[0]) / max(x[-1] - x[0], 1e-12)) + 0.9
+    fig, axes = plt.subplots(1, len(picks), figsize=(width * len(picks) + 1.0, height), squeeze=False,
+                             sharey=True)
+    for ax, i, p in zip(axes[0], picks, panels, strict=True):
+        im = ax.imshow(p, cmap=cmap, vmin=vmin, vmax=vmax, aspect="equal", origin="upper",
+                       extent=(x[0], x[-1], z[-1], z[0]), interpolation="nearest")
+        label = "" if i is None else f"{lead} {ds[lead].values[i]}"
+        ax.set(xlabel="x (m)", title=label)
+    axes[0][0].set_ylabel("depth z (m)")
+    units = da.attrs.get("units", "")
+    clip = f" (clipped at ±{vmax:.3g})" if symmetric else ""
+    fig.colorbar(im, ax=axes[0].tolist(), label=f"{da.attrs.get('long_name', var)} [{units}]{clip}", shrink=0.9)
+    fig.suptitle(title)
+    return fig
+
+
+@register("image")
+def plot_image(ds: xr.Dataset):
+    """Stacked migrated image, red/blue symmetric scale."""
+    extra = ", illumination-compensated" if ds.attrs.get("normalized") else ""
+    return _sections(ds, "image", lead=None, max_panels=1, symmetric=True,
+                     title=f"stacked RTM image of {ds.attrs.get('n_shots', '?')} shots{extra}")
+
+
+@register("shot_images")
+def plot_shot_images(ds: xr.Dataset):
+    """A few per-shot RTM images (before stacking)."""
+    return _sections(ds, "image", lead="shot", max_panels=3, symmetric=True,
+                     title=f"per-shot RTM images ({ds.sizes['shot']} shots)")
+
+
+@register("summary")
+def plot_summary(ds: xr.Dataset):
+    """A few samples of a summary statistic (FWI gradient or RTM image per sample)."""
+    var = "gradient" if "gradient" in ds else "image"
+    return _sections(ds, var, lead="sample", max_panels=3, symmetric=True,
+                     title=f"summary statistic '{var}' ({ds.sizes['sample']} samples)")
+
+
+@register("model_samples")
+def plot_model_samples(ds: xr.Dataset):
+    """A few sampled velocity models (or estimates)."""
+    return _sections(ds, "vp", lead="sample", max_panels=3, symmetric=False, cmap="viridis",
+                     title=f"velocity model samples ({ds.sizes['sample']})")
+
+
+@register("pair_records")
+def plot_pair_records(ds: xr.Dataset):
+    """Shot records of the first sample of a batch of (model, data) pairs."""
+    fig = plot_shot_records(ds.isel(sample=0))
+    fig.suptitle(f"sample {ds['sample'].values[0]} of {ds.sizes['sample']}: " + fig._suptitle.get_text())
+    return fig

@@ -1,0 +1,60 @@
+"""Study flow ``seismic_imaging``: survey → smooth background → RTM per shot → stacked image,
+plus (``summaries.samples > 0``) ASPIRE summary statistics on sampled (model, data) pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from tasks.seismic.gradient import gradient_summary, rtm_summary
+from tasks.seismic.migration import migrate_shot, stack_images
+from tasks.seismic.model import smooth_model
+from tasks.seismic.pairs import sample_models, simulate_pairs, smooth_samples
+
+from .seismic_survey import geometry, survey, velocity_model
+from .steps import Ref, Step
+from .study import study_flow
+
+__all__ = ["seismic_imaging"]
+
+background = Step("background", smooth_model, version="1", kind="velocity_model")
+migrate = Step("migrate", migrate_shot, version="1", kind="shot_images", map_over="shot")
+stack = Step("stack", stack_images, version="1", kind="image")
+pair_models = Step("pair_models", sample_models, version="1", kind="model_samples",
+                   map_over="sample", coord_param="samples")
+pair_data = Step("pair_data", simulate_pairs, version="1", kind="pair_records", map_over="sample")
+estimates = Step("estimates", smooth_samples, version="1", kind="model_samples", map_over="sample")
+gradients = Step("gradient_summary", gradient_summary, version="1", kind="summary", map_over="sample")
+rtm_images = Step("rtm_summary", rtm_summary, version="1", kind="summary", map_over="sample")
+
+
+@study_flow("seismic_imaging")
+def seismic_imaging(cfg: Mapping[str, Any]) -> dict[str, Ref]:
+    m, g, s, im = cfg["model"], cfg["geometry"], cfg["simulation"], cfg["imaging"]
+    fd = {"space_order": s["space_order"], "nbl": s["nbl"]}
+    vel = velocity_model(label=f"{m['shape'][0]}x{m['shape'][1]} @ {m['spacing']:g} m", **m)
+    geo = geometry(vel, label=f"{g['n_shots']} shots", space_order=s["space_order"], **g)
+    records = survey(vel, geo, chunk=s["shots_per_piece"], label=f"{g['n_shots']} shots",
+                     noise_snr_db=s["noise_snr_db"], seed=s["seed"], **fd)
+    bg = background(vel, label=f"sigma {im['smoothing']:g} m", sigma=im["smoothing"])
+    per_shot = migrate(bg, geo, records, chunk=im["shots_per_piece"], label=f"{g['n_shots']} shots",
+                       factor=im["snapshot_factor"], condition=im["condition"], **fd)
+    image = stack(per_shot, normalize=im["normalize"], mute_depth=im["mute_depth"])
+    outputs = {"image": image, "velocity_model": vel, "background": bg, "shot_records": records}
+
+    su = cfg["summaries"]
+    if su["samples"] > 0:
+        chunk = su["samples_per_piece"]
+        models = pair_models(chunk=chunk, label=f"{su['samples']} samples", samples=np.arange(su["samples"]),
+                             shape=m["shape"], spacing=m["spacing"], velocities=m["velocities"], depths=m["depths"],
+                             perturbation={"std": su["perturbation_std"],
+                                           "correlation_length": su["correlation_length"]},
+                             seed=su["seed"])
+        data = pair_data(models, geo, chunk=chunk, label=f"{su['samples']} samples",
+                         noise_snr_db=s["noise_snr_db"], seed=su["seed"], **fd)
+        xhat = estimates(models, chunk=chunk, sigma=su["estimate_smoothing"])
+        outputs["gradient_summary"] = gradients(xhat, data, geo, chunk=chunk, factor=im["snapshot_factor"], **fd)
+        outputs["rtm_summary"] = rtm_images(bg, data, geo, chunk=chunk, factor=im["snapshot_factor"], **fd)
+    return outputs
