@@ -77,7 +77,8 @@ def test_segy_commands_do_not_import_prefect_or_torch(tmp_path):
     out = str(tmp_path / "out.sgy")
     code = ("import sys, json, io, contextlib; from pipelines.cli import main\n"
             "buf = io.StringIO()\n"
-            f"with contextlib.redirect_stdout(buf): rc = main(['segy', 'import', {str(sgy)!r}, '--json', '--root', {root!r}])\n"
+            f"argv = ['segy', 'import', {str(sgy)!r}, '--json', '--root', {root!r}]\n"
+            "with contextlib.redirect_stdout(buf): rc = main(argv)\n"
             "key = json.loads(buf.getvalue())['key']\n"
             f"rc2 = main(['segy', 'export', key, {out!r}, '--root', {root!r}])\n"
             "heavy = [m for m in ('prefect', 'torch', 'devito', 'distributed') if m in sys.modules]; "

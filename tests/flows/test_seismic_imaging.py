@@ -28,7 +28,8 @@ def test_imaging_study_maps_reduces_and_summarizes(strata):
     illum = per_shot["illumination"].astype("f8").sum("shot")
     expected = per_shot["image"].astype("f8").sum("shot") / (illum + 1e-3 * float(illum.max()))
     expected = expected.where(expected["z"] >= 60.0, 0.0)
-    np.testing.assert_allclose(image["image"].values, expected.values, rtol=1e-5, atol=1e-6 * float(abs(expected).max()))
+    scale = float(abs(expected).max())
+    np.testing.assert_allclose(image["image"].values, expected.values, rtol=1e-5, atol=1e-6 * scale)
     # the gradient summary is one (sample, x, z) dataset whose lineage reaches the data and the estimates
     grad = cat.open(out["outputs"]["gradient_summary"]).load()
     assert grad["gradient"].dims == ("sample", "x", "z") and grad.sizes["sample"] == 2
