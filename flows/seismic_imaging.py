@@ -13,7 +13,7 @@ from tasks.seismic.migration import migrate_shot, stack_images
 from tasks.seismic.model import smooth_model
 from tasks.seismic.pairs import sample_models, simulate_pairs, smooth_samples
 
-from .seismic_survey import geometry, survey, velocity_model
+from .seismic_survey import geometry, model_params, survey, velocity_model
 from .steps import Ref, Step
 from .study import study_flow
 
@@ -34,7 +34,8 @@ rtm_images = Step("rtm_summary", rtm_summary, version="1", kind="summary", map_o
 def seismic_imaging(cfg: Mapping[str, Any]) -> dict[str, Ref]:
     m, g, s, im = cfg["model"], cfg["geometry"], cfg["simulation"], cfg["imaging"]
     fd = {"space_order": s["space_order"], "nbl": s["nbl"]}
-    vel = velocity_model(label=f"{m['shape'][0]}x{m['shape'][1]} @ {m['spacing']:g} m", **m)
+    params, label = model_params(m)
+    vel = velocity_model(label=label, **params)
     geo = geometry(vel, label=f"{g['n_shots']} shots", space_order=s["space_order"], **g)
     records = survey(vel, geo, chunk=s["shots_per_piece"], label=f"{g['n_shots']} shots",
                      noise_snr_db=s["noise_snr_db"], seed=s["seed"], **fd)
@@ -47,11 +48,9 @@ def seismic_imaging(cfg: Mapping[str, Any]) -> dict[str, Ref]:
     su = cfg["summaries"]
     if su["samples"] > 0:
         chunk = su["samples_per_piece"]
+        prior = {"std": su["perturbation_std"], "correlation_length": su["correlation_length"]}
         models = pair_models(chunk=chunk, label=f"{su['samples']} samples", samples=np.arange(su["samples"]),
-                             shape=m["shape"], spacing=m["spacing"], velocities=m["velocities"], depths=m["depths"],
-                             perturbation={"std": su["perturbation_std"],
-                                           "correlation_length": su["correlation_length"]},
-                             seed=su["seed"])
+                             base=params, perturbation=prior, seed=su["seed"])
         data = pair_data(models, geo, chunk=chunk, label=f"{su['samples']} samples",
                          noise_snr_db=s["noise_snr_db"], seed=su["seed"], **fd)
         xhat = estimates(models, chunk=chunk, sigma=su["estimate_smoothing"])

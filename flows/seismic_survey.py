@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from tasks.seismic.geometry import surface_geometry
-from tasks.seismic.model import build_model
+from tasks.seismic.model import build_model, content_hash
 from tasks.seismic.solver import survey_shots
 
 from .steps import Ref, Step
 from .study import study_flow
 
-__all__ = ["seismic_survey", "velocity_model", "geometry", "survey"]
+__all__ = ["seismic_survey", "velocity_model", "geometry", "survey", "model_params"]
 
 velocity_model = Step("velocity_model", build_model, version="1", kind="velocity_model")
 geometry = Step("geometry", surface_geometry, version="1", kind="geometry")
@@ -20,11 +21,22 @@ geometry = Step("geometry", surface_geometry, version="1", kind="geometry")
 survey = Step("survey", survey_shots, version="1", kind="shot_records", map_over="shot")
 
 
+def model_params(m: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The velocity_model step's params and label; an imported file enters the key by its
+    absolute path and content hash, so an edited file is never mistaken for the old one."""
+    params = dict(m)
+    if params.get("file"):
+        path = str(Path(params["file"]["path"]).resolve())
+        params["file"] = {**params["file"], "path": path, "sha256": content_hash(path)}
+        return params, f"{Path(path).name} @ {m['spacing']:g} m"
+    return params, f"{m['shape'][0]}x{m['shape'][1]} @ {m['spacing']:g} m"
+
+
 @study_flow("seismic_survey")
 def seismic_survey(cfg: Mapping[str, Any]) -> dict[str, Ref]:
     m, g, s = cfg["model"], cfg["geometry"], cfg["simulation"]
-    nx, nz = m["shape"]
-    vel = velocity_model(label=f"{nx}x{nz} @ {m['spacing']:g} m", **m)
+    params, label = model_params(m)
+    vel = velocity_model(label=label, **params)
     geo = geometry(vel, label=f"{g['n_shots']} shots x {g['n_receivers']} receivers",
                    space_order=s["space_order"], **g)
     records = survey(vel, geo, chunk=s["shots_per_piece"], label=f"{g['n_shots']} shots",

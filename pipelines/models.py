@@ -70,8 +70,16 @@ class Circle(StudyConfig):
     vp: Velocity
 
 
+class ModelFile(StudyConfig):
+    """An imported model: ``.npy`` (x, z) or post-stack ``.sgy`` at ``spacing``, or ``.zarr``."""
+
+    path: str
+    units: Literal["m/s", "km/s"] = "m/s"
+
+
 class VelocityModelSection(StudyConfig):
-    """Flat layers on a uniform (x, z) grid, then the optional perturbation and circle."""
+    """Flat layers on a uniform (x, z) grid — or an imported ``file`` (then shape, velocities and
+    depths are not used) — then the optional perturbation and circle."""
 
     shape: tuple[Annotated[int, Field(ge=3, le=20001)], Annotated[int, Field(ge=3, le=20001)]] = (101, 61)
     spacing: Length = 10.0
@@ -79,6 +87,7 @@ class VelocityModelSection(StudyConfig):
     depths: tuple[Finite, ...] = (200.0, 400.0)
     perturbation: Perturbation | None = None
     circle: Circle | None = None
+    file: ModelFile | None = None
 
     @model_validator(mode="after")
     def _check(self) -> VelocityModelSection:

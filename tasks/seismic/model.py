@@ -22,6 +22,9 @@ __all__ = [
     "Model",
     "add_random_perturbation",
     "build_model",
+    "content_hash",
+    "load_model",
+    "model_from_segy",
     "constant_model",
     "layered_model",
     "load_npy",
@@ -98,13 +101,19 @@ def build_model(*, shape: Sequence[int], spacing: float | Sequence[float],
                 velocities: Sequence[float], depths: Sequence[float] = (),
                 perturbation: Mapping[str, Any] | None = None,
                 circle: Mapping[str, Any] | None = None,
-                origin: Sequence[float] | None = None) -> xr.Dataset:
-    """A model from a study's settings: flat layers (:func:`layered_model`), then an optional
-    seeded random perturbation ``{"std", "correlation_length", "seed"}`` (m/s, m; see
-    :func:`add_random_perturbation`), then an optional circular anomaly ``{"center", "radius",
-    "vp"}`` (m, m, m/s; :func:`with_circle`). Raises InputError for a model that is not finite
-    and positive everywhere."""
-    ds = layered_model(shape, spacing, velocities, depths, origin)
+                origin: Sequence[float] | None = None,
+                file: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """A model from a study's settings: flat layers (:func:`layered_model`) — or, with ``file``
+    ``{"path", "units"[, "sha256"]}``, a model imported by :func:`load_model` at ``spacing`` —
+    then an optional seeded random perturbation ``{"std", "correlation_length", "seed"}``
+    (m/s, m; see :func:`add_random_perturbation`), then an optional circular anomaly
+    ``{"center", "radius", "vp"}`` (m, m, m/s; :func:`with_circle`). Raises InputError for a
+    model that is not finite and positive everywhere."""
+    if file is not None:
+        ds = load_model(file["path"], spacing=spacing, units=file.get("units", VP_UNITS),
+                        sha256=file.get("sha256"))
+    else:
+        ds = layered_model(shape, spacing, velocities, depths, origin)
     if perturbation is not None and float(perturbation.get("std", 0.0)) > 0:
         ds = add_random_perturbation(ds, std=float(perturbation["std"]),
                                      correlation_lengths=perturbation["correlation_length"],
@@ -190,6 +199,53 @@ def load_npy(path: str | Path, spacing: float | Sequence[float],
     """Import a ``.npy`` array ordered (x, z) or (x, y, z) with the given spacing (m)."""
     return model_from_array(np.load(Path(path), allow_pickle=False), spacing, origin,
                             units=units)
+
+
+def model_from_segy(path: str | Path, spacing: float | Sequence[float], *,
+                    units: str = VP_UNITS) -> xr.Dataset:
+    """A post-stack SEG-Y velocity section: trace i is x position i, sample j is depth j; the
+    grid spacing (m) is given, since such files keep no trustworthy one."""
+    from .segy import read_segy
+
+    ds = read_segy(path)
+    return model_from_array(np.asarray(ds["data"].values, dtype=np.float64), spacing, units=units)
+
+
+def content_hash(path: str | Path) -> str:
+    """sha256 of a file, or of every file of a directory (a zarr store) in sorted order."""
+    import hashlib
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"model file {path} does not exist")
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def load_model(path: str | Path, *, spacing: float | Sequence[float], units: str = VP_UNITS,
+               sha256: str | None = None) -> xr.Dataset:
+    """Import a velocity model by extension: ``.npy`` (x, z), ``.sgy``/``.segy`` (post-stack,
+    trace = x) at ``spacing``; ``.zarr`` (its own coordinates). With ``sha256``, a file whose
+    content changed since the request was made is an error (the dataset key names that content)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"model file {path} does not exist")
+    if sha256 is not None and content_hash(path) != sha256:
+        raise InputError(f"model file {path} changed since this run started (sha256 differs)")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return load_npy(path, spacing, units=units)
+    if suffix in (".sgy", ".segy"):
+        return model_from_segy(path, spacing, units=units)
+    if suffix == ".zarr":
+        return load_zarr(str(path))
+    raise InputError(f"model file {path}: unknown format {suffix!r} (use .npy, .sgy/.segy or .zarr)")
 
 
 def load_zarr(store, *, variable: str = "vp") -> xr.Dataset:

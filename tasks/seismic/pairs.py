@@ -21,10 +21,10 @@ def _stack(pieces: list[xr.Dataset], samples: Sequence[int]) -> xr.Dataset:
     return ds.assign_coords(sample=("sample", np.asarray(samples, dtype=np.int64), {"long_name": "sample index"}))
 
 
-def sample_models(samples: np.ndarray, *, shape: Sequence[int], spacing: float,
-                  velocities: Sequence[float], depths: Sequence[float],
-                  perturbation: Mapping[str, Any], seed: int) -> xr.Dataset:
-    """``vp`` (sample, x, z): the layered model plus a Gaussian random field per sample.
+def sample_models(samples: np.ndarray, *, base: Mapping[str, Any], perturbation: Mapping[str, Any],
+                  seed: int) -> xr.Dataset:
+    """``vp`` (sample, x, z): the ``base`` model (:func:`build_model` settings, without their own
+    perturbation) plus a Gaussian random field per sample.
 
     Sample i's field is seeded by ``SeedSequence([seed, i])``, so a sample does not depend on
     which other samples are computed with it.
@@ -32,11 +32,11 @@ def sample_models(samples: np.ndarray, *, shape: Sequence[int], spacing: float,
     samples = np.atleast_1d(np.asarray(samples, dtype=np.int64))
     if samples.size == 0:
         raise InputError("sample_models: zero samples requested")
+    settings = {k: v for k, v in base.items() if k != "perturbation"}
     pieces = []
     for i in samples:
         field_seed = int(np.random.SeedSequence([int(seed), int(i)]).generate_state(1)[0])
-        pieces.append(build_model(shape=shape, spacing=spacing, velocities=velocities, depths=depths,
-                                  perturbation={**dict(perturbation), "seed": field_seed}))
+        pieces.append(build_model(**settings, perturbation={**dict(perturbation), "seed": field_seed}))
     return _stack(pieces, samples)
 
 
