@@ -72,11 +72,12 @@ class Catalog:
         assert rec is not None
         return rec
 
-    def open(self, key: str) -> xr.Dataset:
+    def open(self, key: str, dask: bool = True) -> xr.Dataset:
+        """Open a complete dataset lazily (see :meth:`Storage.open`)."""
         rec = self.get(key)
         if rec is None:
             raise InputError(f"dataset {key} is not complete in {self.root}")
-        return self.storage.open(rec.uri)
+        return self.storage.open(rec.uri, dask=dask)
 
     # -- claims ------------------------------------------------------------------------------
     def claim(self, key: str, owner: str, kind: str, step: str, version: str,

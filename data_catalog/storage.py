@@ -99,9 +99,11 @@ class Storage:
         self.mark_complete(uri, lineage, fp)
         return fp
 
-    def open(self, uri: str) -> xr.Dataset:
-        """Open lazily (dask-backed)."""
-        return xr.open_zarr(uri, consolidated=False, zarr_format=3, **self._zarr_kwargs())
+    def open(self, uri: str, dask: bool = True) -> xr.Dataset:
+        """Open lazily: dask-backed, or (``dask=False``) xarray's lazy indexing alone, which reads
+        only what is sliced and needs no dask scheduler (nor ``distributed``)."""
+        chunks = {} if dask else None
+        return xr.open_zarr(uri, chunks=chunks, consolidated=False, zarr_format=3, **self._zarr_kwargs())
 
     def attrs(self, uri: str) -> dict[str, Any]:
         """Group attrs, or {} when there is no group."""
@@ -122,7 +124,7 @@ class Storage:
 
     def fingerprint(self, uri: str) -> str:
         """Recompute the fingerprint from the stored values (what ``verify`` compares)."""
-        with self.open(uri) as ds:
+        with self.open(uri, dask=False) as ds:
             return fingerprint(ds)
 
     def delete(self, uri: str) -> None:

@@ -234,16 +234,23 @@ def cmd_reindex(args) -> int:
     return 0
 
 
-def cmd_plot(args) -> int:
-    from pathlib import Path
-
-    from .report import save_plot
-
+def _complete(args):
+    """(catalog, record) of the complete dataset named by ``args.key`` (a key or prefix)."""
     cat = _catalog(args)
     key = cat.resolve(args.key)
     rec = cat.get(key)
     if rec is None:
         raise InputError(f"dataset {key} is not complete")
+    return cat, rec
+
+
+def cmd_plot(args) -> int:
+    from pathlib import Path
+
+    from .report import save_plot
+
+    cat, rec = _complete(args)
+    key = rec.key
     out = Path(args.output or f"{key}.png")
     save_plot(cat, key, out)
     print(out)
@@ -329,26 +336,14 @@ def _emit_import_events(cat, run_id: str, path, rec, lineage) -> None:
                  strata=doc)
 
 
-def _load_without_dask(cat, rec):
-    """Read a complete dataset into memory without dask (any dask compute imports `distributed`)."""
-    import xarray as xr
-
-    kw = {} if cat.storage.is_local else {"storage_options": cat.storage.storage_options or None}
-    with xr.open_zarr(rec.uri, chunks=None, consolidated=False, zarr_format=3, **kw) as ds:
-        return ds.load()
-
-
 def cmd_segy_export(args) -> int:
     """Write a ``shot_records`` (or imported ``segy``) dataset to a SEG-Y file."""
     from pathlib import Path
 
     from tasks.seismic.segy import write_segy
 
-    cat = _catalog(args)
-    key = cat.resolve(args.key)
-    rec = cat.get(key)
-    if rec is None:
-        raise InputError(f"dataset {key} is not complete")
+    cat, rec = _complete(args)
+    key = rec.key
     if rec.kind not in _SEGY_EXPORTABLE:
         raise InputError(f"dataset {key} is a {rec.kind}; segy export writes {' or '.join(_SEGY_EXPORTABLE)} datasets")
     out = Path(args.output)
@@ -356,7 +351,8 @@ def cmd_segy_export(args) -> int:
         raise InputError(f"{args.output} is a directory; give a file name")
     if not out.parent.is_dir():
         raise InputError(f"directory {out.parent} does not exist")
-    ds = _load_without_dask(cat, rec)
+    with cat.open(key, dask=False) as ds:  # any dask compute imports `distributed`
+        ds = ds.load()
     tmp = out.with_name(f".{out.name}.part")
     try:
         write_segy(ds, tmp)

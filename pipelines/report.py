@@ -20,7 +20,7 @@ def save_plot(catalog: Any, key: str, out: Path) -> Path:
     from tasks.plots import plot_dataset
 
     rec = catalog.get(key)
-    with catalog.open(key) as ds:
+    with catalog.open(key, dask=False) as ds:
         fig = plot_dataset(ds.load(), rec.kind)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")

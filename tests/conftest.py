@@ -86,6 +86,23 @@ class Strata:
         return json.loads(proc.stdout)
 
 
+def fingerprints(root: Path, keys) -> dict[str, str]:
+    """{key: fingerprint} of complete datasets under a root."""
+    from data_catalog import Catalog
+
+    cat = Catalog(root)
+    try:
+        return {k: cat.get(k).fingerprint for k in keys}
+    finally:
+        cat.close()
+
+
+def region_markers(root: Path, kind: str) -> dict[str, int]:
+    """{marker path: mtime_ns} of the per-region completion markers of one kind's datasets."""
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns
+            for p in (root / "datasets" / kind).rglob(".strata/regions/*")}
+
+
 @pytest.fixture
 def strata(tmp_path, prefect_server):
     return Strata(tmp_path / "root", prefect_server)

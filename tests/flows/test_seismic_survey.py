@@ -15,7 +15,7 @@ import pytest
 from data_catalog import Catalog
 from pipelines.cli import main
 
-from ..conftest import REPO, Strata
+from ..conftest import REPO, Strata, fingerprints, region_markers
 
 N_SHOTS, N_REC = 4, 101  # the small preset
 
@@ -25,19 +25,6 @@ def reference(tmp_path_factory, prefect_server):
     """One uninterrupted small run."""
     s = Strata(tmp_path_factory.mktemp("survey-ref") / "root", prefect_server)
     return s, s.json("run", "seismic_survey")
-
-
-def _fingerprints(root: Path, keys) -> dict[str, str]:
-    cat = Catalog(root)
-    try:
-        return {k: cat.get(k).fingerprint for k in keys}
-    finally:
-        cat.close()
-
-
-def _markers(root: Path, kind: str) -> dict[str, int]:
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns
-            for p in (root / "datasets" / kind).rglob(".strata/regions/*")}
 
 
 def _records(root: Path, key: str):
@@ -78,9 +65,9 @@ def test_pieces_of_two_shots_give_the_same_records(reference, tmp_path, prefect_
     out = s.json("run", "seismic_survey", "--set", "simulation.shots_per_piece=3")
     assert out["outputs"]["velocity_model"] == ref["outputs"]["velocity_model"]
     assert out["outputs"]["shot_records"] != ref["outputs"]["shot_records"]
-    assert len(_markers(s.root, "shot_records")) == 2  # pieces of 3 + 1 shots
-    a = _fingerprints(s.root, [out["outputs"]["shot_records"]])[out["outputs"]["shot_records"]]
-    b = _fingerprints(ref_s.root, [ref["outputs"]["shot_records"]])[ref["outputs"]["shot_records"]]
+    assert len(region_markers(s.root, "shot_records")) == 2  # pieces of 3 + 1 shots
+    a = fingerprints(s.root, [out["outputs"]["shot_records"]])[out["outputs"]["shot_records"]]
+    b = fingerprints(ref_s.root, [ref["outputs"]["shot_records"]])[ref["outputs"]["shot_records"]]
     assert a == b
 
 
@@ -97,14 +84,14 @@ def test_killed_survey_resumes_without_redoing_shots(reference, tmp_path, prefec
     cat = Catalog(s.root)
     assert sorted(r.step for r in cat.list()) == ["geometry", "velocity_model"]  # no half survey visible
     cat.close()
-    before = _markers(s.root, "shot_records")
+    before = region_markers(s.root, "shot_records")
     assert len(before) == 2  # shots 0 and 1 were finished before the kill
     again = s.json("run", "seismic_survey")
     assert again["outputs"] == ref["outputs"]
     assert len(again["reused"]) == 2 and again["computed"] == [ref["outputs"]["shot_records"]]
-    after = _markers(s.root, "shot_records")
+    after = region_markers(s.root, "shot_records")
     assert len(after) == N_SHOTS and all(after[k] == v for k, v in before.items())  # not redone
-    assert _fingerprints(s.root, again["outputs"].values()) == _fingerprints(ref_s.root, ref["outputs"].values())
+    assert fingerprints(s.root, again["outputs"].values()) == fingerprints(ref_s.root, ref["outputs"].values())
 
 
 @pytest.mark.prefect

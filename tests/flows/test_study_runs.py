@@ -13,7 +13,7 @@ import pytest
 
 from data_catalog import Catalog
 
-from ..conftest import REPO, Strata
+from ..conftest import REPO, Strata, fingerprints, region_markers
 
 pytestmark = pytest.mark.prefect
 
@@ -28,14 +28,6 @@ def reference(tmp_path_factory, prefect_server):
     first = s.json("run", "mad_gaussian", *SMALL)
     second = s.json("run", "mad_gaussian", *SMALL)
     return s, first, second
-
-
-def _fingerprints(root: Path, keys) -> dict[str, str]:
-    cat = Catalog(root)
-    try:
-        return {k: cat.get(k).fingerprint for k in keys}
-    finally:
-        cat.close()
 
 
 def test_rerun_computes_nothing(reference):
@@ -107,11 +99,6 @@ def _group_alive(pgid: int) -> list[str]:
     return [line for line in out.splitlines() if line.split()[1] == str(pgid) and not line.split()[2].startswith("Z")]
 
 
-def _markers(root: Path, kind: str) -> dict[str, float]:
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns
-            for p in (root / "datasets" / kind).rglob(".strata/regions/*")}
-
-
 def test_killed_run_leaves_nothing_half_and_resumes(reference, tmp_path, prefect_server):
     _, first, _ = reference
     s = Strata(tmp_path / "root", prefect_server)
@@ -130,15 +117,15 @@ def test_killed_run_leaves_nothing_half_and_resumes(reference, tmp_path, prefect
     marked = [g for g in groups if cat.storage.is_complete(str(g))]
     assert {g.stem for g in marked} == {r.key for r in complete}
     cat.close()
-    before = _markers(s.root, "mad_generation")
+    before = region_markers(s.root, "mad_generation")
     assert len(before) == 2  # pieces 0 and 1 of the killed step were finished
     again = s.json("run", "mad_gaussian", *SMALL)
     assert again["outputs"] == first["outputs"]
     assert len(again["reused"]) == 1 and len(again["computed"]) == 7
-    after = _markers(s.root, "mad_generation")
+    after = region_markers(s.root, "mad_generation")
     assert all(after[k] == v for k, v in before.items())  # finished pieces were not redone
-    reference_fps = _fingerprints(reference[0].root, first["outputs"].values())
-    assert _fingerprints(s.root, again["outputs"].values()) == reference_fps
+    reference_fps = fingerprints(reference[0].root, first["outputs"].values())
+    assert fingerprints(s.root, again["outputs"].values()) == reference_fps
 
 
 def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server):
@@ -148,10 +135,10 @@ def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: step real_samples: 1 of 4 pieces failed") and "injected fault" in last
-    before = _markers(s.root, "mad_real")
+    before = region_markers(s.root, "mad_real")
     assert len(before) == 3
     assert s("run", "mad_gaussian", *SMALL).returncode == 0
-    after = _markers(s.root, "mad_real")
+    after = region_markers(s.root, "mad_real")
     assert len(after) == 4 and all(after[k] == v for k, v in before.items())
 
 
@@ -160,7 +147,7 @@ def test_parallel_run_gives_the_same_bytes(reference, tmp_path, prefect_server):
     s = Strata(tmp_path / "root", prefect_server)
     par = s.json("run", "mad_gaussian", *SMALL, "--workers", "2")
     assert par["outputs"] == first["outputs"]
-    assert _fingerprints(s.root, par["outputs"].values()) == _fingerprints(reference[0].root, first["outputs"].values())
+    assert fingerprints(s.root, par["outputs"].values()) == fingerprints(reference[0].root, first["outputs"].values())
 
 
 def test_killed_parallel_run_stops_its_server_and_cluster(tmp_path):
