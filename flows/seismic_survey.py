@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tasks.seismic.geometry import surface_geometry
+from tasks.seismic.geometry import acquisition
 from tasks.seismic.model import build_model, content_hash
 from tasks.seismic.solver import survey_shots
 
@@ -16,7 +16,7 @@ from .study import study_flow
 __all__ = ["seismic_survey", "velocity_model", "geometry", "survey", "model_params"]
 
 velocity_model = Step("velocity_model", build_model, version="1", kind="velocity_model")
-geometry = Step("geometry", surface_geometry, version="1", kind="geometry")
+geometry = Step("geometry", acquisition, version="1", kind="geometry")
 # one task per `chunk` shots; the shot coordinate comes from the geometry input
 survey = Step("survey", survey_shots, version="1", kind="shot_records", map_over="shot")
 

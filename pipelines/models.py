@@ -100,8 +100,17 @@ class VelocityModelSection(StudyConfig):
 
 
 class GeometrySection(StudyConfig):
-    """A surface survey along x: sources at ``source_depth``, a fixed receiver spread."""
+    """Acquisition: ``surface`` (sources at ``source_depth``, a fixed receiver spread along x),
+    ``ocean_bottom`` (receivers on the seafloor: ``seafloor`` m, or found in the model) or
+    ``crosswell`` (sources down the well at ``source_well_x``, receivers down ``receiver_well_x``;
+    spacings run along z from ``first_shot_z`` / ``first_receiver_z``)."""
 
+    layout: Literal["surface", "ocean_bottom", "crosswell"] = "surface"
+    seafloor: Finite | None = None
+    source_well_x: Finite | None = None
+    receiver_well_x: Finite | None = None
+    first_shot_z: Finite | None = None
+    first_receiver_z: Finite | None = None
     n_shots: int = Field(4, ge=1, le=100_000)
     shot_spacing: float = Field(250.0, ge=0, allow_inf_nan=False)
     first_shot_x: Finite | None = None
@@ -139,7 +148,7 @@ class SeismicSurveyConfig(StudyConfig):
 
     @model_validator(mode="after")
     def _check(self) -> SeismicSurveyConfig:
-        from tasks.seismic.geometry import surface_geometry
+        from tasks.seismic.geometry import acquisition
         from tasks.seismic.model import build_model
 
         with warnings.catch_warnings():
@@ -149,7 +158,7 @@ class SeismicSurveyConfig(StudyConfig):
             except InputError as exc:
                 raise ValueError(f"model: {exc}") from None
             try:
-                surface_geometry(vel, **self.geometry.model_dump(mode="python"),
+                acquisition(vel, **self.geometry.model_dump(mode="python"),
                                  space_order=self.simulation.space_order)
             except InputError as exc:
                 raise ValueError(f"geometry: {exc}") from None

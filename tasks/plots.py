@@ -193,18 +193,21 @@ def plot_shot_records(ds: xr.Dataset, max_shots: int = 4):
     clip = float(np.percentile(np.abs(np.stack(gathers)), 98)) or 1.0
     t = ds["time"].values
     fig, axes = plt.subplots(1, len(picks), figsize=(3.2 * len(picks) + 0.8, 4.6), squeeze=False, sharey=True)
+    # the receiver axis is the coordinate the spread runs along (x on the surface, z down a well)
+    axis = max((d for d in ("x", "z") if f"rec_{d}" in ds), default=None,
+               key=lambda d: float(np.ptp(np.asarray(ds[f"rec_{d}"].values))))
     for ax, i, g in zip(axes[0], picks, gathers, strict=True):
-        if "rec_x" in ds and "shot" in ds["rec_x"].dims:
-            rx = ds["rec_x"].isel(shot=int(i)).values
-        elif "rec_x" in ds:
-            rx = ds["rec_x"].values
-        else:
+        if axis is None:
             rx = ds["receiver"].values
+        else:
+            coord = ds[f"rec_{axis}"]
+            rx = (coord.isel(shot=int(i)) if "shot" in coord.dims else coord).values
         im = ax.imshow(g.T, cmap="gray", vmin=-clip, vmax=clip, aspect="auto",
                        extent=(rx[0], rx[-1], t[-1], t[0]), interpolation="nearest")
         shot_label = ds["shot"].values[i]
-        sx = f", x = {float(ds['src_x'].values[i]):g} m" if "src_x" in ds and "shot" in ds["src_x"].dims else ""
-        ax.set(title=f"shot {shot_label}{sx}", xlabel="receiver x (m)" if "rec_x" in ds else "receiver")
+        src = f"src_{axis}" if axis else None
+        where = f", {axis} = {float(ds[src].values[i]):g} m" if src in ds and "shot" in ds[src].dims else ""
+        ax.set(title=f"shot {shot_label}{where}", xlabel=f"receiver {axis} (m)" if axis else "receiver")
     axes[0][0].set_ylabel("time (s)")
     fig.colorbar(im, ax=axes[0].tolist(), label=f"amplitude (clipped at ±{clip:.3g}, 98th pct)", shrink=0.9)
     snr = ds.attrs.get("noise_snr_db")

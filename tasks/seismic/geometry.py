@@ -19,6 +19,8 @@ from tasks.seismic.stencil import check_dispersion, critical_dt
 from tasks.seismic.wavelet import max_frequency, resample_wavelet, ricker
 
 __all__ = [
+    "LAYOUTS",
+    "acquisition",
     "choose_dt",
     "crosswell_geometry",
     "make_geometry",
@@ -229,6 +231,36 @@ def crosswell_geometry(model: xr.Dataset, *, source_well_x: float, receiver_well
     src = _place(model, sz, "z", {"x": source_well_x, "y": y})
     rec = _place(model, rz, "z", {"x": receiver_well_x, "y": y})
     return make_geometry(model, src, rec, kind="crosswell", **timing)
+
+
+LAYOUTS = ("surface", "ocean_bottom", "crosswell")
+
+
+def acquisition(model: xr.Dataset, *, layout: str = "surface", n_shots: int, shot_spacing: float,
+                n_receivers: int, receiver_spacing: float, source_depth: float = 0.0,
+                receiver_depth: float = 0.0, first_shot_x: float | None = None,
+                first_receiver_x: float | None = None, seafloor: float | None = None,
+                source_well_x: float | None = None, receiver_well_x: float | None = None,
+                first_shot_z: float | None = None, first_receiver_z: float | None = None,
+                **timing) -> xr.Dataset:
+    """The geometry a study's settings describe: ``layout`` picks :func:`surface_geometry`,
+    :func:`ocean_bottom_geometry` (receivers on ``seafloor``, or on the seafloor found in the
+    model) or :func:`crosswell_geometry` (spacings run down the wells); settings that the
+    layout does not use are ignored."""
+    lines = {"n_shots": n_shots, "shot_spacing": shot_spacing, "n_receivers": n_receivers,
+             "receiver_spacing": receiver_spacing}
+    if layout == "surface":
+        return surface_geometry(model, **lines, source_depth=source_depth, receiver_depth=receiver_depth,
+                                first_shot_x=first_shot_x, first_receiver_x=first_receiver_x, **timing)
+    if layout == "ocean_bottom":
+        return ocean_bottom_geometry(model, **lines, source_depth=source_depth, seafloor=seafloor,
+                                     first_shot_x=first_shot_x, first_receiver_x=first_receiver_x, **timing)
+    if layout == "crosswell":
+        if source_well_x is None or receiver_well_x is None:
+            raise InputError("crosswell layout needs source_well_x and receiver_well_x (m)")
+        return crosswell_geometry(model, **lines, source_well_x=source_well_x, receiver_well_x=receiver_well_x,
+                                  first_shot_z=first_shot_z, first_receiver_z=first_receiver_z, **timing)
+    raise InputError(f"geometry layout {layout!r} is not one of {', '.join(LAYOUTS)}")
 
 
 def shot_positions(geometry: xr.Dataset, shot: int,
