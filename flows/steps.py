@@ -12,8 +12,10 @@ import hashlib
 import inspect
 import os
 import signal
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -100,11 +102,61 @@ def maybe_fault(step: str, piece: int) -> None:
     raise InputError(f"STRATA_FAULT action must be raise or kill, not {action!r}")
 
 
+# -- inputs, loaded once per process ----------------------------------------------------------------
+# A complete dataset never changes (same uri + fingerprint = same values), so each worker process
+# keeps the inputs it loaded, and the pieces of a mapped step do not reopen and reread the same
+# model and geometry every time. Least recently used entries are dropped beyond the budget; an
+# input sliced by the piece is kept whole only when small, otherwise each piece reads its slice.
+_CACHE_BYTES = int(float(os.environ.get("STRATA_INPUT_CACHE_MB", "512")) * 2**20)
+_SLICED_WHOLE_BYTES = 32 * 2**20
+_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def clear_input_cache() -> None:
+    """Forget the inputs this process keeps in memory."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _input(storage: Storage, uri: str, fingerprint: str | None, dim: str | None):
+    """The input at ``uri``: a shallow copy of this process's in-memory copy (arrays read-only),
+    loaded on first use; or, when it is too big to keep, opened lazily. An input having the
+    mapped ``dim`` is kept whole only when small (each piece reads its slice otherwise)."""
+    key = (uri, fingerprint or "")
+    with _cache_lock:
+        if fingerprint and key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key].copy(deep=False)  # a task may set its own attrs
+        lazy = storage.open(uri, dask=False)  # reads only what is selected, no dask graph
+        limit = min(_CACHE_BYTES, _SLICED_WHOLE_BYTES) if dim in lazy.dims else _CACHE_BYTES
+        if not fingerprint or lazy.nbytes > limit:
+            return lazy
+        ds = lazy.load()
+        lazy.close()
+        for var in ds.variables.values():
+            if isinstance(var.data, np.ndarray):
+                var.data.flags.writeable = False  # shared by later pieces: a task must not edit it
+        _cache[key] = ds
+        while len(_cache) > 1 and sum(d.nbytes for d in _cache.values()) > _CACHE_BYTES:
+            _cache.popitem(last=False)
+        return ds.copy(deep=False)
+
+
+def _load_inputs(storage: Storage, spec: Mapping[str, Any], part: np.ndarray | None = None) -> list:
+    """Every input loaded in memory; with ``part``, inputs having the mapped dim are sliced to it."""
+    dim = spec["map_over"] if part is not None else None
+    fps = spec.get("input_fingerprints") or [None] * len(spec["inputs"])
+    out = []
+    for uri, fp in zip(spec["inputs"], fps, strict=True):
+        ds = _input(storage, uri, fp, dim)
+        if dim is not None and dim in ds.dims:
+            ds = ds.sel({dim: part})
+        out.append(ds.load())
+    return out
+
+
 # -- work done by tasks (on any worker) -------------------------------------------------------------
-def _open_inputs(storage: Storage, uris: Sequence[str]):
-    return [storage.open(u) for u in uris]
-
-
 def compute_whole(spec: Mapping[str, Any]) -> str:
     """Run the function and write the whole dataset (complete when this returns)."""
     import dask
@@ -112,7 +164,7 @@ def compute_whole(spec: Mapping[str, Any]) -> str:
     maybe_fault(spec["step"], 0)
     storage = Storage(spec["root"], spec["storage_options"])
     with dask.config.set(scheduler="synchronous"):
-        inputs = [ds.load() for ds in _open_inputs(storage, spec["inputs"])]
+        inputs = _load_inputs(storage, spec)
         out = spec["fn"](*inputs, **spec["params"])
         _check_dataset(out, spec)
         return storage.write(spec["uri"], out, spec["lineage"])
@@ -131,10 +183,7 @@ def compute_piece(spec: Mapping[str, Any], index: int, make_template: bool) -> i
     if spec["coord_param"]:
         params[spec["coord_param"]] = part
     with dask.config.set(scheduler="synchronous"):
-        inputs = [
-            (ds.sel({dim: part}) if dim in ds.dims else ds).load()
-            for ds in _open_inputs(storage, spec["inputs"])
-        ]
+        inputs = _load_inputs(storage, spec, part)
         out = spec["fn"](*inputs, **params)
     _check_dataset(out, spec)
     if dim not in out.dims or not np.array_equal(np.asarray(out[dim].values), part):
@@ -183,7 +232,8 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
         "created": now_iso(), "packages": run.packages,
     }
     spec = {"root": cat.root, "storage_options": cat.storage.storage_options, "fn": step.fn,
-            "inputs": [r.uri for r in inputs], "params": dict(params), "lineage": lineage,
+            "inputs": [r.uri for r in inputs], "input_fingerprints": [r.fingerprint for r in inputs],
+            "params": dict(params), "lineage": lineage,
             "uri": uri, "step": step.name, "map_over": step.map_over, "chunk": chunk,
             "coord_param": step.coord_param}
     run.emit("START", step, step_run_id, inputs, uri, lineage)
@@ -226,7 +276,7 @@ def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], st
             raise InputError(f"step {step.name}: missing parameter {step.coord_param!r}")
         return np.asarray(params[step.coord_param])
     for r in inputs:
-        with storage.open(r.uri) as ds:
+        with storage.open(r.uri, dask=False) as ds:
             if step.map_over in ds.dims:
                 return np.asarray(ds[step.map_over].values)
     raise InputError(f"step {step.name}: no input has dim {step.map_over!r} to map over")
