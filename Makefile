@@ -23,6 +23,7 @@ demo: setup
 	$(BIN)/strata run seismic_imaging
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests
 
 bench: setup
