@@ -1,35 +1,58 @@
-"""Survey simulation: per-shot cost through the flow vs a plain loop, and Devito GPts/s.
+"""Survey simulation figures of issue 3, measured in one run: flow vs plain loop, workers x threads,
+Devito GPts/s, SEG-Y read throughput, and the 4001² survey against this machine's memory roofline.
 
 Usage: .venv/bin/python tests/benchmarks/bench_survey.py [--n 401] [--shots 16] [--record 1.0]
+       [--rounds 2] [--per-piece 4] [--big 4001] [--big-shots 2] [--big-record 0.25] [--segy-mb 200]
+       [--serial] [--skip b,d,e]
 
-On an ``n × n`` grid (10 m, layered + circle, space order 8, 40 absorbing points per side) with
-``--shots`` shots, it times
-  (a) per shot:
-      plain:   one Model, one compiled operator, ``forward()`` for each shot in a loop (the floor;
-               per shot: positions + forward);
-      pure:    ``survey_shots`` on a one-shot geometry per call (what one piece's task computes:
-               Model build, forward, xarray assembly; no I/O);
-      flow:    the ``survey`` step of ``seismic_survey`` (a Prefect task per shot, inputs read from
-               zarr, region + marker written, catalog), ephemeral Prefect in this process, after the
-               plain loop compiled the operator; per shot from the region markers' mtimes and as
-               survey step / shots, on runs with new noise seeds (model and geometry reused);
-  (c) GPts/s = padded grid points × time steps / seconds, from the plain loop's ``forward()`` wall
-      time (includes sparse-function set-up: a lower bound of the operator's own rate).
-Threads: OMP_NUM_THREADS (default: all cores); DEVITO_LANGUAGE=openmp.
+Model: ``n × n`` at 10 m (layers + circle, 1500-3200 m/s), space order 8, 40 absorbing points per
+side, Ricker 10 Hz, one receiver per grid column, no noise. Threads: ``OMP_NUM_THREADS`` (default
+all cores), ``DEVITO_LANGUAGE=openmp``. The plain loops and the triad run first, in this process,
+before Prefect is imported; then the flows, each cluster configuration with its own Prefect server
+and LocalCluster (as ``strata run --workers N``; their start-up is reported apart), on one data
+root (model and geometry are computed once, every run after uses a new noise seed so the survey
+step recomputes); SEG-Y last.
+
+(a) per-shot time of the survey flow on a warm 1 worker × all-cores cluster (operators compiled by
+    a first run) / a plain loop calling the same Devito operator (``forward()``) for the same
+    shots in this process (goal <= 1.10). Flow per shot = the survey step's seconds / shots (claim,
+    first piece + template, the other pieces, fingerprint, index); "steady" = span between the
+    first and last region markers / the shots written in that span. Prefect server, cluster and flow-run start-up
+    are reported separately.
+(b) the same flow per shot on 2 workers × 1 thread, 1 × 2 and 1 × 1 (cores permitting), beside
+    plain loops on 2 and 1 threads.
+(c) GPts/s as Devito reports it: its PERF log lines (captured, as with ``DEVITO_LOGGING=PERF``) of a
+    plain loop whose operator is rebuilt with Devito's advanced profiler (the timed loops use the
+    default profiler, as the flow's workers do): the global figure (points × steps / apply time
+    rounded up to 10 ms) and the stencil section's (C timer); also points × steps / wall per shot.
+(d) SEG-Y read-and-decode / segyio (``bench_segy.measure``; goal >= 0.8), zarr write apart.
+(e) survey throughput on ``big``² (a few short shots through the flow on the warm 1 × cores
+    cluster, and a plain loop) / the memory-bandwidth roofline = STREAM triad bandwidth / 20 B per
+    grid-point update (goal >= 0.75). The triad ``a = b + s*c`` (float32, three arrays of the big
+    padded grid, ≫ cache) runs as a Devito Operator (compiled C, OpenMP, all cores; bytes counted
+    as STREAM does: 12 B/point, no write-allocate), best of 20 by its C timer; numpy's triad
+    (single-threaded, two passes) is printed for reference only.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
 import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+BYTES_PER_POINT = 20  # one 2D acoustic update streams u(t-1), u(t), u(t+1), m, damp (4 B each)
+TRIAD_BYTES = 12  # STREAM's count for a float32 triad: read b, c; write a
 
 
 def overrides(n: int, shots: int, record: float) -> list[str]:
@@ -43,128 +66,389 @@ def overrides(n: int, shots: int, record: float) -> list[str]:
             "simulation.noise_snr_db=null"]
 
 
+def stats(xs: list[float]) -> str:
+    return f"min {min(xs):.3f}  median {statistics.median(xs):.3f}"
+
+
+# -- Devito's own report ------------------------------------------------------------------------------
+@contextmanager
+def devito_perf():
+    """Capture Devito's PERF log lines (not printed) while the block runs. Operators built inside
+    get Devito's advanced profiler (it counts points), as with ``DEVITO_LOGGING=PERF``."""
+    from devito import configuration
+    from devito.logger import logger, stream_handler
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    def mute(record: logging.LogRecord) -> bool:
+        return False
+
+    keep, level = Keep(), configuration["log-level"]
+    logger.addHandler(keep)
+    stream_handler.addFilter(mute)  # devito re-adds its handler around each apply: filter it instead
+    configuration["log-level"] = "PERF"
+    try:
+        yield lines
+    finally:
+        configuration["log-level"] = level
+        logger.removeHandler(keep)
+        stream_handler.removeFilter(mute)
+
+
+def devito_gpts(lines: list[str]) -> dict[str, list[float]]:
+    """GPts/s per apply from Devito's PERF lines: 'global' and the stencil 'section0'."""
+    out: dict[str, list[float]] = {"global": [], "section0": []}
+    for line in lines:
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+        m = re.search(r"([\d.]+) GPts/s", line)
+        if not m:
+            continue
+        if line.startswith("Global performance:"):
+            out["global"].append(float(m.group(1)))
+        elif re.match(r"\s*\* section0\b", line):
+            out["section0"].append(float(m.group(1)))
+    return out
+
+
+class CpuWatch:
+    """CPU seconds per second used by other processes (system busy time minus this process and
+    its reaped children) and stolen by the hypervisor, per lap: is the machine quiet?"""
+
+    def __init__(self) -> None:
+        self.last = self._read()
+
+    @staticmethod
+    def _read() -> tuple[float, float, float, float]:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        hz = os.sysconf("SC_CLK_TCK")
+        t = os.times()
+        return (time.monotonic(), (v[0] + v[1] + v[2] + v[5] + v[6]) / hz,
+                t.user + t.system + t.children_user + t.children_system, v[7] / hz)
+
+    def lap(self) -> tuple[float, float]:
+        now = self._read()
+        dt = now[0] - self.last[0]
+        others = max(0.0, (now[1] - self.last[1]) - (now[2] - self.last[2])) / dt
+        steal = (now[3] - self.last[3]) / dt
+        self.last = now
+        return others, steal
+
+
+# -- plain loops and the triad (this process, before Prefect) ----------------------------------------
+class Plain:
+    """One Model and one compiled operator; ``forward()`` per shot, as the survey step calls it."""
+
+    def __init__(self, n: int, shots: int, record: float):
+        import numpy as np
+
+        from pipelines.config import load_study
+        from pipelines.registry import models
+        from tasks.seismic.geometry import acquisition
+        from tasks.seismic.model import Model, build_model
+
+        self.sets = overrides(n, shots, record)
+        cfg = load_study("seismic_survey", "small", self.sets, models()).config
+        self.so, self.nbl = cfg.simulation.space_order, cfg.simulation.nbl
+        vel = build_model(**cfg.model.model_dump())
+        self.geo = acquisition(vel, **cfg.geometry.model_dump(), space_order=self.so)
+        self.vel, self.shots = vel, shots
+        self.nt = self.geo.sizes["time"]
+        self.dt = float(self.geo.attrs["dt"])
+        self.padded = (n + 2 * self.nbl) ** 2
+        t0 = time.perf_counter()
+        self.model = Model(vel, space_order=self.so, nbl=self.nbl, dtype=np.float32)
+        self.t_model = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.shot(0)  # compile (or load from the JIT cache) + first run
+        self.t_first = time.perf_counter() - t0
+
+    def shot(self, s: int, threads: int | None = None) -> float:
+        from tasks.seismic.geometry import shot_positions
+        from tasks.seismic.solver import forward
+
+        t0 = time.perf_counter()
+        src, rec = shot_positions(self.geo, s, self.model.dims)
+        forward(self.model, src, self.geo.wavelet.values, rec, self.dt, threads=threads)
+        return time.perf_counter() - t0
+
+    def loop(self, threads: int | None = None, shots: int | None = None) -> list[float]:
+        return [self.shot(s, threads) for s in range(shots or self.shots)]
+
+    def pure(self) -> list[float]:  # the pure piece function on a one-shot geometry, per call
+        from tasks.seismic.solver import survey_shots
+
+        out = []
+        for s in range(self.shots):
+            t0 = time.perf_counter()
+            survey_shots(self.vel, self.geo.isel(shot=[s]), space_order=self.so, nbl=self.nbl)
+            out.append(time.perf_counter() - t0)
+        return out
+
+
+def perf_report(plain: Plain, clear_operator_cache, shots: int | None = None) -> dict[str, list[float]]:
+    """GPts/s as Devito reports it: the operator rebuilt with Devito's advanced profiler (the
+    timing loops above use the default, cheaper one, as the flow does), then forgotten again."""
+    clear_operator_cache()
+    with devito_perf() as lines:
+        plain.shot(0)  # build
+        lines.clear()
+        plain.loop(shots=shots)
+    clear_operator_cache()  # whatever runs next builds the default one again
+    return devito_gpts(lines)
+
+
+def triad(n_side: int, threads_list: list[int], reps: int = 20) -> dict:
+    """STREAM triad a = b + s*c on n_side² float32: GB/s by Devito (C timer) per thread count, numpy."""
+    import numpy as np
+    from devito import Constant, Eq, Function, Grid, Operator
+
+    grid = Grid(shape=(n_side, n_side), dtype=np.float32)
+    a, b, c = (Function(name=name, grid=grid, space_order=0) for name in "abc")
+    b.data[:] = 1.0
+    c.data[:] = 2.0
+    a.data[:] = 0.0
+    s = Constant(name="s", dtype=np.float32, value=3.0)
+    op = Operator([Eq(a, b + s * c)], name="Triad")
+    nbytes = TRIAD_BYTES * n_side**2
+    out = {"points": n_side**2, "array_mb": 4 * n_side**2 / 1e6}
+    for threads in threads_list:
+        best = min(next(iter(op.apply(nthreads=threads).values())).time for _ in range(reps))
+        out[threads] = nbytes / best / 1e9
+    assert float(a.data[1, 1]) == 7.0
+    an, bn, cn = (np.asarray(f.data) for f in (a, b, c))
+    times = []
+    for _ in range(max(3, reps // 4)):
+        t0 = time.perf_counter()
+        np.multiply(cn, np.float32(3.0), out=an)
+        np.add(an, bn, out=an)
+        times.append(time.perf_counter() - t0)
+    out["numpy"] = nbytes / min(times) / 1e9
+    return out
+
+
+# -- flows on a cluster ------------------------------------------------------------------------------
+class Flows:
+    """Study runs of seismic_survey on one data root; each run gets a new noise seed."""
+
+    def __init__(self, root: Path):
+        from data_catalog import Catalog
+        from pipelines.registry import load_flow
+
+        self.cat = Catalog(root)
+        self.flow = load_flow("seismic_survey")
+        self.seed = 0
+
+    def run(self, sets: list[str], address: str | None = None) -> dict:
+        import numpy as np
+
+        from flows.study import run_study
+        from pipelines.config import load_study
+        from pipelines.registry import models
+
+        self.seed += 1
+        cfg = load_study("seismic_survey", "small", sets + [f"simulation.seed={self.seed}"], models()).config
+        t0 = time.perf_counter()
+        res = run_study(self.flow, cfg.model_dump(mode="json"), catalog=self.cat, study="seismic_survey",
+                        preset="small", overrides=sets, address=address, t_start=t0)
+        wall = time.perf_counter() - t0
+        step = next(s for s in res.steps if s.step == "survey")
+        assert step.status == "computed", step
+        shots = cfg.geometry.n_shots
+        marks = np.sort([p.stat().st_mtime_ns for p in
+                         Path(res.outputs["shot_records"].uri).glob(".strata/regions/*")]) / 1e9
+        per_piece = shots / len(marks)  # shots between two markers
+        steady = (marks[-1] - marks[0]) / ((len(marks) - 1) * per_piece) if len(marks) > 1 else float("nan")
+        return {"per_shot": step.seconds / shots, "steady": steady, "step": step.seconds, "wall": wall,
+                "startup": res.timings["prefect_startup_s"], "between": list(np.diff(marks))}
+
+    def close(self) -> None:
+        self.cat.close()
+
+
+def on_cluster(flows: Flows, workers: int, threads: int, jobs: list[tuple[str, list[str], int]]) -> dict:
+    """Start a Prefect server + LocalCluster of ``workers`` × ``threads`` (as ``--workers``), then
+    for each (name, overrides, measured runs): one warm-up run (compiles the workers' operators),
+    then the measured runs."""
+    from flows.runtime import Runtime
+
+    rt = Runtime(flows.cat.storage.cache_dir() / "prefect", workers=workers)
+    rt.threads = threads  # Runtime picks cores // workers; the benchmark also wants 1 × 1
+    t0 = time.perf_counter()
+    out: dict = {}
+    with rt:
+        out["up"] = {"server": rt.server_seconds, "cluster": rt.cluster_seconds, "total": time.perf_counter() - t0}
+        for name, sets, runs in jobs:
+            first = flows.run(sets, rt.cluster.scheduler_address)
+            out[name] = {"first": first, "warm": [flows.run(sets, rt.cluster.scheduler_address) for _ in range(runs)]}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=401)
     ap.add_argument("--shots", type=int, default=16)
     ap.add_argument("--record", type=float, default=1.0, help="record length (s)")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of plain / pure / flow")
+    ap.add_argument("--rounds", type=int, default=2, help="measured flow runs per configuration")
+    ap.add_argument("--big", type=int, default=4001, help="model side for (e)")
+    ap.add_argument("--big-shots", type=int, default=2)
+    ap.add_argument("--big-record", type=float, default=0.25, help="record length (s) for (e)")
+    ap.add_argument("--segy-mb", type=float, default=200.0)
+    ap.add_argument("--per-piece", type=int, default=4,
+                    help="(a) also with this many shots per piece (simulation.shots_per_piece; 0: skip)")
+    ap.add_argument("--serial", action="store_true", help="also the flow serial (ephemeral Prefect, in process)")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: b, d, e")
     args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
 
     from flows.runtime import cores, prefect_env
 
-    os.environ.setdefault("OMP_NUM_THREADS", str(cores()))
+    ncores = cores()
+    os.environ.setdefault("OMP_NUM_THREADS", str(ncores))
     os.environ.setdefault("DEVITO_LANGUAGE", "openmp")
     os.environ.setdefault("DEVITO_LOGGING", "WARNING")
+    threads = int(os.environ["OMP_NUM_THREADS"])
     tmp = Path(tempfile.mkdtemp(prefix="bench-survey-"))
-    home = tmp / "root" / "prefect"
-    home.mkdir(parents=True)
-    os.environ.update(prefect_env(home))  # before Prefect is imported
+    root = tmp / "root"
+    (root / "prefect").mkdir(parents=True)
+    os.environ.update(prefect_env(root / "prefect"))  # before Prefect is imported
+    cpu = CpuWatch()
+    t_start = time.perf_counter()
 
-    import numpy as np
+    # -- plain loops, Devito's report, triad ------------------------------------------------------------
+    from tasks.seismic.solver import clear_operator_cache
 
-    from pipelines.config import load_study
-    from pipelines.registry import models
-    from tasks.seismic.geometry import shot_positions, surface_geometry
-    from tasks.seismic.model import Model, build_model
-    from tasks.seismic.solver import forward, survey_shots
+    small = Plain(args.n, args.shots, args.record)
+    print(f"grid {args.n}x{args.n} (+{small.nbl} per side = {small.padded / 1e6:.3f} Mpts), {small.nt} steps of "
+          f"{small.dt * 1e3:.3g} ms, {args.shots} shots x {args.n} receivers, space order {small.so}; "
+          f"{ncores} cores, OMP_NUM_THREADS={threads}", flush=True)
+    plain = [t for _ in range(args.rounds) for t in small.loop()]  # Devito's basic profiler, as in the flow
+    pure = small.pure()
+    plain1 = small.loop(threads=1) if "b" not in skip and threads > 1 else []
+    dev = perf_report(small, clear_operator_cache)
+    big = tri = None
+    big_plain: list[float] = []
+    if "e" not in skip:
+        big = Plain(args.big, args.big_shots, args.big_record)
+        big_plain = big.loop()
+        big_dev = perf_report(big, clear_operator_cache, shots=1)
+        big_nt, big_padded = big.nt, big.padded
+        tri = triad(int(round(big_padded**0.5)), sorted({threads, 1}, reverse=True))
+        del big
+    phases = [("plain loops + triad", *cpu.lap())]
 
-    sets = overrides(args.n, args.shots, args.record)
-    loaded = load_study("seismic_survey", "small", sets, models())
-    cfg = loaded.config
-    so, nbl = cfg.simulation.space_order, cfg.simulation.nbl
-    vel = build_model(**cfg.model.model_dump())
-    geo = surface_geometry(vel, **cfg.geometry.model_dump(), space_order=so)
-    nt = geo.sizes["time"]
-    dt = float(geo.attrs["dt"])
-    padded = (args.n + 2 * nbl) ** 2
-    print(f"grid {args.n}x{args.n} (+{nbl} per side = {padded / 1e6:.3f} Mpts), {nt} steps of {dt * 1e3:.3g} ms, "
-          f"{args.shots} shots x {args.n} receivers, space order {so}, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    # -- flows --------------------------------------------------------------------------------------------
+    flows = Flows(root)
+    sets = small.sets
+    big_sets = overrides(args.big, args.big_shots, args.big_record)
+    serial = None
+    if args.serial:  # ephemeral Prefect in this process, ThreadPoolTaskRunner(1): the no-flag runner
+        serial = {"first": flows.run(sets), "warm": [flows.run(sets) for _ in range(args.rounds)]}
+        phases.append(("serial flows", *cpu.lap()))
+    configs = [(1, threads)]
+    if "b" not in skip:
+        configs += [(2, 1), (1, 1)] if threads >= 2 else []
+    results = {}
+    for w, th in configs:
+        jobs = [("small", sets, args.rounds)]
+        if (w, th) == (1, threads) and args.per_piece > 1:
+            jobs.append(("per_piece", sets + [f"simulation.shots_per_piece={args.per_piece}"], args.rounds))
+        if (w, th) == (1, threads) and "e" not in skip:
+            jobs.append(("big", big_sets, 1))
+        results[(w, th)] = on_cluster(flows, w, th, jobs)
+        phases.append((f"flows on {w} x {th}", *cpu.lap()))
+    flows.close()
 
-    # -- plain loop: one Model, one operator ---------------------------------------------------------
-    t0 = time.perf_counter()
-    model = Model(vel, space_order=so, nbl=nbl, dtype=np.float32)
-    t_model = time.perf_counter() - t0
-    w = geo.wavelet.values
-    t0 = time.perf_counter()
-    src, rec = shot_positions(geo, 0, model.dims)
-    forward(model, src, w, rec, dt)  # compile (or load from the JIT cache) + first run
-    t_first = time.perf_counter() - t0
+    # -- SEG-Y ----------------------------------------------------------------------------------------------
+    segy = None
+    if "d" not in skip:
+        import bench_segy
 
-    def plain_loop() -> list[float]:
-        out = []
-        for s in range(args.shots):
-            t0 = time.perf_counter()
-            src, rec = shot_positions(geo, s, model.dims)
-            forward(model, src, w, rec, dt)
-            out.append(time.perf_counter() - t0)
-        return out
+        segy = bench_segy.measure(args.segy_mb, repeat=5)
+        phases.append(("SEG-Y", *cpu.lap()))
 
-    def pure_loop() -> list[float]:  # the pure piece function, one shot per call
-        out = []
-        for s in range(args.shots):
-            t0 = time.perf_counter()
-            survey_shots(vel, geo.isel(shot=[s]), space_order=so, nbl=nbl)
-            out.append(time.perf_counter() - t0)
-        return out
+    # -- report ---------------------------------------------------------------------------------------------
+    print(f"whole benchmark {time.perf_counter() - t_start:.0f} s on {ncores} cores. CPU used by other processes "
+          f"(cores busy, average) / stolen by the hypervisor, per phase:")
+    print("  " + "; ".join(f"{name} {o:.2f} / {st:.2f}" for name, o, st in phases))
+    if serial:
+        print("  (the serial phase counts this process's own ephemeral Prefect server, still running, as other)")
+    bp = statistics.median(plain)
+    main_cfg = results[(1, threads)]
+    fa = [r["per_shot"] for r in main_cfg["small"]["warm"]]
+    fs = [r["steady"] for r in main_cfg["small"]["warm"]]
+    up = main_cfg["up"]
+    print(f"\n(a) seconds per shot, {args.shots} shots on {args.n}x{args.n}; flow on a warm 1 worker x {threads} "
+          f"threads cluster, {args.rounds} runs")
+    print(f"  plain forward() loop, {threads} threads   {stats(plain)}   (once: Model build {small.t_model:.2f} s, "
+          f"first shot incl. compile {small.t_first:.2f} s)")
+    print(f"  survey_shots, 1 shot per call     {stats(pure)}   (pure piece function: + Model build, xarray)")
+    print(f"  flow: survey step / shots         {stats(fa)}")
+    print(f"  flow: steady, between markers     {stats(fs)}")
+    print(f"  ratio flow / plain (medians)      {statistics.median(fa) / bp:.2f}   (goal <= 1.10); steady "
+          f"{statistics.median(fs) / bp:.2f}")
+    if "per_piece" in main_cfg:
+        fk = [r["per_shot"] for r in main_cfg["per_piece"]["warm"]]
+        print(f"  flow, {args.per_piece} shots per piece     {stats(fk)}   ratio {statistics.median(fk) / bp:.2f} "
+              f"(zarr chunks then hold {args.per_piece} shots)")
+    first = main_cfg["small"]["first"]
+    print(f"  start-up, apart: Prefect server {up['server']:.1f} s + LocalCluster {up['cluster']:.1f} s (once); "
+          f"flow-run start {statistics.median([r['startup'] for r in main_cfg['small']['warm']]):.2f} s per run; "
+          f"first run (compiles in the worker) {first['per_shot']:.3f} s/shot")
+    if serial:
+        sw = [r["per_shot"] for r in serial["warm"]]
+        print(f"  serial runner (ephemeral Prefect in process): step / shots {stats(sw)} "
+              f"-> ratio {statistics.median(sw) / bp:.2f}; start-up {serial['first']['startup']:.1f} s first run")
 
-    # plain and pure first, in a process without Prefect (its in-process server threads compete for
-    # the GIL); then the flow runs. Load from other processes is reported: rerun on a quiet machine.
-    load0 = os.getloadavg()[0]
-    plain, pure = [], []
-    for _ in range(args.rounds):
-        plain += plain_loop()
-        pure += pure_loop()
-    # -- through the flow -----------------------------------------------------------------------------
-    from data_catalog import Catalog
-    from flows.study import run_study
-    from pipelines.registry import load_flow
+    if "b" not in skip and len(configs) > 1:
+        print("\n(b) workers x threads: flow per shot (survey step / shots, median of warm runs), shots/s")
+        ref = {threads: bp, 1: statistics.median(plain1) if plain1 else bp}
+        print(f"  plain loop: {threads} threads {ref[threads]:.3f} s/shot, 1 thread {ref[1]:.3f} s/shot")
+        for (w, th), res in results.items():
+            per = statistics.median([r["per_shot"] for r in res["small"]["warm"]])
+            st = statistics.median([r["steady"] for r in res["small"]["warm"]])
+            print(f"  {w} worker{'s' if w > 1 else ' '} x {th} thread{'s' if th > 1 else ' '}: {per:.3f} s/shot "
+                  f"({1 / per:5.2f} shots/s; steady {st:.3f}); vs plain {th}-thread loop {per / ref[th]:.2f}x; "
+                  f"start-up server {res['up']['server']:.1f} s + cluster {res['up']['cluster']:.1f} s")
 
-    cat = Catalog(tmp / "root")
-    flow_obj = load_flow("seismic_survey")
+    print("\n(c) GPts/s (padded points x time steps / s)")
+    if dev["global"]:
+        sec = stats(dev["section0"]) if dev["section0"] else "n/a"
+        print(f"  Devito's report, plain loop ({len(dev['global'])} applies): global {stats(dev['global'])} GPts/s; "
+              f"stencil section0 {sec} GPts/s")
+    print(f"  wall per shot: plain best {small.padded * small.nt / min(plain) / 1e9:.2f}, median "
+          f"{small.padded * small.nt / bp / 1e9:.2f}; flow (step / shots) median "
+          f"{small.padded * small.nt / statistics.median(fa) / 1e9:.2f} GPts/s")
 
-    def flow_run(seed: int) -> dict:
-        cfg_i = load_study("seismic_survey", "small", sets + [f"simulation.seed={seed}"], models()).config
-        t0 = time.perf_counter()
-        res = run_study(flow_obj, cfg_i.model_dump(mode="json"), catalog=cat, study="seismic_survey",
-                        preset="small", overrides=sets, t_start=t0)
-        step = next(s for s in res.steps if s.step == "survey")
-        # per-piece times from the region markers' mtimes (each is written right after its shot)
-        marks = sorted(p.stat().st_mtime_ns for p in Path(res.outputs["shot_records"].uri).glob(".strata/regions/*"))
-        return {"step": step.seconds, "status": step.status, "wall": time.perf_counter() - t0,
-                "startup": res.timings["prefect_startup_s"], "pieces": list(np.diff(marks) / 1e9)}
+    if segy is not None:
+        print(f"\n(d) SEG-Y read-and-decode vs segyio, {segy[0]['traces']} traces x {segy[0]['samples']} samples, "
+              f"{segy[0]['words']} header words (bench_segy.measure)")
+        bench_segy.report(segy, indent="  ")
 
-    t0 = time.perf_counter()
-    cold = flow_run(0)
-    warm = [flow_run(r + 1) for r in range(args.rounds)]
-    t_flows = time.perf_counter() - t0
-    cat.close()
-    load1 = os.getloadavg()[0]
-    flow_pieces = [x for run in warm for x in run["pieces"]]
-    step_per_shot = [run["step"] / args.shots for run in warm]
-
-    def stats(xs: list[float]) -> str:
-        return f"min {min(xs):.3f}  median {statistics.median(xs):.3f}"
-
-    print(f"load average {load0:.1f} at start, {load1:.1f} at end ({os.cpu_count()} CPUs); "
-          f"{args.rounds} rounds x {args.shots} shots; all flow runs {t_flows:.1f} s")
-    print("\n(a) seconds per shot")
-    print(f"  plain forward() loop            {stats(plain)}   (once: Model build {t_model:.2f} s, "
-          f"first shot incl. compile {t_first:.2f} s)")
-    print(f"  survey_shots, 1 shot per call   {stats(pure)}")
-    print(f"  flow, warm, between markers     {stats(flow_pieces)}")
-    print(f"  flow, warm, survey step / shots {stats(step_per_shot)}   (Prefect start-up "
-          f"{warm[0]['startup']:.1f} s per run, not included)")
-    print(f"  flow, first run of the process  {cold['step'] / args.shots:.3f}   (survey step {cold['step']:.2f} s; "
-          f"run {cold['wall']:.1f} s, of which Prefect start-up {cold['startup']:.1f} s)")
-    bp, bf = min(plain), min(flow_pieces)
-    print(f"  flow overhead per shot (best cases): {bf - bp:+.3f} s vs plain ({bf / bp:.2f}x), "
-          f"{bf - min(pure):+.3f} s vs the pure piece function")
-    print("\n(c) throughput (padded points x steps / s)")
-    print(f"  plain forward():  best {padded * nt / bp / 1e9:.2f} GPts/s, "
-          f"median {padded * nt / statistics.median(plain) / 1e9:.2f} GPts/s")
-    print(f"  flow, per shot:   best {padded * nt / bf / 1e9:.2f} GPts/s, "
-          f"median {padded * nt / statistics.median(flow_pieces) / 1e9:.2f} GPts/s")
+    if tri is not None:
+        roof = tri[threads] * 1e9 / BYTES_PER_POINT / 1e9
+        bres = main_cfg["big"]
+        bper = bres["warm"][0]["per_shot"]
+        flow_g = big_padded * big_nt / bper / 1e9
+        plain_g = big_padded * big_nt / statistics.median(big_plain) / 1e9
+        print(f"\n(e) {args.big}x{args.big} ({big_padded / 1e6:.1f} Mpts padded), {args.big_shots} shots x {big_nt} "
+              f"steps; roofline = triad / {BYTES_PER_POINT} B per point")
+        thr = ", ".join(f"{t} thread{'s' if t > 1 else ''} {tri[t]:.1f}" for t in sorted({threads, 1}, reverse=True))
+        print(f"  STREAM triad (Devito Operator, C + OpenMP, float32, 3 x {tri['array_mb']:.0f} MB, "
+              f"{TRIAD_BYTES} B/pt): {thr} GB/s; numpy (single-threaded) {tri['numpy']:.1f} GB/s")
+        print(f"  roofline on {threads} threads: {roof:.2f} GPts/s")
+        print(f"  survey flow (warm 1 x {threads} cluster) {bper:.2f} s/shot = {flow_g:.2f} GPts/s -> "
+              f"{flow_g / roof:.2f} of roofline (goal >= 0.75)")
+        print(f"  plain loop {statistics.median(big_plain):.2f} s/shot = {plain_g:.2f} GPts/s ({plain_g / roof:.2f}); "
+              f"Devito's report: global {max(big_dev['global'], default=float('nan')):.2f}, section0 "
+              f"{max(big_dev['section0'], default=float('nan')):.2f} GPts/s "
+              f"({max(big_dev['section0'], default=float('nan')) / roof:.2f} of roofline)")
+        print(f"  flow first run (compiles the {args.big}² operator; model, geometry written) "
+              f"{bres['first']['per_shot']:.2f} s/shot")
 
 
 if __name__ == "__main__":
