@@ -193,7 +193,8 @@ class Storage:
         return self.fs.exists(f"{self._fs_path(uri)}/.strata/template")
 
     def write_region(self, uri: str, index: int, piece: xr.Dataset, region_dim: str, chunk: int) -> None:
-        """Write piece ``index`` (chunk-aligned along ``region_dim``), then its marker."""
+        """Write ``piece`` from chunk ``index`` on (chunk-aligned along ``region_dim``; it may span
+        several chunks), then one marker per chunk it covers."""
         piece = _clean(piece)
         start = index * chunk
         stop = start + piece.sizes[region_dim]
@@ -202,7 +203,8 @@ class Storage:
             uri, region={region_dim: slice(start, stop)}, consolidated=False, zarr_format=3,
             **self._zarr_kwargs(),
         )
-        self.fs.pipe_file(f"{self._fs_path(uri)}/{_MARKERS}/{index}", b"done\n")
+        for i in range(index, index + -(-(stop - start) // chunk)):
+            self.fs.pipe_file(f"{self._fs_path(uri)}/{_MARKERS}/{i}", b"done\n")
 
     def regions_done(self, uri: str) -> set[int]:
         base = f"{self._fs_path(uri)}/{_MARKERS}"

@@ -24,8 +24,8 @@ curves = Step("curves", gaussian.curves, version="1", kind="mad_curves")
 @study_flow("mad_gaussian")
 def mad_gaussian(cfg: Mapping[str, Any]) -> dict[str, Ref]:
     truth = {"mu0": cfg["mu0"], "sigma0": cfg["sigma0"], "rho": cfg["rho"]}
-    chunk = cfg["chains_per_piece"]
-    real = real_samples(chunk=chunk, label=f"{cfg['chains']} chains", chains=np.arange(cfg["chains"]),
+    mapped = {"chunk": cfg["chains_per_piece"], "per_task": cfg["pieces_per_task"]}
+    real = real_samples(**mapped, label=f"{cfg['chains']} chains", chains=np.arange(cfg["chains"]),
                         n=cfg["n"], dim=cfg["dim"], seed=cfg["seed"], **truth)
     outputs: dict[str, Ref] = {}
     history: list[Ref] = []
@@ -33,7 +33,7 @@ def mad_gaussian(cfg: Mapping[str, Any]) -> dict[str, Ref]:
         prev: Ref | None = None
         for t in range(cfg["generations"] + 1):
             inputs = (real,) if prev is None else (real, prev)
-            prev = generation(*inputs, chunk=chunk, label=f"{loop} t={t}", generation=t, loop=loop,
+            prev = generation(*inputs, **mapped, label=f"{loop} t={t}", generation=t, loop=loop,
                               lam=cfg["lam"], n_synth=cfg["n_synth"], n_fresh=cfg["n_fresh"],
                               estimator=cfg["estimator"], seed=cfg["seed"], **truth)
             history.append(prev)

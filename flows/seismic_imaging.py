@@ -37,23 +37,25 @@ def seismic_imaging(cfg: Mapping[str, Any]) -> dict[str, Ref]:
     params, label = model_params(m)
     vel = velocity_model(label=label, **params)
     geo = geometry(vel, label=f"{g['n_shots']} shots", space_order=s["space_order"], **g)
-    records = survey(vel, geo, chunk=s["shots_per_piece"], label=f"{g['n_shots']} shots",
+    records = survey(vel, geo, chunk=s["shots_per_piece"], per_task=s["pieces_per_task"],
+                     label=f"{g['n_shots']} shots",
                      noise_snr_db=s["noise_snr_db"], seed=s["seed"], **fd)
     bg = background(vel, label=f"sigma {im['smoothing']:g} m", sigma=im["smoothing"])
-    per_shot = migrate(bg, geo, records, chunk=im["shots_per_piece"], label=f"{g['n_shots']} shots",
+    per_shot = migrate(bg, geo, records, chunk=im["shots_per_piece"], per_task=im["pieces_per_task"],
+                       label=f"{g['n_shots']} shots",
                        factor=im["snapshot_factor"], condition=im["condition"], **fd)
     image = stack(per_shot, normalize=im["normalize"], mute_depth=im["mute_depth"])
     outputs = {"image": image, "velocity_model": vel, "background": bg, "shot_records": records}
 
     su = cfg["summaries"]
     if su["samples"] > 0:
-        chunk = su["samples_per_piece"]
+        per_sample = {"chunk": su["samples_per_piece"], "per_task": su["pieces_per_task"]}
         prior = {"std": su["perturbation_std"], "correlation_length": su["correlation_length"]}
-        models = pair_models(chunk=chunk, label=f"{su['samples']} samples", samples=np.arange(su["samples"]),
+        models = pair_models(**per_sample, label=f"{su['samples']} samples", samples=np.arange(su["samples"]),
                              base=params, perturbation=prior, seed=su["seed"])
-        data = pair_data(models, geo, chunk=chunk, label=f"{su['samples']} samples",
+        data = pair_data(models, geo, **per_sample, label=f"{su['samples']} samples",
                          noise_snr_db=s["noise_snr_db"], seed=su["seed"], **fd)
-        xhat = estimates(models, chunk=chunk, sigma=su["estimate_smoothing"])
-        outputs["gradient_summary"] = gradients(xhat, data, geo, chunk=chunk, factor=im["snapshot_factor"], **fd)
-        outputs["rtm_summary"] = rtm_images(bg, data, geo, chunk=chunk, factor=im["snapshot_factor"], **fd)
+        xhat = estimates(models, **per_sample, sigma=su["estimate_smoothing"])
+        outputs["gradient_summary"] = gradients(xhat, data, geo, **per_sample, factor=im["snapshot_factor"], **fd)
+        outputs["rtm_summary"] = rtm_images(bg, data, geo, **per_sample, factor=im["snapshot_factor"], **fd)
     return outputs

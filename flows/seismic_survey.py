@@ -39,7 +39,8 @@ def seismic_survey(cfg: Mapping[str, Any]) -> dict[str, Ref]:
     vel = velocity_model(label=label, **params)
     geo = geometry(vel, label=f"{g['n_shots']} shots x {g['n_receivers']} receivers",
                    space_order=s["space_order"], **g)
-    records = survey(vel, geo, chunk=s["shots_per_piece"], label=f"{g['n_shots']} shots",
+    records = survey(vel, geo, chunk=s["shots_per_piece"], per_task=s["pieces_per_task"],
+                     label=f"{g['n_shots']} shots",
                      space_order=s["space_order"], nbl=s["nbl"], noise_snr_db=s["noise_snr_db"],
                      seed=s["seed"])
     return {"velocity_model": vel, "geometry": geo, "shot_records": records}

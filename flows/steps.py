@@ -59,10 +59,14 @@ class Step:
     coord_param: str | None = None
     retries: int = 0
 
-    def __call__(self, *inputs: Ref, chunk: int | None = None, label: str | None = None, **params: Any) -> Ref:
+    def __call__(self, *inputs: Ref, chunk: int | None = None, per_task: int = 1, label: str | None = None,
+                 **params: Any) -> Ref:
+        """Reuse or compute the dataset. Mapped steps: ``chunk`` entries of ``map_over`` per zarr
+        chunk (enters the key), ``per_task`` chunks per task (a runtime choice: coarser tasks
+        spread the scheduler's per-task cost; resumption stays per chunk)."""
         from .study import current_run
 
-        return current_run().run_step(self, inputs, params, chunk=chunk, label=label)
+        return current_run().run_step(self, inputs, params, chunk=chunk, label=label, per_task=per_task)
 
     def key(self, inputs: Sequence[Ref], params: Mapping[str, Any], chunk: int | None) -> str:
         doc = dict(canonical(params))
@@ -170,14 +174,35 @@ def compute_whole(spec: Mapping[str, Any]) -> str:
         return storage.write(spec["uri"], out, spec["lineage"])
 
 
-def compute_piece(spec: Mapping[str, Any], index: int, make_template: bool) -> int:
-    """Run the function on piece ``index`` and write its region + marker."""
+def _runs(indices: Sequence[int]) -> list[list[int]]:
+    """Consecutive runs of sorted chunk indices: [0, 1, 2, 5, 6] → [[0, 1, 2], [5, 6]]."""
+    runs: list[list[int]] = []
+    for i in sorted(indices):
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def compute_pieces(spec: Mapping[str, Any], indices: Sequence[int], make_template: bool) -> list[int]:
+    """One task: the chunks ``indices`` of a mapped step, each consecutive run of them computed by
+    one call of the function and written by one region write (markers stay one per chunk)."""
+    for n, run in enumerate(_runs(indices)):
+        compute_piece(spec, run, make_template and n == 0)
+    return list(indices)
+
+
+def compute_piece(spec: Mapping[str, Any], run: Sequence[int], make_template: bool) -> None:
+    """Run the function on the consecutive chunks ``run`` and write their region and markers."""
     import dask
 
-    maybe_fault(spec["step"], index)
+    for i in run:
+        maybe_fault(spec["step"], i)
+    index = run[0]
     dim, chunk = spec["map_over"], spec["chunk"]
     coord = np.asarray(spec["coord"])
-    part = coord[index * chunk : (index + 1) * chunk]
+    part = coord[index * chunk : (run[-1] + 1) * chunk]
     storage = Storage(spec["root"], spec["storage_options"])
     params = dict(spec["params"])
     if spec["coord_param"]:
@@ -192,7 +217,6 @@ def compute_piece(spec: Mapping[str, Any], index: int, make_template: bool) -> i
     if make_template:
         storage.create_template(spec["uri"], out, dim, coord, chunk)
     storage.write_region(spec["uri"], index, out, dim, chunk)
-    return index
 
 
 def _check_dataset(out: Any, spec: Mapping[str, Any]) -> None:
@@ -204,10 +228,12 @@ def _check_dataset(out: Any, spec: Mapping[str, Any]) -> None:
 
 # -- the flow-process side ---------------------------------------------------------------------------
 def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any],
-            chunk: int | None, label: str | None) -> Ref:
+            chunk: int | None, label: str | None, per_task: int = 1) -> Ref:
     """Reuse or compute one step (called by ``StudyRun.run_step``)."""
     if step.map_over and not chunk:
         raise InputError(f"step {step.name} is mapped over {step.map_over!r}: give chunk=")
+    if per_task < 1:
+        raise InputError(f"step {step.name}: per_task must be ≥ 1, got {per_task}")
     for r in inputs:
         if not isinstance(r, Ref):
             raise TypeError(f"step {step.name}: inputs must be Refs, got {type(r).__name__}")
@@ -235,7 +261,7 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
             "inputs": [r.uri for r in inputs], "input_fingerprints": [r.fingerprint for r in inputs],
             "params": dict(params), "lineage": lineage,
             "uri": uri, "step": step.name, "map_over": step.map_over, "chunk": chunk,
-            "coord_param": step.coord_param}
+            "coord_param": step.coord_param, "per_task": per_task}
     run.emit("START", step, step_run_id, inputs, uri, lineage)
     try:
         with run.status(f"{step.name} {label or ''}"):
@@ -266,7 +292,7 @@ def _compute(run: StudyRun, step: Step, spec: dict, inputs: Sequence[Ref], param
         return cat.register(spec["uri"], cat.storage.attrs(spec["uri"])[LINEAGE_ATTR])
     spec["coord"] = coord = _full_coord(step, inputs, params, cat.storage)
     writer = cat.create(spec["lineage"]["key"], step.kind, None, step.map_over, coord, spec["chunk"], spec["lineage"])
-    _run_pieces(run, step, spec, writer, task(compute_piece, name=step.name, **opts))
+    _run_pieces(run, step, spec, writer, task(compute_pieces, name=step.name, **opts))
     return writer.finish()
 
 
@@ -283,27 +309,35 @@ def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], st
 
 
 def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any, piece_task: Any) -> None:
+    """Submit the missing chunks, ``per_task`` to a task; one failed task does not stop the others."""
     todo = writer.missing()
     total = writer.n_pieces
+    k = spec["per_task"]
+    batches = [todo[i : i + k] for i in range(0, len(todo), k)]
+
+    def submit(batch: list[int], first: bool):
+        name = f"{step.name}[{batch[0]}]" if len(batch) == 1 else f"{step.name}[{batch[0]}-{batch[-1]}]"
+        return piece_task.with_options(task_run_name=name).submit(spec, batch, first)
+
+    failures = []
     with run.progress(step.name, total, total - len(todo)) as advance:
-        if not todo:
-            return
-        if not run.catalog.storage.template_ready(writer.uri):  # the first piece lays out the dataset
-            piece_task.with_options(task_run_name=f"{step.name}[{todo[0]}]").submit(spec, todo[0], True).result()
-            advance()
-            todo = todo[1:]
-        futures = [piece_task.with_options(task_run_name=f"{step.name}[{i}]").submit(spec, i, False) for i in todo]
-        failures = []
-        for i, fut in zip(todo, futures, strict=True):
+        if batches and not run.catalog.storage.template_ready(writer.uri):  # the first task lays out the dataset
+            first = batches.pop(0)
+            submit(first, True).result()
+            advance(len(first))
+        futures = [submit(b, False) for b in batches]
+        for batch, fut in zip(batches, futures, strict=True):
             try:
                 fut.result()
-                advance()
-            except Exception as exc:  # per-piece isolation: the other pieces still finish
-                failures.append((i, exc))
+                advance(len(batch))
+            except Exception as exc:  # per-task isolation: the other tasks still finish
+                failures.append((batch, exc))
     if failures:
         bad_input = [exc for _, exc in failures if getattr(exc, "exit_code", 1) == 2]
         if bad_input:
             raise bad_input[0]
-        i, exc = failures[0]
-        raise RunError(f"step {step.name}: {len(failures)} of {total} pieces failed "
-                       f"(first: piece {i}: {exc}); finished pieces are kept and a rerun resumes")
+        batch, exc = failures[0]
+        n_failed = sum(len(b) for b, _ in failures)
+        where = f"piece {batch[0]}" if len(batch) == 1 else f"pieces {batch[0]}-{batch[-1]}"
+        raise RunError(f"step {step.name}: {n_failed} of {total} pieces failed "
+                       f"(first: {where}: {exc}); finished pieces are kept and a rerun resumes")

@@ -113,8 +113,8 @@ class StudyRun:
 
     # -- steps ---------------------------------------------------------------------------------
     def run_step(self, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], *,
-                 chunk: int | None = None, label: str | None = None) -> Ref:
-        return execute(self, step, inputs, params, chunk, label)
+                 chunk: int | None = None, label: str | None = None, per_task: int = 1) -> Ref:
+        return execute(self, step, inputs, params, chunk, label, per_task)
 
     def emit(self, state: str, step: Step, run_id: str, inputs: Sequence[Ref], uri: str,
              lineage: Mapping[str, Any], error: str | None = None) -> None:
@@ -140,17 +140,17 @@ class StudyRun:
             yield
 
     @contextmanager
-    def progress(self, description: str, total: int, done: int) -> Iterator[Callable[[], None]]:
+    def progress(self, description: str, total: int, done: int) -> Iterator[Callable[..., None]]:
         """A progress bar on stderr for a mapped step (pieces done / total)."""
         if self.console is None or total <= 1 or not self.console.is_terminal:
-            yield lambda: None
+            yield lambda n=1: None
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=self.console, transient=True) as prog:
             tid = prog.add_task(description, total=total, completed=done)
-            yield lambda: prog.advance(tid)
+            yield lambda n=1: prog.advance(tid, n)
 
 
 def study_flow(name: str) -> Callable[[Callable[..., Mapping[str, Ref]]], Any]:

@@ -173,3 +173,14 @@ def test_string_coordinates_fingerprint_the_same_after_a_round_trip(cat):
     rec = _put(cat, "strings", ds)
     assert cat.verify(rec.key)[0][1]
     assert fingerprint(ds.assign_coords(name=("x", np.array(["fully_synthetic", "fresh"])))) == rec.fingerprint
+
+
+def test_a_region_write_may_span_several_chunks(cat):
+    full = _ds(10)
+    key = make_key("spans", "1", {}, [])
+    w = cat.create(key, "thing", full.isel(x=slice(0, 2)), "x", full.x.values, 2, _lineage("spans"))
+    w.write(1, full.isel(x=slice(2, 8)))  # chunks 1, 2, 3 in one write
+    assert w.missing() == [0, 4]
+    w.write(0, full.isel(x=slice(0, 2)))
+    w.write(4, full.isel(x=slice(8, 10)))
+    assert w.finish().fingerprint == fingerprint(full)

@@ -183,3 +183,13 @@ def test_sigterm_stops_the_run_and_its_children(tmp_path):
     assert err.decode().strip().splitlines()[-1].startswith("error: ")
     time.sleep(1.0)
     assert _group_alive(proc.pid) == []
+
+
+def test_several_pieces_per_task_give_the_same_datasets(reference, tmp_path, prefect_server):
+    """pieces_per_task is a runtime choice: same keys, same bytes, still one marker per chunk."""
+    _, first, _ = reference
+    s = Strata(tmp_path / "root", prefect_server)
+    out = s.json("run", "mad_gaussian", *SMALL, "--set", "pieces_per_task=3")
+    assert out["outputs"] == first["outputs"]
+    assert fingerprints(s.root, out["outputs"].values()) == fingerprints(reference[0].root, first["outputs"].values())
+    assert len(region_markers(s.root, "mad_real")) == 4
