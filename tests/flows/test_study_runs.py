@@ -100,7 +100,6 @@ def _group_alive(pgid: int) -> list[str]:
 
 
 def test_killed_run_leaves_nothing_half_and_resumes(reference, tmp_path, prefect_server):
-    _, first, _ = reference
     s = Strata(tmp_path / "root", prefect_server)
     env = {**s.env, "STRATA_FAULT": "generation:2:kill"}
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "mad_gaussian", *SMALL, "--json"],
@@ -120,12 +119,10 @@ def test_killed_run_leaves_nothing_half_and_resumes(reference, tmp_path, prefect
     before = region_markers(s.root, "mad_generation")
     assert len(before) == 2  # pieces 0 and 1 of the killed step were finished
     again = s.json("run", "mad_gaussian", *SMALL)
-    assert again["outputs"] == first["outputs"]
+    _assert_same_as_reference(s, again, reference)
     assert len(again["reused"]) == 1 and len(again["computed"]) == 7
     after = region_markers(s.root, "mad_generation")
     assert all(after[k] == v for k, v in before.items())  # finished pieces were not redone
-    reference_fps = fingerprints(reference[0].root, first["outputs"].values())
-    assert fingerprints(s.root, again["outputs"].values()) == reference_fps
 
 
 def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server):
@@ -142,12 +139,16 @@ def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server
     assert len(after) == 4 and all(after[k] == v for k, v in before.items())
 
 
+def _assert_same_as_reference(s: Strata, out: dict, reference) -> None:
+    """Same output keys as the reference run, and the same bytes (fingerprints)."""
+    ref, first, _ = reference
+    assert out["outputs"] == first["outputs"]
+    assert fingerprints(s.root, out["outputs"].values()) == fingerprints(ref.root, first["outputs"].values())
+
+
 def test_parallel_run_gives_the_same_bytes(reference, tmp_path, prefect_server):
-    _, first, _ = reference
     s = Strata(tmp_path / "root", prefect_server)
-    par = s.json("run", "mad_gaussian", *SMALL, "--workers", "2")
-    assert par["outputs"] == first["outputs"]
-    assert fingerprints(s.root, par["outputs"].values()) == fingerprints(reference[0].root, first["outputs"].values())
+    _assert_same_as_reference(s, s.json("run", "mad_gaussian", *SMALL, "--workers", "2"), reference)
 
 
 def test_killed_parallel_run_stops_its_server_and_cluster(tmp_path):
@@ -187,9 +188,6 @@ def test_sigterm_stops_the_run_and_its_children(tmp_path):
 
 def test_several_pieces_per_task_give_the_same_datasets(reference, tmp_path, prefect_server):
     """pieces_per_task is a runtime choice: same keys, same bytes, still one marker per chunk."""
-    _, first, _ = reference
     s = Strata(tmp_path / "root", prefect_server)
-    out = s.json("run", "mad_gaussian", *SMALL, "--set", "pieces_per_task=3")
-    assert out["outputs"] == first["outputs"]
-    assert fingerprints(s.root, out["outputs"].values()) == fingerprints(reference[0].root, first["outputs"].values())
+    _assert_same_as_reference(s, s.json("run", "mad_gaussian", *SMALL, "--set", "pieces_per_task=3"), reference)
     assert len(region_markers(s.root, "mad_real")) == 4
