@@ -170,13 +170,22 @@ def surface_geometry(model: xr.Dataset, *, n_shots: int, shot_spacing: float,
                      first_receiver_x: float | None = None, y: float | None = None,
                      **timing) -> xr.Dataset:
     """Sources and a fixed receiver spread along x at given depths (3D: a line at ``y``)."""
-    x0 = float(model.x.values[0])
-    sx = _line(x0 if first_shot_x is None else first_shot_x, shot_spacing, n_shots, "shots")
-    rx = _line(x0 if first_receiver_x is None else first_receiver_x, receiver_spacing,
-               n_receivers, "receivers")
-    src = _place(model, sx, "x", {"z": source_depth, "y": y})
-    rec = _place(model, rx, "x", {"z": receiver_depth, "y": y})
-    return make_geometry(model, src, rec, kind=timing.pop("kind", "surface"), **timing)
+    return _two_lines(model, "x", n_shots, shot_spacing, first_shot_x, n_receivers, receiver_spacing,
+                      first_receiver_x, {"z": source_depth, "y": y}, {"z": receiver_depth, "y": y},
+                      kind=timing.pop("kind", "surface"), **timing)
+
+
+def _two_lines(model: xr.Dataset, axis: str, n_shots: int, shot_spacing: float, first_shot: float | None,
+               n_receivers: int, receiver_spacing: float, first_receiver: float | None,
+               src_at: dict[str, float | None], rec_at: dict[str, float | None], *, kind: str,
+               **timing) -> xr.Dataset:
+    """Sources and receivers on two straight lines along ``axis`` (from the model's first node by
+    default), at the fixed other coordinates ``src_at`` / ``rec_at``."""
+    start = float(model[axis].values[0])
+    s = _line(start if first_shot is None else first_shot, shot_spacing, n_shots, "shots")
+    r = _line(start if first_receiver is None else first_receiver, receiver_spacing, n_receivers, "receivers")
+    return make_geometry(model, _place(model, s, axis, src_at), _place(model, r, axis, rec_at), kind=kind,
+                         **timing)
 
 
 def seafloor_depth(model: xr.Dataset, x: np.ndarray, y: float | None = None) -> np.ndarray:
@@ -224,13 +233,9 @@ def crosswell_geometry(model: xr.Dataset, *, source_well_x: float, receiver_well
                        first_receiver_z: float | None = None, y: float | None = None,
                        **timing) -> xr.Dataset:
     """Sources down one vertical well, receivers down another."""
-    z0 = float(model.z.values[0])
-    sz = _line(z0 if first_shot_z is None else first_shot_z, shot_spacing, n_shots, "shots")
-    rz = _line(z0 if first_receiver_z is None else first_receiver_z, receiver_spacing,
-               n_receivers, "receivers")
-    src = _place(model, sz, "z", {"x": source_well_x, "y": y})
-    rec = _place(model, rz, "z", {"x": receiver_well_x, "y": y})
-    return make_geometry(model, src, rec, kind="crosswell", **timing)
+    return _two_lines(model, "z", n_shots, shot_spacing, first_shot_z, n_receivers, receiver_spacing,
+                      first_receiver_z, {"x": source_well_x, "y": y}, {"x": receiver_well_x, "y": y},
+                      kind="crosswell", **timing)
 
 
 LAYOUTS = ("surface", "ocean_bottom", "crosswell")
