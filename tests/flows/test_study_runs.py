@@ -172,7 +172,8 @@ def test_sigterm_stops_the_run_and_its_children(tmp_path):
     s = Strata(tmp_path / "root", None)
     env = dict(s.env)
     env.pop("PREFECT_API_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "mad_gaussian", *SMALL, "--workers", "2"],
+    long_run = [*SMALL, "--set", "generations=30"]  # still running when the signal comes
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "mad_gaussian", *long_run, "--workers", "2"],
                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 240
     while not list((s.root / "datasets").glob("mad_generation/*.zarr")) and time.monotonic() < deadline:
