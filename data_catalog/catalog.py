@@ -16,7 +16,7 @@ from strata_errors import InputError, RunError
 
 from .events import read_events
 from .index import Index, Record
-from .keys import check_key, make_key
+from .keys import check_key
 from .storage import COMPLETE_ATTR, LINEAGE_ATTR, Storage
 
 __all__ = ["Catalog", "RegionWriter", "default_root", "now_iso"]
@@ -55,8 +55,6 @@ class Catalog:
             self._index = None
 
     # -- identity ----------------------------------------------------------------------------
-    key = staticmethod(make_key)
-
     def resolve(self, text: str) -> str:
         """A full key from a key or unique prefix (exit 2 on malformed/unknown/ambiguous)."""
         return self.index.resolve(check_key(text))

@@ -11,7 +11,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -246,18 +246,6 @@ class Index:
                 f"ON CONFLICT(flow_run_id) DO UPDATE SET {update}",
                 [flow_run_id, *fields.values()],
             )
-
-    def get_run(self, flow_run_id: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT * FROM runs WHERE flow_run_id = ?", (flow_run_id,)).fetchone()
-        if row is None:
-            return None
-        doc = dict(row)
-        if doc.get("overrides"):
-            doc["overrides"] = json.loads(doc["overrides"])
-        return doc
-
-    def runs(self) -> Iterable[dict[str, Any]]:
-        return [dict(r) for r in self._db.execute("SELECT * FROM runs ORDER BY started")]
 
 
 def _record(row: sqlite3.Row) -> Record:

@@ -68,9 +68,6 @@ class Storage:
         base = Path(os.environ.get("STRATA_CACHE_DIR") or Path.home() / ".cache" / "strata")
         return base / hashlib.sha256(self.root.encode()).hexdigest()[:16]
 
-    def exists(self, uri: str) -> bool:
-        return self.fs.exists(self._fs_path(uri) + "/zarr.json")
-
     def iter_groups(self):
         """Yield the uri of every ``<kind>/<key>.zarr`` group under ``datasets/``."""
         base = f"{self._base}/datasets"

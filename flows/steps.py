@@ -9,7 +9,6 @@ Catalog (SQLite) writes happen here, in the flow process; tasks on workers touch
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import signal
 import threading
@@ -28,7 +27,7 @@ from strata_errors import InputError, RunError, StrataError
 if TYPE_CHECKING:
     from .study import StudyRun
 
-__all__ = ["Ref", "Step", "source_hash", "function_name"]
+__all__ = ["Ref", "Step", "source_hash", "module_source_hash", "function_name"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,11 @@ class Ref:
     kind: str
     step: str
     fingerprint: str | None = None
+
+    @classmethod
+    def of(cls, rec: Any) -> Ref:
+        """The reference to a catalog record."""
+        return cls(rec.key, rec.uri, rec.kind, rec.step, rec.fingerprint)
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,23 @@ def function_name(fn: Callable[..., Any]) -> str:
     return f"{fn.__module__}:{fn.__qualname__}"
 
 
-def source_hash(fn: Callable[..., Any]) -> str:
-    """sha256 of the source file of the function's module (what ``catalog stale`` compares)."""
-    path = inspect.getsourcefile(fn)
-    with open(path, "rb") as f:  # type: ignore[arg-type]
+def module_source_hash(module: str) -> str | None:
+    """sha256 (16 hex) of a module's source file, or None when it can no longer be found."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    with open(spec.origin, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+def source_hash(fn: Callable[..., Any]) -> str | None:
+    """The source hash recorded for a step's function: its module's file (``catalog stale`` compares)."""
+    return module_source_hash(fn.__module__)
 
 
 # -- fault injection -----------------------------------------------------------------------------
@@ -115,12 +131,6 @@ _CACHE_BYTES = int(float(os.environ.get("STRATA_INPUT_CACHE_MB", "512")) * 2**20
 _SLICED_WHOLE_BYTES = 32 * 2**20
 _cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _cache_lock = threading.Lock()
-
-
-def clear_input_cache() -> None:
-    """Forget the inputs this process keeps in memory."""
-    with _cache_lock:
-        _cache.clear()
 
 
 def _input(storage: Storage, uri: str, fingerprint: str | None, dim: str | None):
@@ -242,7 +252,7 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
     cat = run.catalog
     rec = cat.claim(key, run.owner, step.kind, step.name, step.version)
     if rec is not None:
-        ref = Ref(rec.key, rec.uri, rec.kind, rec.step, rec.fingerprint)
+        ref = Ref.of(rec)
         run.record(step, ref, "reused", time.perf_counter() - t0, label)
         return ref
     uri = cat.storage.uri(step.kind, key)
@@ -275,7 +285,7 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
             raise RunError(f"step {step.name} ({label or key}) failed: {exc}") from exc
         raise
     run.emit("COMPLETE", step, step_run_id, inputs, uri, lineage)
-    ref = Ref(rec.key, rec.uri, rec.kind, rec.step, rec.fingerprint)
+    ref = Ref.of(rec)
     run.record(step, ref, "computed", time.perf_counter() - t0, label)
     return ref
 

@@ -175,25 +175,12 @@ def cmd_verify(args) -> int:
     return 0
 
 
-def _code_hash(function: str) -> str | None:
-    import hashlib
-    import importlib.util
-
-    module = function.split(":")[0]
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin:
-        return None
-    with open(spec.origin, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:16]
-
-
 def cmd_stale(args) -> int:
+    from flows.steps import module_source_hash
+
     cat = _catalog(args)
     key = cat.resolve(args.key) if args.key else None
-    found = cat.stale(key, _code_hash)
+    found = cat.stale(key, lambda function: module_source_hash(function.split(":")[0]))
     stale = {k: v for k, v in found.items() if v}
     for k, reasons in stale.items():
         print(f"{k} is stale:")
