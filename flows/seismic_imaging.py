@@ -20,14 +20,14 @@ from .study import study_flow
 __all__ = ["seismic_imaging"]
 
 background = Step("background", smooth_model, version="1", kind="velocity_model")
-migrate = Step("migrate", migrate_shot, version="1", kind="shot_images", map_over="shot")
+migrate = Step("migrate", migrate_shot, version="2", kind="shot_images", map_over="shot")
 stack = Step("stack", stack_images, version="1", kind="image")
 pair_models = Step("pair_models", sample_models, version="1", kind="model_samples",
                    map_over="sample", coord_param="samples")
-pair_data = Step("pair_data", simulate_pairs, version="1", kind="pair_records", map_over="sample")
+pair_data = Step("pair_data", simulate_pairs, version="2", kind="pair_records", map_over="sample")
 estimates = Step("estimates", smooth_samples, version="1", kind="model_samples", map_over="sample")
-gradients = Step("gradient_summary", gradient_summary, version="1", kind="summary", map_over="sample")
-rtm_images = Step("rtm_summary", rtm_summary, version="1", kind="summary", map_over="sample")
+gradients = Step("gradient_summary", gradient_summary, version="2", kind="summary", map_over="sample")
+rtm_images = Step("rtm_summary", rtm_summary, version="2", kind="summary", map_over="sample")
 
 
 @study_flow("seismic_imaging")

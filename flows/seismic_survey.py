@@ -18,7 +18,7 @@ __all__ = ["seismic_survey", "velocity_model", "geometry", "survey", "model_para
 velocity_model = Step("velocity_model", build_model, version="1", kind="velocity_model")
 geometry = Step("geometry", acquisition, version="1", kind="geometry")
 # one task per `chunk` shots; the shot coordinate comes from the geometry input
-survey = Step("survey", survey_shots, version="1", kind="shot_records", map_over="shot")
+survey = Step("survey", survey_shots, version="2", kind="shot_records", map_over="shot")
 
 
 def model_params(m: Mapping[str, Any]) -> tuple[dict[str, Any], str]:

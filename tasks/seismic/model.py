@@ -301,28 +301,41 @@ def validate_model(model: xr.Dataset) -> None:
                              f"(first at {_where(model, bad)})")
 
 
-def damping_profile(shape: Sequence[int], nbl: int, spacing: Sequence[float],
-                    reflection: float = 1e-3) -> np.ndarray:
-    """Damping rate (1/m, times vp gives 1/s) on the padded grid: 0 inside, smooth ramp outside."""
-    out = np.zeros(tuple(shape))
-    if nbl == 0:
-        return out
-    pos = np.arange(nbl, 0, -1) / nbl                      # 1 at the outer edge
+def damping_profiles(vp: np.ndarray, nbl: int, spacing: Sequence[float],
+                     reflection: float = 1e-3) -> tuple[np.ndarray, ...]:
+    """The absorbing layer's coefficient ``damp`` (s/m²) as one 1D profile per axis of the
+    padded grid; ``damp = sum_axis profile_axis``, zero inside the model.
+
+    ``m u_tt + damp u_t = lap u`` damps at the rate ``damp * vp**2`` (1/s). Each side's ramp
+    ``1.5 ln(1/R) (pos - sin(2 pi pos) / 2 pi) / (nbl h)`` is divided by the mean velocity of
+    that face of the model, so the rate is ``ramp * vp`` where ``vp`` is near the face's mean.
+    Fixed per model (it does not follow later changes of ``m``) and separable, so an operator
+    can read it from 1D arrays instead of a full grid.
+    """
+    vp = np.asarray(vp, dtype=np.float64)
+    out = []
+    pos = np.arange(nbl, 0, -1) / max(nbl, 1)  # 1 at the outer edge
     ramp = pos - np.sin(2 * np.pi * pos) / (2 * np.pi)
-    for axis, (n, h) in enumerate(zip(shape, spacing, strict=True)):
-        prof = np.zeros(n)
-        prof[:nbl] = ramp
-        prof[n - nbl:] = ramp[::-1]
-        prof *= 1.5 * np.log(1.0 / reflection) / (nbl * h)
-        out += prof.reshape([-1 if a == axis else 1 for a in range(len(shape))])
-    return out
+    for axis, (n, h) in enumerate(zip(vp.shape, spacing, strict=True)):
+        prof = np.zeros(n + 2 * nbl)
+        if nbl:
+            scale = 1.5 * np.log(1.0 / reflection) / (nbl * h)
+            low = float(np.take(vp, 0, axis=axis).mean())
+            high = float(np.take(vp, n - 1, axis=axis).mean())
+            prof[:nbl] = scale * ramp / low
+            prof[n + nbl:] = scale * ramp[::-1] / high
+        out.append(prof)
+    return tuple(out)
 
 
 class Model:
     """One velocity model on a padded devito grid, for one space order.
 
     Owns the grid (``nbl`` damping points added on every side), ``m = 1/vp**2`` (s²/m²) and
-    ``damp`` (s/m², so that ``m u_tt + damp u_t = lap u`` damps at rate ``damp*vp**2``).
+    the absorbing layer's ``damp`` (s/m², so that ``m u_tt + damp u_t = lap u`` damps at rate
+    ``damp*vp**2``). ``damp`` is separable (:func:`damping_profiles`): operators read it as one
+    1D Function per axis (``damp_axes``) or, built on first use, as a full-grid Function
+    (``damp``). ``m`` may be changed in place (``m.data``); ``damp`` stays as it was built.
     """
 
     def __init__(self, model: xr.Dataset, *, space_order: int = 8, nbl: int = 40,
@@ -340,8 +353,7 @@ class Model:
         self.origin = tuple(float(model[d].values[0]) for d in self.dims)
         self.shape = model.vp.shape
         self.vp = np.asarray(model.vp.values, dtype=np.float64)
-        vp_pad = np.pad(self.vp, self.nbl, mode="edge")
-        shape_pad = vp_pad.shape
+        shape_pad = tuple(n + 2 * self.nbl for n in self.shape)
         self.grid = Grid(shape=shape_pad, dtype=self.dtype.type,
                          extent=tuple(h * (n - 1) for h, n in zip(self.spacing, shape_pad,
                                                                   strict=True)),
@@ -349,9 +361,54 @@ class Model:
                                                                       self.spacing,
                                                                       strict=True)))
         self.m = Function(name="m", grid=self.grid, space_order=self.space_order)
-        self.m.data[:] = 1.0 / vp_pad**2
-        self.damp = Function(name="damp", grid=self.grid, space_order=self.space_order)
-        self.damp.data[:] = damping_profile(shape_pad, self.nbl, self.spacing) / vp_pad
+        slowness2 = 1.0 / np.square(np.asarray(model.vp.values, dtype=self.dtype))
+        self.m.data[:] = np.pad(slowness2, self.nbl, mode="edge")
+        self.damp_profiles = damping_profiles(self.vp, self.nbl, self.spacing)
+        self._damp = None
+        self._damp_axes = None
+
+    @property
+    def damp_axes(self) -> tuple:
+        """``damp`` as one 1D Function per grid dimension, named ``damp0``, ``damp1``, ..."""
+        from devito import Function
+
+        if self._damp_axes is None:
+            funcs = []
+            for i, (dim, prof) in enumerate(zip(self.grid.dimensions, self.damp_profiles, strict=True)):
+                f = Function(name=f"damp{i}", dimensions=(dim,), shape=(len(prof),), space_order=0,
+                             dtype=self.dtype.type)
+                f.data[:] = prof
+                funcs.append(f)
+            self._damp_axes = tuple(funcs)
+        return self._damp_axes
+
+    @property
+    def damp(self):
+        """``damp`` on the full padded grid (a Function named ``damp``), built on first use."""
+        from devito import Function
+
+        if self._damp is None:
+            self._damp = Function(name="damp", grid=self.grid, space_order=self.space_order)
+            self._damp.data[:] = self._damp_grid()
+        return self._damp
+
+    def _damp_grid(self) -> np.ndarray:
+        ndim = len(self.damp_profiles)
+        return sum(p.reshape([-1 if a == i else 1 for a in range(ndim)])
+                   for i, p in enumerate(self.damp_profiles))
+
+    def set_damping(self, profiles: Sequence[np.ndarray]) -> None:
+        """Replace the absorbing layer by these 1D profiles (s/m², one per axis of the padded grid)."""
+        profiles = tuple(np.asarray(p, dtype=np.float64) for p in profiles)
+        if [p.shape for p in profiles] != [(n,) for n in self.grid.shape]:
+            raise InputError(f"damping profiles must have lengths {list(self.grid.shape)}, "
+                             f"got {[p.shape for p in profiles]}")
+        self.damp_profiles = profiles
+        if self._damp_axes is not None:
+            for f, p in zip(self._damp_axes, profiles, strict=True):
+                f.data[:] = p
+        if self._damp is not None:
+            self._damp.data[:] = self._damp_grid()
 
     @property
     def critical_dt(self) -> float:
