@@ -5,9 +5,12 @@ No SQLite here: Dask workers use this module alone to write data, regions and ma
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,8 +19,9 @@ import fsspec
 import numpy as np
 import xarray as xr
 import zarr
+from zarr.core.sync import sync as _zarr_sync
 
-from .fingerprint import fingerprint
+from .fingerprint import fingerprint, fingerprint_zarr, plain_dims
 
 __all__ = ["Storage", "COMPLETE_ATTR", "LINEAGE_ATTR"]
 
@@ -29,6 +33,22 @@ _MARKERS = ".strata/regions"
 warnings.filterwarnings("ignore", message=r"Object at \.strata is not recognized")
 # xarray stores string coordinates (e.g. loop names) as fixed-length UTF-32, not yet in the v3 spec.
 warnings.filterwarnings("ignore", message=r"The data type \(FixedLengthUTF32")
+
+# Opened zarr arrays per dataset uri, for the region writes of one worker process: a worker writes
+# many regions of the same dataset, and opening the group costs more than writing one region.
+# Dropped for a uri whenever this process deletes or rewrites it (``_forget``).
+_HANDLES: OrderedDict[tuple[int, str], dict[str, Any]] = OrderedDict()
+_HANDLES_MAX = 16
+_HANDLES_LOCK = threading.Lock()
+
+
+async def _open_arrays(store: Any, mode: str) -> dict[str, Any]:
+    group = await zarr.api.asynchronous.open_group(store, mode=mode, zarr_format=3)
+    return {str(name): arr async for name, arr in group.arrays()}
+
+
+async def _gather(coros: list[Any]) -> list[Any]:
+    return list(await asyncio.gather(*coros))
 
 
 class Storage:
@@ -88,6 +108,7 @@ class Storage:
         from concurrent.futures import ThreadPoolExecutor
 
         ds = _clean(ds)
+        self._forget(uri)
         # hashing (sha256 releases the GIL) overlaps with compressing and writing the chunks
         with ThreadPoolExecutor(1) as pool:
             fp_future = pool.submit(fingerprint, ds)
@@ -120,11 +141,29 @@ class Storage:
         g.attrs.update({COMPLETE_ATTR: True})
 
     def fingerprint(self, uri: str) -> str:
-        """Recompute the fingerprint from the stored values (what ``verify`` compares)."""
-        with self.open(uri, dask=False) as ds:
-            return fingerprint(ds)
+        """Recompute the fingerprint from the stored values (what ``verify`` compares).
+
+        Numeric arrays are read straight from zarr; only variables that xarray decodes (strings,
+        times, masked or scaled values) go through ``open``. Same value as ``fingerprint(open(uri))``.
+        """
+        arrays = _zarr_sync(_open_arrays(self._store(uri), "r"))
+        opened: list[xr.Dataset] = []
+
+        def open_dataset() -> xr.Dataset:
+            opened.append(self.open(uri, dask=False))
+            return opened[-1]
+
+        def read(reads: list[tuple[Any, tuple[slice, ...]]]) -> list[np.ndarray]:
+            return _zarr_sync(_gather([arr.getitem(sel) for arr, sel in reads]))
+
+        try:
+            return fingerprint_zarr(arrays, read, open_dataset)
+        finally:
+            for ds in opened:
+                ds.close()
 
     def delete(self, uri: str) -> None:
+        self._forget(uri)
         path = self._fs_path(uri)
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
@@ -157,6 +196,7 @@ class Storage:
         along ``region_dim``, chunked ``chunk`` along it; no data chunks are written."""
         import dask.array as da
 
+        self._forget(uri)
         piece = _clean(piece)
         n = len(coord)
         variables: dict[str, Any] = {}
@@ -169,7 +209,7 @@ class Storage:
                 chunks = tuple(chunk if d == region_dim else s for d, s in zip(var.dims, var.shape, strict=True))
                 data = da.zeros(shape, dtype=var.dtype, chunks=chunks)
                 variables[name] = xr.Variable(var.dims, data, attrs=var.attrs)
-                encoding[name] = {"chunks": chunks}
+                encoding[name] = {"chunks": chunks, "compressors": _region_compressors()}
             else:
                 variables[name] = var
         dim_attrs = piece[region_dim].attrs if region_dim in piece.coords else {}
@@ -192,16 +232,54 @@ class Storage:
     def write_region(self, uri: str, index: int, piece: xr.Dataset, region_dim: str, chunk: int) -> None:
         """Write ``piece`` from chunk ``index`` on (chunk-aligned along ``region_dim``; it may span
         several chunks), then one marker per chunk it covers."""
-        piece = _clean(piece)
         start = index * chunk
         stop = start + piece.sizes[region_dim]
-        drop = [n for n, v in piece.variables.items() if region_dim not in v.dims]
-        piece.drop_vars(drop).to_zarr(
-            uri, region={region_dim: slice(start, stop)}, consolidated=False, zarr_format=3,
-            **self._zarr_kwargs(),
-        )
+        if not self._write_region_direct(uri, piece, region_dim, start, stop):
+            piece = _clean(piece)
+            drop = [n for n, v in piece.variables.items() if region_dim not in v.dims]
+            piece.drop_vars(drop).to_zarr(
+                uri, region={region_dim: slice(start, stop)}, consolidated=False, zarr_format=3,
+                **self._zarr_kwargs(),
+            )
         for i in range(index, index + -(-(stop - start) // chunk)):
             self.fs.pipe_file(f"{self._fs_path(uri)}/{_MARKERS}/{i}", b"done\n")
+
+    def _write_region_direct(self, uri: str, piece: xr.Dataset, region_dim: str, start: int, stop: int) -> bool:
+        """Write the region's variables with zarr alone (one round trip), when every one of them is
+        stored as plain numbers of the same dtype and shape (what xarray would write unchanged).
+        False, having written nothing, otherwise: the caller then lets xarray do it (and raise)."""
+        key = (os.getpid(), uri)
+        with _HANDLES_LOCK:
+            arrays = _HANDLES.get(key)
+        if arrays is None:
+            try:
+                arrays = _zarr_sync(_open_arrays(self._store(uri), "r+"))
+            except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError):
+                return False
+            with _HANDLES_LOCK:
+                _HANDLES[key] = arrays
+                while len(_HANDLES) > _HANDLES_MAX:
+                    _HANDLES.popitem(last=False)
+        writes = []
+        for name, var in piece.variables.items():
+            if region_dim not in var.dims:
+                continue
+            arr = arrays.get(str(name))
+            if arr is None or var.dtype != arr.dtype or plain_dims(arr) != tuple(map(str, var.dims)):
+                return False
+            axis = var.dims.index(region_dim)
+            other = [s for i, s in enumerate(var.shape) if i != axis]
+            if [s for i, s in enumerate(arr.shape) if i != axis] != other or stop > arr.shape[axis]:
+                return False
+            sel = tuple(slice(start, stop) if i == axis else slice(None) for i in range(var.ndim))
+            writes.append((arr, sel, var))
+        values = [np.asarray(var.values) for _, _, var in writes]
+        _zarr_sync(_gather([arr.setitem(sel, v) for (arr, sel, _), v in zip(writes, values, strict=True)]))
+        return True
+
+    def _forget(self, uri: str) -> None:
+        with _HANDLES_LOCK:
+            _HANDLES.pop((os.getpid(), uri), None)
 
     def regions_done(self, uri: str) -> set[int]:
         base = f"{self._fs_path(uri)}/{_MARKERS}"
@@ -215,6 +293,12 @@ class Storage:
         if self.is_local:
             return zarr.storage.LocalStore(uri)
         return zarr.storage.FsspecStore.from_url(uri, storage_options=self.storage_options or None)
+
+
+def _region_compressors() -> tuple[Any, ...]:
+    """Codec of region-written arrays: blosc lz4 + byte shuffle compresses float32 shot records
+    about 5x faster than zarr's default zstd (level 0), decodes 4x faster, and smaller (measured)."""
+    return (zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
 
 
 def _clean(ds: xr.Dataset) -> xr.Dataset:
