@@ -184,35 +184,22 @@ def compute_whole(spec: Mapping[str, Any]) -> str:
         return storage.write(spec["uri"], out, spec["lineage"])
 
 
-def _runs(indices: Sequence[int]) -> list[list[int]]:
-    """Consecutive runs of sorted chunk indices: [0, 1, 2, 5, 6] → [[0, 1, 2], [5, 6]]."""
-    runs: list[list[int]] = []
-    for i in sorted(indices):
-        if runs and i == runs[-1][-1] + 1:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    return runs
-
-
 def compute_pieces(spec: Mapping[str, Any], indices: Sequence[int], make_template: bool) -> list[int]:
-    """One task: the chunks ``indices`` of a mapped step, each consecutive run of them computed by
-    one call of the function and written by one region write (markers stay one per chunk)."""
-    for n, run in enumerate(_runs(indices)):
-        compute_piece(spec, run, make_template and n == 0)
+    """One task: the chunks ``indices`` of a mapped step, one after the other, each computed by
+    one call of the function and written (region, then its marker) before the next starts."""
+    for n, index in enumerate(indices):
+        compute_piece(spec, index, make_template and n == 0)
     return list(indices)
 
 
-def compute_piece(spec: Mapping[str, Any], run: Sequence[int], make_template: bool) -> None:
-    """Run the function on the consecutive chunks ``run`` and write their region and markers."""
+def compute_piece(spec: Mapping[str, Any], index: int, make_template: bool) -> None:
+    """Run the function on chunk ``index`` and write its region and marker."""
     import dask
 
-    for i in run:
-        maybe_fault(spec["step"], i)
-    index = run[0]
+    maybe_fault(spec["step"], index)
     dim, chunk = spec["map_over"], spec["chunk"]
     coord = np.asarray(spec["coord"])
-    part = coord[index * chunk : (run[-1] + 1) * chunk]
+    part = coord[index * chunk : (index + 1) * chunk]
     storage = Storage(spec["root"], spec["storage_options"])
     params = dict(spec["params"])
     if spec["coord_param"]:
@@ -291,19 +278,77 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
 
 
 def _compute(run: StudyRun, step: Step, spec: dict, inputs: Sequence[Ref], params: Mapping[str, Any]):
-    """Run the step's task(s) on the run's task runner; index the finished dataset."""
+    """The step as one Prefect task run in this (the flow's) process, whose work runs on the
+    run's executor (:func:`_dispatch`); index the finished dataset."""
     from prefect import task
     from prefect.cache_policies import NO_CACHE
 
     cat = run.catalog
-    opts = {"cache_policy": NO_CACHE, "persist_result": False, "retries": step.retries}
+    opts = {"cache_policy": NO_CACHE, "persist_result": False}
     if step.map_over is None:
-        task(compute_whole, name=step.name, **opts).submit(spec).result()
+
+        def whole() -> None:
+            failures = _dispatch([(compute_whole, (spec,))], f"{step.name}", step.retries, lambda i: None)
+            if failures:
+                raise failures[0][1]
+
+        task(whole, name=step.name, **opts)()
         return cat.register(spec["uri"], cat.storage.attrs(spec["uri"])[LINEAGE_ATTR])
     spec["coord"] = coord = _full_coord(step, inputs, params, cat.storage)
     writer = cat.create(spec["lineage"]["key"], step.kind, None, step.map_over, coord, spec["chunk"], spec["lineage"])
-    _run_pieces(run, step, spec, writer, task(compute_pieces, name=step.name, **opts))
+    task(lambda: _run_pieces(run, step, spec, writer), name=step.name, **opts)()
     return writer.finish()
+
+
+def _dask_client() -> Any:
+    """The Dask client of the current flow run's task runner, or None (no cluster: run here)."""
+    from prefect.context import FlowRunContext
+
+    runner = getattr(FlowRunContext.get(), "task_runner", None)
+    if runner is None or type(runner).__name__ != "DaskTaskRunner":
+        return None
+    return runner.client
+
+
+def _dispatch(calls: Sequence[tuple[Callable[..., Any], tuple]], name: str, retries: int,
+              done: Callable[[int], None]) -> list[tuple[int, BaseException]]:
+    """Run ``calls`` [(fn, args)] on the run's Dask cluster as plain Dask tasks (a Prefect task
+    per piece costs ~0.15 s of CPU across the flow, the worker and the server; a Dask task a few
+    ms), or, without a cluster, here one after the other. ``done(i)`` after each success; a
+    failure does not stop the others; returns the failures [(i, exception)]. Leaving early (an
+    interrupt) cancels what has not run yet."""
+    client = _dask_client()
+    failures: list[tuple[int, BaseException]] = []
+    if client is None:
+        for i, (fn, args) in enumerate(calls):
+            for attempt in range(retries + 1):
+                try:
+                    fn(*args)
+                except Exception as exc:
+                    if attempt == retries:
+                        failures.append((i, exc))
+                    continue
+                done(i)
+                break
+        return failures
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:8]
+    futures = {client.submit(fn, *args, key=f"{name}-{i}-{token}", pure=False, retries=retries): i
+               for i, (fn, args) in enumerate(calls)}
+    try:
+        for fut in as_completed(list(futures), loop=client.loop):
+            try:
+                fut.result()
+            except Exception as exc:  # the task's own exception, re-raised from the worker
+                failures.append((futures[fut], exc))
+                continue
+            done(futures[fut])
+    finally:
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            client.cancel(pending)
+    return failures
 
 
 def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], storage: Storage) -> np.ndarray:
@@ -318,36 +363,34 @@ def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], st
     raise InputError(f"step {step.name}: no input has dim {step.map_over!r} to map over")
 
 
-def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any, piece_task: Any) -> None:
-    """Submit the missing chunks, ``per_task`` to a task; one failed task does not stop the others."""
+def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
+    """Compute the missing chunks, ``per_task`` to a task: the first alone (it lays out the
+    dataset), then the others at once; one failed task does not stop the others."""
     todo = writer.missing()
     total = writer.n_pieces
     k = spec["per_task"]
     batches = [todo[i : i + k] for i in range(0, len(todo), k)]
 
-    def submit(batch: list[int], first: bool):
-        name = f"{step.name}[{batch[0]}]" if len(batch) == 1 else f"{step.name}[{batch[0]}-{batch[-1]}]"
-        return piece_task.with_options(task_run_name=name).submit(spec, batch, first)
+    def calls(bs: list[list[int]], first: bool) -> list[tuple[Callable[..., Any], tuple]]:
+        return [(compute_pieces, (spec, b, first)) for b in bs]
 
-    failures = []
+    failures: list[tuple[list[int], BaseException]] = []
     with run.progress(step.name, total, total - len(todo)) as advance:
-        if batches and not run.catalog.storage.template_ready(writer.uri):  # the first task lays out the dataset
+        if batches and not run.catalog.storage.template_ready(writer.uri):
             first = batches.pop(0)
-            submit(first, True).result()
-            advance(len(first))
-        futures = [submit(b, False) for b in batches]
-        for batch, fut in zip(batches, futures, strict=True):
-            try:
-                fut.result()
-                advance(len(batch))
-            except Exception as exc:  # per-task isolation: the other tasks still finish
-                failures.append((batch, exc))
+            for _, exc in _dispatch(calls([first], True), f"{step.name}[{first[0]}]", step.retries, lambda i: None):
+                batches = []  # without the layout no other piece can be written
+                failures.append((first, exc))
+            if not failures:
+                advance(len(first))
+        bad = _dispatch(calls(batches, False), step.name, step.retries, lambda i: advance(len(batches[i])))
+        failures += [(batches[i], exc) for i, exc in bad]
     if failures:
         bad_input = [exc for _, exc in failures if getattr(exc, "exit_code", 1) == 2]
         if bad_input:
             raise bad_input[0]
         batch, exc = failures[0]
-        n_failed = sum(len(b) for b, _ in failures)
+        n_failed = len(writer.missing())  # a task stops at its failed chunk: those before it are written
         where = f"piece {batch[0]}" if len(batch) == 1 else f"pieces {batch[0]}-{batch[-1]}"
-        raise RunError(f"step {step.name}: {n_failed} of {total} pieces failed "
+        raise RunError(f"step {step.name}: {n_failed} of {total} pieces not written "
                        f"(first: {where}: {exc}); finished pieces are kept and a rerun resumes")

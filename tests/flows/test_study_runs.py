@@ -131,7 +131,7 @@ def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: step real_samples: 1 of 4 pieces failed") and "injected fault" in last
+    assert last.startswith("error: step real_samples: 1 of 4 pieces not written") and "injected fault" in last
     before = region_markers(s.root, "mad_real")
     assert len(before) == 3
     assert s("run", "mad_gaussian", *SMALL).returncode == 0
