@@ -7,6 +7,7 @@ reused with each model's ``m`` and damping profiles and each shot's sources, rec
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ def clear_operator_cache() -> None:
     """Forget every compiled operator (and shared Model) of this process."""
     _OPERATORS.clear()
     _MODELS.clear()
+    _WORKSPACE.key, _WORKSPACE.objects = None, ()
 
 
 def _threads(op: Operator, threads: int | None) -> dict:
@@ -48,18 +50,45 @@ def _threads(op: Operator, threads: int | None) -> dict:
     return {"nthreads": int(threads)}
 
 
+class _Workspace(threading.local):
+    """Per thread: the last wavefield and point sets of forward(), reused by the next call on
+    the same Model with the same sizes (creating devito objects costs ~20 ms a shot, and
+    devito's symbol cache then runs gc.collect: slow in a worker holding Prefect and Dask)."""
+
+    key: tuple | None = None
+    objects: tuple = ()
+
+
+_WORKSPACE = _Workspace()
+
+
+def _forward_objects(model: Model, nt: int, nsrc: int, nrec: int) -> tuple:
+    key = (id(model), nt, nsrc, nrec)
+    if _WORKSPACE.key == key and _WORKSPACE.objects[0] is model:
+        _, src, rec, u = _WORKSPACE.objects
+        u.data[:] = 0.0
+        return src, rec, u
+    src = point_set(model, "src", np.zeros((nsrc, model.grid.dim)), nt)
+    rec = point_set(model, "rec", np.zeros((nrec, model.grid.dim)), nt)
+    u = wavefield(model, buffers=2)
+    _WORKSPACE.key, _WORKSPACE.objects = key, (model, src, rec, u)
+    return src, rec, u
+
+
 def forward(model: Model, src_positions: np.ndarray, wavelet: np.ndarray,
             rec_positions: np.ndarray, dt: float, *,
             threads: int | None = None) -> tuple[np.ndarray, TimeFunction]:
-    """One forward run: traces (time, receiver) sampled every ``dt`` and the last wavefield.
+    """One forward run: traces (time, receiver) sampled every ``dt`` and the last wavefield
+    (reused by the next call in this thread: copy it to keep it).
 
     ``threads``: OpenMP threads for this run (with ``DEVITO_LANGUAGE=openmp``).
     """
     nt = len(wavelet)
-    src = point_set(model, "src", src_positions, nt, np.repeat(
-        np.asarray(wavelet)[:, None], len(src_positions), axis=1))
-    rec = point_set(model, "rec", rec_positions, nt)
-    u = wavefield(model, buffers=2)
+    src_positions, rec_positions = np.atleast_2d(src_positions), np.atleast_2d(rec_positions)
+    src, rec, u = _forward_objects(model, nt, len(src_positions), len(rec_positions))
+    src.coordinates.data[:] = np.asarray(src_positions, dtype=model.dtype)
+    src.data[:] = np.asarray(wavelet, dtype=model.dtype)[:, None]
+    rec.coordinates.data[:] = np.asarray(rec_positions, dtype=model.dtype)
     op = _operator("forward", model, forward_operator)
     damp = {f.name: f for f in model.damp_axes}
     # time_m=1: the first update is u(2 dt), as devito's default for the three-buffer operators
