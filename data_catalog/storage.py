@@ -262,8 +262,8 @@ class Storage:
                     _HANDLES.popitem(last=False)
         writes = []
         for name, var in piece.variables.items():
-            if region_dim not in var.dims:
-                continue
+            if region_dim not in var.dims or name == region_dim:
+                continue  # the region dim's own coordinate was written whole with the template
             arr = arrays.get(str(name))
             if arr is None or var.dtype != arr.dtype or plain_dims(arr) != tuple(map(str, var.dims)):
                 return False
