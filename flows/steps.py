@@ -357,6 +357,10 @@ def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], st
             raise InputError(f"step {step.name}: missing parameter {step.coord_param!r}")
         return np.asarray(params[step.coord_param])
     for r in inputs:
+        values = storage.values(r.uri, step.map_over)  # the dim's coordinate, read alone
+        if values is not None:
+            return values
+    for r in inputs:  # a dim without a coordinate variable: xarray numbers it
         with storage.open(r.uri, dask=False) as ds:
             if step.map_over in ds.dims:
                 return np.asarray(ds[step.map_over].values)

@@ -105,25 +105,31 @@ def add_noise(data: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.n
     return (data + sigma * rng.standard_normal(data.shape)).astype(data.dtype)
 
 
-def _shot(model: Model, geometry: xr.Dataset, shot: int, noise_snr_db: float | None,
-          seed: int, threads: int | None, shot_id: int | None = None) -> xr.Dataset:
-    """Shot at position ``shot`` of ``geometry``, labelled (coordinate and noise seed) ``shot_id``
-    (default: the position)."""
-    src, rec = shot_positions(geometry, shot, model.dims)
-    shot_id = shot if shot_id is None else int(shot_id)
-    traces, _ = forward(model, src, geometry.wavelet.values, rec, float(geometry.attrs["dt"]),
-                        threads=threads)
-    data = traces.T.astype(np.float32)
-    if noise_snr_db is not None:
-        rng = np.random.default_rng(np.random.SeedSequence([seed, shot_id]))
-        data = add_noise(data, noise_snr_db, rng)
-    coords = {"receiver": geometry.receiver.values, "time": geometry.time,
-              "shot": ((), shot_id)}
+def _records(model: Model, geometry: xr.Dataset, positions: Sequence[int], labels: Sequence[int],
+             noise_snr_db: float | None, seed: int, threads: int | None) -> xr.Dataset:
+    """Shot records ``data`` (shot, receiver, time) of the shots at ``positions`` of ``geometry``,
+    labelled (coordinate and noise seed) ``labels``; built once, not concatenated per shot."""
+    dt = float(geometry.attrs["dt"])
+    wavelet = geometry.wavelet.values
+    data, srcs, recs = [], [], []
+    for shot, label in zip(positions, labels, strict=True):
+        src, rec = shot_positions(geometry, int(shot), model.dims)
+        traces, _ = forward(model, src, wavelet, rec, dt, threads=threads)
+        record = traces.T.astype(np.float32)
+        if noise_snr_db is not None:
+            rng = np.random.default_rng(np.random.SeedSequence([seed, int(label)]))
+            record = add_noise(record, noise_snr_db, rng)
+        data.append(record)
+        srcs.append(src[0])
+        recs.append(rec)
+    src_xy, rec_xy = np.stack(srcs), np.stack(recs)
+    coords: dict = {"shot": ("shot", np.asarray(labels, dtype=np.int64), {"long_name": "shot index"}),
+                    "receiver": geometry.receiver.values, "time": geometry.time}
     for i, d in enumerate(model.dims):
-        coords[f"src_{d}"] = ((), src[0, i], {"units": "m"})
-        coords[f"rec_{d}"] = ("receiver", rec[:, i], {"units": "m"})
+        coords[f"src_{d}"] = ("shot", src_xy[:, i], {"units": "m"})
+        coords[f"rec_{d}"] = (("shot", "receiver"), rec_xy[:, :, i], {"units": "m"})
     attrs = {"long_name": "pressure", "units": "1"}
-    return xr.Dataset({"data": (("receiver", "time"), data, attrs)}, coords=coords)
+    return xr.Dataset({"data": (("shot", "receiver", "time"), np.stack(data), attrs)}, coords=coords)
 
 
 # The Models built from read-only velocity arrays (a worker's cached inputs), so that the
@@ -173,7 +179,8 @@ def simulate_shot(model_ds: xr.Dataset, geometry_ds: xr.Dataset, shot_index: int
                   threads: int | None = None) -> xr.Dataset:
     """Shot record ``data`` (receiver, time) of one shot; noise seeded by (seed, shot_index)."""
     model = _model(model_ds, geometry_ds, space_order, nbl, dtype)
-    ds = _shot(model, geometry_ds, int(shot_index), noise_snr_db, seed, threads)
+    ds = _records(model, geometry_ds, [int(shot_index)], [int(shot_index)], noise_snr_db, seed,
+                  threads).isel(shot=0)
     ds.attrs.update(_attrs(geometry_ds, space_order, nbl, noise_snr_db, seed))
     return ds
 
@@ -187,9 +194,7 @@ def simulate_shots(model_ds: xr.Dataset, geometry_ds: xr.Dataset, shots: Sequenc
     if not shots:
         raise InputError("no shots to simulate (empty shot list)")
     model = _model(model_ds, geometry_ds, space_order, nbl, dtype)
-    pieces = [_shot(model, geometry_ds, s, noise_snr_db, seed, threads) for s in shots]
-    ds = xr.concat(pieces, dim="shot", coords="all", compat="equals",
-                   data_vars="all")
+    ds = _records(model, geometry_ds, shots, shots, noise_snr_db, seed, threads)
     ds.attrs.update(_attrs(geometry_ds, space_order, nbl, noise_snr_db, seed))
     return ds
 
@@ -208,9 +213,6 @@ def survey_shots(model_ds: xr.Dataset, geometry_ds: xr.Dataset, *, space_order: 
         raise InputError("no shots to simulate (the geometry has zero shots)")
     labels = [int(s) for s in np.asarray(geometry_ds["shot"].values)]
     model = _model(model_ds, geometry_ds, space_order, nbl, dtype)
-    pieces = [_shot(model, geometry_ds, i, noise_snr_db, seed, threads, shot_id=label)
-              for i, label in enumerate(labels)]
-    ds = xr.concat(pieces, dim="shot", coords="all", compat="equals", data_vars="all")
-    ds["shot"].attrs.update({"long_name": "shot index"})
+    ds = _records(model, geometry_ds, range(len(labels)), labels, noise_snr_db, seed, threads)
     ds.attrs.update(_attrs(geometry_ds, space_order, nbl, noise_snr_db, seed))
     return ds
