@@ -184,9 +184,11 @@ def compute_whole(spec: Mapping[str, Any]) -> str:
         return storage.write(spec["uri"], out, spec["lineage"])
 
 
-def compute_pieces(spec: Mapping[str, Any], indices: Sequence[int], make_template: bool) -> list[int]:
+def compute_pieces(spec: Mapping[str, Any], indices: Sequence[int], make_template: bool,
+                   after: Any = None) -> list[int]:
     """One task: the chunks ``indices`` of a mapped step, one after the other, each computed by
-    one call of the function and written (region, then its marker) before the next starts."""
+    one call of the function and written (region, then its marker) before the next starts.
+    ``after``: ignored (the result of the task that laid out the dataset, to run after it)."""
     for n, index in enumerate(indices):
         compute_piece(spec, index, make_template and n == 0)
     return list(indices)
@@ -311,16 +313,20 @@ def _dask_client() -> Any:
 
 
 def _dispatch(calls: Sequence[tuple[Callable[..., Any], tuple]], name: str, retries: int,
-              done: Callable[[int], None]) -> list[tuple[int, BaseException]]:
+              done: Callable[[int], None], first_alone: bool = False) -> list[tuple[int, BaseException]]:
     """Run ``calls`` [(fn, args)] on the run's Dask cluster as plain Dask tasks (a Prefect task
     per piece costs ~0.15 s of CPU across the flow, the worker and the server; a Dask task a few
-    ms), or, without a cluster, here one after the other. ``done(i)`` after each success; a
-    failure does not stop the others; returns the failures [(i, exception)]. Leaving early (an
-    interrupt) cancels what has not run yet."""
+    ms), or, without a cluster, here one after the other. ``first_alone``: the others start
+    after the first has finished (they receive its result as a last argument) and fail with it.
+    ``done(i)`` after each success; a failure does not stop the others; returns the failures
+    [(i, exception)]. Leaving early (an interrupt) cancels what has not run yet."""
     client = _dask_client()
     failures: list[tuple[int, BaseException]] = []
     if client is None:
         for i, (fn, args) in enumerate(calls):
+            if first_alone and i > 0 and failures and failures[0][0] == 0:
+                failures.append((i, failures[0][1]))  # nothing to write into
+                continue
             for attempt in range(retries + 1):
                 try:
                     fn(*args)
@@ -334,8 +340,13 @@ def _dispatch(calls: Sequence[tuple[Callable[..., Any], tuple]], name: str, retr
     from distributed import as_completed
 
     token = uuid.uuid4().hex[:8]
-    futures = {client.submit(fn, *args, key=f"{name}-{i}-{token}", pure=False, retries=retries): i
-               for i, (fn, args) in enumerate(calls)}
+    futures: dict[Any, int] = {}
+    first = None
+    for i, (fn, args) in enumerate(calls):
+        extra = (first,) if first_alone and i > 0 else ()
+        fut = client.submit(fn, *args, *extra, key=f"{name}-{i}-{token}", pure=False, retries=retries)
+        futures[fut] = i
+        first = fut if i == 0 else first
     try:
         for fut in as_completed(list(futures), loop=client.loop):
             try:
@@ -368,27 +379,18 @@ def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], st
 
 
 def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
-    """Compute the missing chunks, ``per_task`` to a task: the first alone (it lays out the
-    dataset), then the others at once; one failed task does not stop the others."""
+    """Compute the missing chunks, ``per_task`` to a task: the first alone when it lays out the
+    dataset, then the others at once; one failed task does not stop the others."""
     todo = writer.missing()
     total = writer.n_pieces
     k = spec["per_task"]
     batches = [todo[i : i + k] for i in range(0, len(todo), k)]
 
-    def calls(bs: list[list[int]], first: bool) -> list[tuple[Callable[..., Any], tuple]]:
-        return [(compute_pieces, (spec, b, first)) for b in bs]
-
-    failures: list[tuple[list[int], BaseException]] = []
+    first_alone = bool(batches) and not run.catalog.storage.template_ready(writer.uri)
+    calls = [(compute_pieces, (spec, b, first_alone and n == 0)) for n, b in enumerate(batches)]
     with run.progress(step.name, total, total - len(todo)) as advance:
-        if batches and not run.catalog.storage.template_ready(writer.uri):
-            first = batches.pop(0)
-            for _, exc in _dispatch(calls([first], True), f"{step.name}[{first[0]}]", step.retries, lambda i: None):
-                batches = []  # without the layout no other piece can be written
-                failures.append((first, exc))
-            if not failures:
-                advance(len(first))
-        bad = _dispatch(calls(batches, False), step.name, step.retries, lambda i: advance(len(batches[i])))
-        failures += [(batches[i], exc) for i, exc in bad]
+        bad = _dispatch(calls, step.name, step.retries, lambda i: advance(len(batches[i])), first_alone)
+    failures = [(batches[i], exc) for i, exc in sorted(bad, key=lambda f: f[0])]
     if failures:
         bad_input = [exc for _, exc in failures if getattr(exc, "exit_code", 1) == 2]
         if bad_input:

@@ -139,6 +139,15 @@ def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server
     assert len(after) == 4 and all(after[k] == v for k, v in before.items())
 
 
+def test_failed_first_piece_fails_the_pieces_that_wait_for_its_layout(tmp_path, prefect_server):
+    s = Strata(tmp_path / "root", prefect_server)
+    proc = s("run", "mad_gaussian", *SMALL, "--workers", "1", fault="real_samples:0:raise", check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: step real_samples: 4 of 4 pieces not written (first: piece 0:"), last
+    assert region_markers(s.root, "mad_real") == {}
+
+
 def _assert_same_as_reference(s: Strata, out: dict, reference) -> None:
     """Same output keys as the reference run, and the same bytes (fingerprints)."""
     ref, first, _ = reference
