@@ -155,8 +155,11 @@ class Runtime:
         t0 = time.perf_counter()
         logging.getLogger("distributed").setLevel(logging.WARNING)
         thread_env = {v: str(self.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        # worker-saturation inf: every ready piece goes to a worker at once, so a worker finishing
+        # one starts the next without a round trip through the scheduler (pieces are uniform)
         with dask.config.set({"distributed.nanny.pre-spawn-environ": thread_env,
-                              "distributed.worker.daemon": False}):
+                              "distributed.worker.daemon": False,
+                              "distributed.scheduler.worker-saturation": float("inf")}):
             self.cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=True,
                 dashboard_address=":0", host="127.0.0.1", silence_logs=logging.WARNING,
