@@ -48,6 +48,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _drain_events(timeout: float = 5.0) -> None:
+    """Send the Prefect events this process still holds (task runs are orchestrated client-side)."""
+    if "prefect.events.worker" not in sys.modules:
+        return
+    try:
+        sys.modules["prefect.events.worker"].EventsWorker.drain_all(timeout=timeout, at_exit=False)
+    except Exception:  # pragma: no cover - best effort on shutdown
+        pass
+
+
 def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     if proc.poll() is not None:
         return
@@ -114,6 +124,7 @@ class Runtime:
                 pass
             self.cluster = None
         if self._server is not None:
+            _drain_events()  # task-run events still queued in this process go out while the server is up
             _stop(self._server)
             os.environ.pop("PREFECT_API_URL", None)
             self._server = None
