@@ -353,6 +353,7 @@ class Model:
         self.origin = tuple(float(model[d].values[0]) for d in self.dims)
         self.shape = model.vp.shape
         self.vp = np.asarray(model.vp.values, dtype=np.float64)
+        self.vp_min, self.vp_max = float(self.vp.min()), float(self.vp.max())
         shape_pad = tuple(n + 2 * self.nbl for n in self.shape)
         self.grid = Grid(shape=shape_pad, dtype=self.dtype.type,
                          extent=tuple(h * (n - 1) for h, n in zip(self.spacing, shape_pad,
@@ -413,7 +414,7 @@ class Model:
     @property
     def critical_dt(self) -> float:
         """Largest stable time step (s) for this model and space order."""
-        return critical_dt(self.vp.max(), self.spacing, self.space_order)
+        return critical_dt(self.vp_max, self.spacing, self.space_order)
 
     @property
     def cache_key(self) -> tuple:

@@ -141,21 +141,27 @@ _MODELS_KEPT = 2
 
 def _model(model_ds: xr.Dataset, geometry: xr.Dataset, space_order: int, nbl: int,
            dtype: type) -> Model:
-    """The Model of ``model_ds`` (shared between calls when its ``vp`` is a read-only array:
-    callers must not modify it)."""
+    """The Model of ``model_ds``, after checking ``geometry`` against it (shared between calls
+    when its ``vp`` is a read-only array, and then not validated again: callers must not
+    modify it)."""
+    vp = model_ds.vp.values
+    shared = isinstance(vp, np.ndarray) and not vp.flags.writeable
+    key = hit = None
+    if shared:
+        origin = tuple(float(model_ds[d].values[0]) for d in model_ds.vp.dims)
+        key = (id(vp), tuple(model_spacing(model_ds)), origin, int(space_order), int(nbl), np.dtype(dtype).str)
+        hit = _MODELS.get(key)
+    if hit is not None and hit[0] is vp:
+        _MODELS.move_to_end(key)
+        model = hit[1]
+        validate_geometry(model_ds, geometry, space_order, vp_max=model.vp_max)
+        check_dispersion(model.vp_min, model_spacing(model_ds), float(geometry.attrs["f_max"]), space_order)
+        return model
     validate_geometry(model_ds, geometry, space_order)
     check_dispersion(float(model_ds.vp.min()), model_spacing(model_ds),
                      float(geometry.attrs["f_max"]), space_order)
-    vp = model_ds.vp.values
-    shared = isinstance(vp, np.ndarray) and not vp.flags.writeable
     if not shared:
         return Model(model_ds, space_order=space_order, nbl=nbl, dtype=dtype)
-    origin = tuple(float(model_ds[d].values[0]) for d in model_ds.vp.dims)
-    key = (id(vp), tuple(model_spacing(model_ds)), origin, int(space_order), int(nbl), np.dtype(dtype).str)
-    hit = _MODELS.get(key)
-    if hit is not None and hit[0] is vp:
-        _MODELS.move_to_end(key)
-        return hit[1]
     model = Model(model_ds, space_order=space_order, nbl=nbl, dtype=dtype)
     _MODELS[key] = (vp, model)
     while len(_MODELS) > _MODELS_KEPT:
