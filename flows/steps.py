@@ -1,8 +1,10 @@
 """The step wrapper: a pure ``tasks/`` function becomes a cached, lineage-recording Prefect task.
 
 ``Step(...)(*input_refs, **params)`` inside a study flow computes the dataset key; a complete
-dataset with that key is reused, otherwise the function runs on the run's task runner, writes
-its zarr group (whole, or region by region for a mapped step) and is indexed with lineage.
+dataset with that key is reused, otherwise the step runs as one Prefect task (in the flow's
+process) whose work — the function, and the writing of its zarr group, whole or region by region
+for a mapped step — runs on the run's Dask cluster (or in process); the result is indexed with
+lineage.
 Catalog (SQLite) writes happen here, in the flow process; tasks on workers touch storage only.
 """
 
@@ -290,7 +292,7 @@ def _compute(run: StudyRun, step: Step, spec: dict, inputs: Sequence[Ref], param
     if step.map_over is None:
 
         def whole() -> None:
-            failures = _dispatch([(compute_whole, (spec,))], f"{step.name}", step.retries, lambda i: None)
+            failures = _dispatch([(compute_whole, (spec,))], step.name, step.retries, lambda i: None)
             if failures:
                 raise failures[0][1]
 
@@ -346,7 +348,8 @@ def _dispatch(calls: Sequence[tuple[Callable[..., Any], tuple]], name: str, retr
         extra = (first,) if first_alone and i > 0 else ()
         fut = client.submit(fn, *args, *extra, key=f"{name}-{i}-{token}", pure=False, retries=retries)
         futures[fut] = i
-        first = fut if i == 0 else first
+        if i == 0:
+            first = fut
     try:
         for fut in as_completed(list(futures), loop=client.loop):
             try:
