@@ -111,15 +111,15 @@ def _records(model: Model, geometry: xr.Dataset, positions: Sequence[int], label
     labelled (coordinate and noise seed) ``labels``; built once, not concatenated per shot."""
     dt = float(geometry.attrs["dt"])
     wavelet = geometry.wavelet.values
-    data, srcs, recs = [], [], []
-    for shot, label in zip(positions, labels, strict=True):
+    data = np.empty((len(positions), geometry.sizes["receiver"], len(wavelet)), dtype=np.float32)
+    srcs, recs = [], []
+    for i, (shot, label) in enumerate(zip(positions, labels, strict=True)):
         src, rec = shot_positions(geometry, int(shot), model.dims)
         traces, _ = forward(model, src, wavelet, rec, dt, threads=threads)
-        record = traces.T.astype(np.float32)
+        data[i] = traces.T  # (receiver, time), one copy
         if noise_snr_db is not None:
             rng = np.random.default_rng(np.random.SeedSequence([seed, int(label)]))
-            record = add_noise(record, noise_snr_db, rng)
-        data.append(record)
+            data[i] = add_noise(data[i], noise_snr_db, rng)
         srcs.append(src[0])
         recs.append(rec)
     src_xy, rec_xy = np.stack(srcs), np.stack(recs)
@@ -129,7 +129,7 @@ def _records(model: Model, geometry: xr.Dataset, positions: Sequence[int], label
         coords[f"src_{d}"] = ("shot", src_xy[:, i], {"units": "m"})
         coords[f"rec_{d}"] = (("shot", "receiver"), rec_xy[:, :, i], {"units": "m"})
     attrs = {"long_name": "pressure", "units": "1"}
-    return xr.Dataset({"data": (("shot", "receiver", "time"), np.stack(data), attrs)}, coords=coords)
+    return xr.Dataset({"data": (("shot", "receiver", "time"), data, attrs)}, coords=coords)
 
 
 # The Models built from read-only velocity arrays (a worker's cached inputs), so that the

@@ -117,3 +117,58 @@ def test_mismatched_piece_still_raises(storage):
     with pytest.raises(ValueError):
         storage.write_region(uri, 1, ds.isel(shot=[1], receiver=[0]), "shot", 1)
     assert 1 not in storage.regions_done(uri)
+
+
+def _plain(n: int = 6) -> xr.Dataset:
+    """What a survey piece holds: plain numbers only (the direct template and chunk-file paths)."""
+    ds = _mixed(n).drop_vars(["flag", "label", "loop", "name", "gain"])
+    return ds.assign_attrs(space_order=np.int64(8), nested={"a": [1, 2]})
+
+
+def _files(storage: Storage, uri: str) -> dict[str, bytes]:
+    """Every object of a stored group but the strata markers: zarr.json documents parsed, chunks raw."""
+    import json
+
+    base = storage._fs_path(uri)
+    out: dict[str, bytes] = {}
+    for path in storage.fs.find(base):
+        rel = path[len(base.rstrip("/")) + 1 :]
+        if rel.startswith(".strata"):
+            continue
+        raw = storage.fs.cat_file(path)
+        out[rel] = json.loads(raw) if rel.endswith("zarr.json") else raw
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4])
+def test_direct_template_and_chunk_files_are_what_zarr_and_xarray_write(storage, chunk, monkeypatch):
+    """Byte for byte: the template laid out by zarr directly = xarray's ``to_zarr(compute=False)``
+    (every zarr.json document, the coordinates written whole), and the region chunks written as
+    files = zarr's own (local store; a 6-shot dataset in chunks of 4 ends with a partial chunk,
+    which goes through zarr)."""
+    from data_catalog import storage as storage_mod
+
+    ds = _plain()
+    fast, slow = storage.uri("t", f"fast{chunk}"), storage.uri("t", f"slow{chunk}")
+    _fill(storage, fast, ds, direct=True, chunk=chunk)
+    used = []
+    monkeypatch.setattr(Storage, "_template_direct", lambda self, *a: used.append(1) and False)
+    monkeypatch.setattr(storage_mod.ChunkFiles, "of", classmethod(lambda cls, arr: None))
+    _fill(storage, slow, ds, direct=True, chunk=chunk)
+    assert used, "the slow layout did not go through xarray"
+    got, want = _files(storage, fast), _files(storage, slow)
+    assert got.keys() == want.keys()
+    for name in want:
+        assert got[name] == want[name], name
+    assert any(k.startswith("data/c/") for k in want)
+    with storage.open(fast, dask=False) as opened:
+        xr.testing.assert_identical(opened.load(), ds.load())
+    assert storage.fingerprint(fast) == storage.fingerprint(slow) == fingerprint(ds)
+
+
+def test_template_falls_back_to_xarray_for_encoded_variables(storage):
+    """Strings, bools and time-like units are xarray's to encode: the direct layout declines."""
+    ds = _mixed()
+    uri = storage.uri("t", "mixed-template")
+    assert not storage._template_direct(uri, ds, {})
+    assert not storage.fs.exists(storage._fs_path(uri))  # nothing written
