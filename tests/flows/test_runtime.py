@@ -1,4 +1,5 @@
-"""Runtime settings that need no server: the quiet-server switches are settings Prefect knows."""
+"""Runtime settings that need no server: the quiet-server and quiet-cluster switches are settings
+Prefect and distributed know."""
 
 from __future__ import annotations
 
@@ -19,3 +20,16 @@ def test_quiet_server_switches_are_prefect_settings():
     assert {"cancellation_cleanup", "foreman", "late_runs", "scheduler", "triggers"} <= disabled
     assert "event_persister" not in disabled and "task_run_recorder" not in disabled  # task runs still recorded
     assert len(disabled) >= len(_QUIET_SERVER)  # every switch took effect (event_logger is off by default)
+
+
+def test_quiet_cluster_keys_are_dask_settings():
+    """A misspelt key would be ignored silently: each one must be a setting distributed defines."""
+    import dask
+    import distributed  # noqa: F401  (loads distributed's defaults)
+
+    from flows.runtime import _QUIET_CLUSTER
+
+    for key, value in _QUIET_CLUSTER.items():
+        default = dask.config.get(key)  # KeyError if distributed has no such setting
+        assert type(default) is type(value), key
+    assert _QUIET_CLUSTER["distributed.worker.profile.enabled"] is False
