@@ -144,30 +144,31 @@ def _model(model_ds: xr.Dataset, geometry: xr.Dataset, space_order: int, nbl: in
     """The Model of ``model_ds``, after checking ``geometry`` against it (shared between calls
     when its ``vp`` is a read-only array, and then not validated again: callers must not
     modify it)."""
-    vp = model_ds.vp.values
+    vp = model_ds.variables["vp"].values
     shared = isinstance(vp, np.ndarray) and not vp.flags.writeable
     key = hit = None
     if shared:
-        origin = tuple(float(model_ds[d].values[0]) for d in model_ds.vp.dims)
-        key = (id(vp), tuple(model_spacing(model_ds)), origin, int(space_order), int(nbl), np.dtype(dtype).str)
+        axes = []
+        for d in model_ds.vp.dims:  # origin, step and length per axis (uniformity checked on a miss)
+            c = np.asarray(model_ds.variables[d].values)
+            axes.append((float(c[0]), float(c[1] - c[0]) if c.size > 1 else 0.0, c.size))
+        key = (id(vp), *axes, int(space_order), int(nbl), np.dtype(dtype).str)
         hit = _MODELS.get(key)
     if hit is not None and hit[0] is vp:
         _MODELS.move_to_end(key)
         model = hit[1]
-        validate_geometry(model_ds, geometry, space_order, vp_max=model.vp_max)
-        check_dispersion(model.vp_min, model_spacing(model_ds), float(geometry.attrs["f_max"]), space_order)
+        validate_geometry(model_ds, geometry, space_order, vp_max=model.vp_max, spacing=model.spacing)
+        check_dispersion(model.vp_min, model.spacing, float(geometry.attrs["f_max"]), space_order)
         return model
     validate_geometry(model_ds, geometry, space_order)
     check_dispersion(float(model_ds.vp.min()), model_spacing(model_ds),
                      float(geometry.attrs["f_max"]), space_order)
-    if not shared:
-        return Model(model_ds, space_order=space_order, nbl=nbl, dtype=dtype)
     model = Model(model_ds, space_order=space_order, nbl=nbl, dtype=dtype)
-    _MODELS[key] = (vp, model)
-    while len(_MODELS) > _MODELS_KEPT:
-        _MODELS.popitem(last=False)
+    if shared:
+        _MODELS[key] = (vp, model)  # the array held here, so that its id is not reused
+        while len(_MODELS) > _MODELS_KEPT:
+            _MODELS.popitem(last=False)
     return model
-
 
 
 def _attrs(geometry: xr.Dataset, space_order: int, nbl: int,
