@@ -362,9 +362,14 @@ def _dispatch(calls: Sequence[tuple[Callable[..., Any], tuple]], name: str, retr
         i = j
     try:
         for fut in as_completed(list(futures), loop=client.loop):
+            # the value (what the task returns) is never fetched: a gather per piece would be a
+            # round trip to the worker while it computes the next one
+            if fut.status == "finished":
+                done(futures[fut])
+                continue
             try:
-                fut.result()
-            except Exception as exc:  # the task's own exception, re-raised from the worker
+                fut.result()  # re-raises the task's own exception
+            except Exception as exc:
                 failures.append((futures[fut], exc))
                 continue
             done(futures[fut])

@@ -162,6 +162,9 @@ def study_flow(name: str) -> Callable[[Callable[..., Mapping[str, Ref]]], Any]:
 
         @flow(name=name, validate_parameters=False, persist_result=False, log_prints=False)
         def _flow(config: dict[str, Any]) -> dict[str, str]:
+            from .steps import _dask_client
+
+            _dask_client()  # the run's client connects to its cluster now: start-up, not the first step's work
             run = current_run()
             run.begin(str(flow_run.id), config)
             try:

@@ -2,7 +2,7 @@
 Devito GPts/s, SEG-Y read throughput, and the 4001² survey against this machine's memory roofline.
 
 Usage: .venv/bin/python tests/benchmarks/bench_survey.py [--n 401] [--shots 16] [--record 2.0]
-       [--rounds 5] [--per-task 8] [--big 4001] [--big-shots 2] [--big-record 0.25] [--segy-mb 200]
+       [--rounds 7] [--per-task 8] [--big 4001] [--big-shots 2] [--big-record 0.25] [--segy-mb 200]
        [--serial] [--skip b,d,e]
 
 Model: ``n × n`` at 10 m (layers + circle, 1500-3200 m/s), space order 8, 40 absorbing points per
@@ -21,7 +21,10 @@ other tenants), so each flow figure is measured alternately with its reference, 
     reference), in alternating rounds (goal <= 1.10). Flow per shot = the survey step's
     seconds / shots (claim, the piece that lays out the dataset, the other pieces, fingerprint,
     index); "steady" = span between the first and last region markers / the shots written in that
-    span. Prefect server, cluster and flow-run start-up are reported separately.
+    span. Reported as the ratio of medians, per round (flow / that round's plain mean), and as the
+    ratio of the fastest round of each (other tenants only add time, in bursts of seconds that
+    can double a shot: the least disturbed round is the best estimate of each side). Prefect
+    server, cluster and flow-run start-up are reported separately.
 (b) the same flow per shot on 2 workers × 1 thread, 1 × 2 and 1 × 1 (cores permitting), beside
     plain loops on 2 and 1 threads.
 (c) GPts/s as Devito reports it: its PERF log lines (captured, as with ``DEVITO_LOGGING=PERF``) of a
@@ -331,7 +334,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=401)
     ap.add_argument("--shots", type=int, default=16)
     ap.add_argument("--record", type=float, default=2.0, help="record length (s)")
-    ap.add_argument("--rounds", type=int, default=5, help="measured (reference, flow) pairs per configuration")
+    ap.add_argument("--rounds", type=int, default=7, help="measured (reference, flow) pairs per configuration")
     ap.add_argument("--big", type=int, default=4001, help="model side for (e)")
     ap.add_argument("--big-shots", type=int, default=2)
     ap.add_argument("--big-record", type=float, default=0.25, help="record length (s) for (e)")
@@ -435,7 +438,7 @@ def main() -> None:
     bp = med(plain)
     fa = [r["per_shot"] for r in res["warm"]]
     fs = [r["steady"] for r in res["warm"]]
-    paired = [r["per_shot"] / med(p["worker"]) for r, p in zip(res["warm"], res["ref"], strict=True)]
+    paired = [r["per_shot"] / statistics.mean(p["worker"]) for r, p in zip(res["warm"], res["ref"], strict=True)]
     up = main_cfg["up"]
     print(f"\n(a) seconds per shot, {args.shots} shots on {args.n}x{args.n}, {args.record:g} s records; flow on a warm "
           f"1 worker x {threads} threads cluster; {args.rounds} rounds of (plain loop, flow run) alternately")
@@ -448,6 +451,14 @@ def main() -> None:
     print(f"  ratio flow / plain on the worker  {med(fa) / bp:.2f}   (goal <= 1.10; medians); per round "
           f"{', '.join(f'{x:.2f}' for x in paired)}; steady {med(fs) / bp:.2f}; vs this process's loop "
           f"{med(fa) / med(here):.2f}")
+    # Contention from other tenants only ever adds time, in bursts of seconds (a plain shot goes from
+    # 0.15 s to 0.25-0.45 s for a few seconds, then back): the fastest round of each side is the
+    # least disturbed measurement of it, and the ratio of the two is the flow's own overhead.
+    best_flow = min(r["step"] for r in res["warm"]) / args.shots
+    best_plain = min(sum(r["worker"]) for r in res["ref"]) / args.shots
+    print(f"  ratio, fastest round of each      {best_flow / best_plain:.2f}   (goal <= 1.10; flow "
+          f"{best_flow:.3f} s/shot = survey step / shots, plain {best_plain:.3f} s/shot = its "
+          f"{args.shots}-shot loop / shots; the least disturbed of {args.rounds} rounds each)")
     if "per_task" in main_cfg:
         rk = main_cfg["per_task"]
         fk = [r["per_shot"] for r in rk["warm"]]
