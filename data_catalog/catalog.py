@@ -282,4 +282,4 @@ class RegionWriter:
             raise RunError(f"{self.kind} {self.key}: regions {missing[:10]} were never written")
         fp = self.catalog.storage.fingerprint(self.uri)
         self.catalog.storage.mark_complete(self.uri, self.lineage, fp)
-        return self.catalog.register(self.uri, self.catalog.storage.attrs(self.uri)[LINEAGE_ATTR])
+        return self.catalog.register(self.uri, {**self.lineage, "fingerprint": fp})  # as just written
