@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -251,6 +252,21 @@ class Catalog:
         return {"datasets": n, "incomplete_skipped": skipped, "runs": runs}
 
 
+class _Stopped(Exception):
+    """The background fingerprint was given up."""
+
+
+def _lowest_priority() -> None:
+    """This thread runs only when a core is otherwise idle (Linux SCHED_IDLE; else nice 19)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
+    except (AttributeError, OSError):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):
+            pass
+
+
 class RegionWriter:
     """Fills one dataset region by region: ``write(i, ds_i)``, ``missing()``, ``finish()``."""
 
@@ -261,6 +277,12 @@ class RegionWriter:
         self.lineage = {**dict(lineage), "key": key, "kind": kind}
         self.uri = catalog.storage.uri(kind, key)
         self.n_pieces = -(-len(self.coord) // self.chunk)
+        self._fp_cond = threading.Condition()
+        self._fp_done: set[int] = set()
+        self._fp_thread: threading.Thread | None = None
+        self._fp_stop = False
+        self._fp_result: str | None = None
+        self._fp_error: Exception | None = None
         if piece0 is not None and not catalog.storage.template_ready(self.uri):
             catalog.storage.create_template(self.uri, piece0, region_dim, self.coord, self.chunk)
 
@@ -276,10 +298,60 @@ class RegionWriter:
         done = self.catalog.storage.regions_done(self.uri)
         return [i for i in range(self.n_pieces) if i not in done]
 
+    # -- the fingerprint, taken while the regions are written ---------------------------------
+    # The hashed byte stream runs through the arrays in order; the rows of a region-filled array
+    # can be hashed as soon as their regions are written. A background thread of the lowest CPU
+    # priority (SCHED_IDLE: it runs only on a core nothing else wants, e.g. while a worker is
+    # between two pieces) does that during the step, so that ``finish`` has little left to hash.
+    def regions_written(self, indices: Sequence[int]) -> None:
+        """Regions ``indices`` are written (their markers exist): the fingerprint may read them."""
+        with self._fp_cond:
+            self._fp_done.update(int(i) for i in indices)
+            self._fp_cond.notify_all()
+            if self._fp_thread is None:  # the first written region: the layout exists
+                self._fp_thread = threading.Thread(target=self._fingerprint_bg, name="strata-fingerprint",
+                                                   daemon=True)
+                self._fp_thread.start()
+
+    def stop_fingerprint(self) -> None:
+        """Give up the background fingerprint (a region failed): ``finish`` recomputes it."""
+        with self._fp_cond:
+            self._fp_stop = True
+            self._fp_cond.notify_all()
+
+    def _wait_rows(self, name: str, dims: tuple[str, ...], start: int, stop: int) -> None:
+        if self.region_dim not in dims:
+            return  # written whole with the layout
+        if dims.index(self.region_dim) == 0:
+            need = set(range(start // self.chunk, -(-stop // self.chunk)))
+        else:
+            need = set(range(self.n_pieces))
+        with self._fp_cond:
+            while not need <= self._fp_done:
+                if self._fp_stop:
+                    raise _Stopped
+                self._fp_cond.wait()
+
+    def _fingerprint_bg(self) -> None:
+        _lowest_priority()
+        try:
+            self._fp_result = self.catalog.storage.fingerprint(self.uri, wait=self._wait_rows)
+        except _Stopped:
+            pass
+        except Exception as exc:  # finish recomputes it, and raises there if it must
+            self._fp_error = exc
+
     def finish(self) -> Record:
         missing = self.missing()
         if missing:
+            self.stop_fingerprint()
             raise RunError(f"{self.kind} {self.key}: regions {missing[:10]} were never written")
-        fp = self.catalog.storage.fingerprint(self.uri)
+        fp = None
+        if self._fp_thread is not None:
+            self.regions_written(range(self.n_pieces))  # all are (no region is missing)
+            self._fp_thread.join()
+            fp = self._fp_result
+        if fp is None:
+            fp = self.catalog.storage.fingerprint(self.uri)
         self.catalog.storage.mark_complete(self.uri, self.lineage, fp)
         return self.catalog.register(self.uri, {**self.lineage, "fingerprint": fp})  # as just written

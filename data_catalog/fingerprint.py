@@ -105,13 +105,15 @@ def fingerprint_zarr(
     arrays: Mapping[str, Any],
     read: Callable[[list[tuple[Any, tuple[slice, ...]]]], list[np.ndarray]],
     open_dataset: Callable[[], xr.Dataset],
+    read_bytes: int = _READ_BYTES,
 ) -> str:
     """:func:`fingerprint` of a stored group, reading plain numeric arrays straight from zarr.
 
     ``arrays``: {name: zarr async array}; ``read([(array, selection), ...])`` returns those blocks
     (one round trip); ``open_dataset()`` opens the group with xarray, used only for variables that
     xarray decodes (strings, times, masks, ...). The hashed byte stream is the one
-    :func:`fingerprint` hashes for ``open_dataset()``, so the value is the same.
+    :func:`fingerprint` hashes for ``open_dataset()``, so the value is the same. ``read_bytes``:
+    about how much one ``read`` fetches (at least one chunk's rows).
     """
     names = sorted(str(n) for n in arrays)
     dims = {n: plain_dims(arrays[n]) for n in names}
@@ -143,16 +145,16 @@ def fingerprint_zarr(
                 continue
             row_bytes = max(1, dt.itemsize * int(np.prod(shape[1:], dtype=np.int64)))
             total = row_bytes * shape[0]
-            if batch and batch_bytes + total > _READ_BYTES:
+            if batch and batch_bytes + total > read_bytes:
                 yield batch
                 batch, batch_bytes = [], 0
             batch.append((header, ()))
-            if total <= _READ_BYTES:
+            if total <= read_bytes:
                 batch.append((arr, (slice(None),)))
                 batch_bytes += total
                 continue
             chunk0 = int(arr.chunks[0]) if getattr(arr, "chunks", None) else 1
-            step = max(chunk0, (_READ_BYTES // row_bytes) // chunk0 * chunk0)
+            step = max(chunk0, (read_bytes // row_bytes) // chunk0 * chunk0)
             yield batch
             batch, batch_bytes = [], 0
             for start in range(0, shape[0], step):

@@ -236,13 +236,17 @@ class Storage:
         g.attrs.update({LINEAGE_ATTR: {**dict(lineage), "fingerprint": fp}})
         g.attrs.update({COMPLETE_ATTR: True})
 
-    def fingerprint(self, uri: str) -> str:
+    def fingerprint(self, uri: str, wait: Any = None) -> str:
         """Recompute the fingerprint from the stored values (what ``verify`` compares).
 
         Numeric arrays are read straight from zarr; only variables that xarray decodes (strings,
         times, masked or scaled values) go through ``open``. Same value as ``fingerprint(open(uri))``.
+        ``wait(name, dims, start, stop)``: called before rows [start, stop) (along the first axis) of
+        an array are read, to block until they are written (a fingerprint taken while regions are
+        still being filled, :class:`~data_catalog.catalog.RegionWriter`).
         """
         arrays = _zarr_sync(_open_arrays(self._store(uri), "r"))
+        names = {id(arr): name for name, arr in arrays.items()}
         opened: list[xr.Dataset] = []
 
         def open_dataset() -> xr.Dataset:
@@ -259,6 +263,11 @@ class Storage:
             return f.read_rows(start, stop)
 
         def read(reads: list[tuple[Any, tuple[slice, ...]]]) -> list[np.ndarray]:
+            if wait is not None:
+                for arr, sel in reads:
+                    n = arr.shape[0] if arr.shape else 0
+                    start, stop, _ = sel[0].indices(n) if sel else (0, n, 1)
+                    wait(names[id(arr)], tuple(arr.metadata.dimension_names or ()), start, stop)
             got = [direct(arr, sel) for arr, sel in reads]  # chunk files of region-written arrays
             rest = [i for i, g in enumerate(got) if g is None]
             if rest:
@@ -268,7 +277,8 @@ class Storage:
             return got
 
         try:
-            return fingerprint_zarr(arrays, read, open_dataset)
+            # taken while regions are written: small blocks, so that little is left once the last is
+            return fingerprint_zarr(arrays, read, open_dataset, **({"read_bytes": 2**20} if wait else {}))
         finally:
             for ds in opened:
                 ds.close()

@@ -406,10 +406,22 @@ def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
 
     first_alone = bool(batches) and not run.catalog.storage.template_ready(writer.uri)
     calls = [(compute_pieces, (spec, b, first_alone and n == 0)) for n, b in enumerate(batches)]
-    with run.progress(step.name, total, total - len(todo)) as advance:
-        bad = _dispatch(calls, step.name, step.retries, lambda i: advance(len(batches[i])), first_alone)
+    if len(todo) < total:  # resumed: those written before can be hashed now
+        writer.regions_written(sorted(set(range(total)) - set(todo)))
+
+    def done(i: int) -> None:
+        advance(len(batches[i]))
+        writer.regions_written(batches[i])
+
+    try:
+        with run.progress(step.name, total, total - len(todo)) as advance:
+            bad = _dispatch(calls, step.name, step.retries, done, first_alone)
+    except BaseException:
+        writer.stop_fingerprint()
+        raise
     failures = [(batches[i], exc) for i, exc in sorted(bad, key=lambda f: f[0])]
     if failures:
+        writer.stop_fingerprint()
         bad_input = [exc for _, exc in failures if getattr(exc, "exit_code", 1) == 2]
         if bad_input:
             raise bad_input[0]

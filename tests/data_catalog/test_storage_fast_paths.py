@@ -181,3 +181,44 @@ def test_template_falls_back_to_xarray_for_encoded_variables(storage):
     uri = storage.uri("t", "mixed-template")
     assert not storage._template_direct(uri, ds, {})
     assert not storage.fs.exists(storage._fs_path(uri))  # nothing written
+
+
+@pytest.mark.parametrize("order", ["in order", "reversed"])
+def test_fingerprint_taken_while_regions_are_written(tmp_path, order):
+    """RegionWriter hashes regions as they are reported written (a background thread that waits
+    for the rows it needs): the same fingerprint as recomputing it afterwards, whatever the order."""
+    import time
+
+    from data_catalog import Catalog
+
+    cat = Catalog(tmp_path / "root")
+    ds = _plain(7)
+    w = cat.create("k" * 20, "t", None, "shot", ds.shot.values, 2, {"step": "s"})
+    idx = list(range(w.n_pieces))
+    cat.storage.create_template(w.uri, ds.isel(shot=slice(0, 2)), "shot", ds.shot.values, 2)
+    for i in idx if order == "in order" else idx[::-1]:
+        cat.storage.write_region(w.uri, i, ds.isel(shot=w.region(i)), "shot", 2)
+        w.regions_written([i])
+        time.sleep(0.01)  # let the thread catch up and wait for the next region
+    assert w._fp_thread is not None
+    rec = w.finish()
+    assert rec.fingerprint == cat.storage.fingerprint(w.uri) == fingerprint(ds)
+    assert w._fp_result == rec.fingerprint  # it was the background thread's value
+    cat.close()
+
+
+def test_background_fingerprint_stops_when_a_region_fails(tmp_path):
+    from data_catalog import Catalog
+
+    cat = Catalog(tmp_path / "root")
+    ds = _plain(4)
+    w = cat.create("j" * 20, "t", None, "shot", ds.shot.values, 1, {"step": "s"})
+    cat.storage.create_template(w.uri, ds.isel(shot=[0]), "shot", ds.shot.values, 1)
+    cat.storage.write_region(w.uri, 0, ds.isel(shot=[0]), "shot", 1)
+    w.regions_written([0])  # the thread now waits for region 1, which never comes
+    w.stop_fingerprint()
+    w._fp_thread.join(timeout=10)
+    assert not w._fp_thread.is_alive() and w._fp_result is None
+    with pytest.raises(Exception, match="never written"):
+        w.finish()
+    cat.close()
