@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["fingerprint", "fingerprint_zarr"]
+__all__ = ["fingerprint", "fingerprint_zarr", "plain_dims", "plain_numbers"]
 
 _BLOCK_BYTES = 64 * 2**20
 # the direct zarr path reads smaller blocks, so hashing one overlaps with reading the next
@@ -58,20 +58,26 @@ def fingerprint(ds: xr.Dataset) -> str:
     return h.hexdigest()
 
 
+def plain_numbers(dt: Any, attrs: Mapping[str, Any]) -> bool:
+    """Are values of dtype ``dt`` with these attrs stored exactly as xarray decodes them (numeric,
+    native byte order, no CF scale/mask/time/bool encoding; a ``_FillValue`` is the caller's to judge)?"""
+    if not isinstance(dt, np.dtype) or dt.kind not in "iuf" or not dt.isnative:
+        return False
+    if _DECODED_ATTRS.intersection(attrs):
+        return False
+    units = attrs.get("units")
+    return not (isinstance(units, str) and ("since" in units or units.strip().lower() in _TIME_UNITS))
+
+
 def plain_dims(arr: Any) -> tuple[str, ...] | None:
     """The dims of a zarr v3 array whose stored values are exactly what xarray decodes (numeric, no
     CF mask/scale/time/bool encoding, native byte order); None when xarray would transform them."""
     dt = arr.dtype
-    if not isinstance(dt, np.dtype) or dt.kind not in "iuf" or not dt.isnative:
+    attrs = arr.attrs
+    if not plain_numbers(dt, attrs):
         return None
     dims = arr.metadata.dimension_names
     if dims is None or len(dims) != len(arr.shape) or any(d is None for d in dims):
-        return None
-    attrs = arr.attrs
-    if _DECODED_ATTRS.intersection(attrs):
-        return None
-    units = attrs.get("units")
-    if isinstance(units, str) and ("since" in units or units.strip().lower() in _TIME_UNITS):
         return None
     if "_FillValue" in attrs:
         fill = arr.metadata.fill_value

@@ -22,7 +22,7 @@ import xarray as xr
 import zarr
 from zarr.core.sync import sync as _zarr_sync
 
-from .fingerprint import _DECODED_ATTRS, _TIME_UNITS, fingerprint, fingerprint_zarr, plain_dims
+from .fingerprint import fingerprint, fingerprint_zarr, plain_dims, plain_numbers
 
 __all__ = ["Storage", "COMPLETE_ATTR", "LINEAGE_ATTR"]
 
@@ -382,10 +382,8 @@ class Storage:
         arrays = []
         for name, var in variables.items():
             dt = var.dtype
-            units = var.attrs.get("units")
-            if (not isinstance(name, str) or dt.kind not in "iuf" or not dt.isnative or var.encoding
-                    or _DECODED_ATTRS.intersection(var.attrs) or "_FillValue" in var.attrs
-                    or (isinstance(units, str) and ("since" in units or units.strip().lower() in _TIME_UNITS))):
+            if not isinstance(name, str) or var.encoding or "_FillValue" in var.attrs \
+                    or not plain_numbers(dt, var.attrs):
                 return False
             attrs = {k: encode_zarr_attr_value(v) for k, v in var.attrs.items()}
             fill = None
