@@ -282,7 +282,6 @@ class RegionWriter:
         self._fp_thread: threading.Thread | None = None
         self._fp_stop = False
         self._fp_result: str | None = None
-        self._fp_error: Exception | None = None
         if piece0 is not None and not catalog.storage.template_ready(self.uri):
             catalog.storage.create_template(self.uri, piece0, region_dim, self.coord, self.chunk)
 
@@ -333,13 +332,11 @@ class RegionWriter:
                 self._fp_cond.wait()
 
     def _fingerprint_bg(self) -> None:
-        _lowest_priority()
+        _lowest_priority()  # threads it starts (the read-ahead) inherit the policy
         try:
             self._fp_result = self.catalog.storage.fingerprint(self.uri, wait=self._wait_rows)
-        except _Stopped:
-            pass
-        except Exception as exc:  # finish recomputes it, and raises there if it must
-            self._fp_error = exc
+        except Exception:  # stopped, or failed: finish recomputes it (and raises there if it must)
+            self._fp_result = None
 
     def finish(self) -> Record:
         missing = self.missing()

@@ -83,11 +83,13 @@ def _check_inside(model: xr.Dataset, pos: np.ndarray, what: str) -> None:
                          f"{int(bad.sum())} position(s) outside")
 
 
-def _positions(geometry: xr.Dataset, dims: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Sources (shot, dim) and receivers (shot, receiver, dim) in metres, read from the
-    variables (a DataArray transpose per coordinate costs ~0.5 ms)."""
-    src = np.stack([np.asarray(geometry.variables[f"src_{d}"].values) for d in dims], axis=-1)
-    rec = np.stack([np.asarray(geometry.variables[f"rec_{d}"].transpose("shot", "receiver").values)
+def _positions(geometry: xr.Dataset, dims: Sequence[str],
+               shot: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sources (shot, dim) and receivers (shot, receiver, dim) in metres, or those of one
+    ``shot`` alone, read from the variables (a DataArray transpose per coordinate costs ~0.5 ms)."""
+    at = slice(None) if shot is None else slice(shot, shot + 1)
+    src = np.stack([np.asarray(geometry.variables[f"src_{d}"].values[at]) for d in dims], axis=-1)
+    rec = np.stack([np.asarray(geometry.variables[f"rec_{d}"].transpose("shot", "receiver")[at].values)
                     for d in dims], axis=-1)
     return src, rec
 
@@ -289,5 +291,5 @@ def shot_positions(geometry: xr.Dataset, shot: int,
     n = geometry.sizes["shot"]
     if not 0 <= shot < n:
         raise InputError(f"shot index {shot} is out of range (geometry has {n} shots)")
-    src, rec = _positions(geometry, dims)
-    return src[shot : shot + 1].astype(np.float64), rec[shot].astype(np.float64)
+    src, rec = _positions(geometry, dims, shot)
+    return src.astype(np.float64), rec[0].astype(np.float64)
