@@ -292,7 +292,7 @@ def _compute(run: StudyRun, step: Step, spec: dict, inputs: Sequence[Ref], param
     if step.map_over is None:
 
         def whole() -> None:
-            failures = _dispatch([(compute_whole, (spec,))], step.name, step.retries, lambda i: None)
+            failures = _dispatch(compute_whole, [(spec,)], step.name, step.retries, lambda i: None)
             if failures:
                 raise failures[0][1]
 
@@ -314,11 +314,12 @@ def _dask_client() -> Any:
     return runner.client
 
 
-def _dispatch(calls: Sequence[tuple[Callable[..., Any], tuple]], name: str, retries: int,
+def _dispatch(fn: Callable[..., Any], calls: Sequence[tuple], name: str, retries: int,
               done: Callable[[int], None], first_alone: bool = False) -> list[tuple[int, BaseException]]:
-    """Run ``calls`` [(fn, args)] on the run's Dask cluster as plain Dask tasks (a Prefect task
-    per piece costs 0.12-0.18 s of wall time, ~0.3 s of CPU summed over the flow, the worker and
-    the server; a Dask task a few ms), or, without a cluster, here one after the other.
+    """Run ``fn(*args)`` for each ``args`` in ``calls`` on the run's Dask cluster as plain Dask
+    tasks (a Prefect task per piece costs 0.12-0.18 s of wall time, ~0.3 s of CPU summed over the
+    flow, the worker and the server; a Dask task a few ms), or, without a cluster, here one after
+    the other.
     ``first_alone``: the others start after the first has finished (they receive its result as a
     last argument) and fail with it.
     ``done(i)`` after each success; a failure does not stop the others; returns the failures
@@ -328,7 +329,7 @@ def _dispatch(calls: Sequence[tuple[Callable[..., Any], tuple]], name: str, retr
     if not calls:
         return failures
     if client is None:
-        for i, (fn, args) in enumerate(calls):
+        for i, args in enumerate(calls):
             if first_alone and i > 0 and failures and failures[0][0] == 0:
                 failures.append((i, failures[0][1]))  # nothing to write into
                 continue
@@ -346,20 +347,15 @@ def _dispatch(calls: Sequence[tuple[Callable[..., Any], tuple]], name: str, retr
 
     token = uuid.uuid4().hex[:8]
     futures: dict[Any, int] = {}
-    first = client.submit(calls[0][0], *calls[0][1], key=f"{name}-0-{token}", pure=False, retries=retries)
+    first = client.submit(fn, *calls[0], key=f"{name}-0-{token}", pure=False, retries=retries)
     futures[first] = 0
-    i = 1
-    while i < len(calls):  # the others in one message per function (one submit each: ~1 ms apiece)
-        j = i
-        while j < len(calls) and calls[j][0] is calls[i][0]:
-            j += 1
-        columns = [list(c) for c in zip(*(args for _, args in calls[i:j]), strict=True)]
+    if len(calls) > 1:  # the others in one message (a submit each costs ~1 ms)
+        columns = [list(c) for c in zip(*calls[1:], strict=True)]
         if first_alone:
-            columns.append([first] * (j - i))
-        for n, fut in enumerate(client.map(calls[i][0], *columns, key=[f"{name}-{k}-{token}" for k in range(i, j)],
-                                           pure=False, retries=retries)):
-            futures[fut] = i + n
-        i = j
+            columns.append([first] * (len(calls) - 1))
+        rest = client.map(fn, *columns, key=[f"{name}-{k}-{token}" for k in range(1, len(calls))],
+                          pure=False, retries=retries)
+        futures.update({fut: k for k, fut in enumerate(rest, start=1)})
     try:
         for fut in as_completed(list(futures), loop=client.loop):
             # the value (what the task returns) is never fetched: a gather per piece would be a
@@ -405,7 +401,7 @@ def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
     batches = [todo[i : i + k] for i in range(0, len(todo), k)]
 
     first_alone = bool(batches) and not run.catalog.storage.template_ready(writer.uri)
-    calls = [(compute_pieces, (spec, b, first_alone and n == 0)) for n, b in enumerate(batches)]
+    calls = [(spec, b, first_alone and n == 0) for n, b in enumerate(batches)]
     if len(todo) < total:  # resumed: those written before can be hashed now
         writer.regions_written(sorted(set(range(total)) - set(todo)))
 
@@ -415,7 +411,7 @@ def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
 
     try:
         with run.progress(step.name, total, total - len(todo)) as advance:
-            bad = _dispatch(calls, step.name, step.retries, done, first_alone)
+            bad = _dispatch(compute_pieces, calls, step.name, step.retries, done, first_alone)
     except BaseException:
         writer.stop_fingerprint()
         raise
