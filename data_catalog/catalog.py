@@ -318,7 +318,7 @@ class RegionWriter:
             self._fp_stop = True
             self._fp_cond.notify_all()
 
-    def _wait_rows(self, name: str, dims: tuple[str, ...], start: int, stop: int) -> None:
+    def _wait_rows(self, dims: tuple[str, ...], start: int, stop: int) -> None:
         if self.region_dim not in dims:
             return  # written whole with the layout
         if dims.index(self.region_dim) == 0:

@@ -241,12 +241,11 @@ class Storage:
 
         Numeric arrays are read straight from zarr; only variables that xarray decodes (strings,
         times, masked or scaled values) go through ``open``. Same value as ``fingerprint(open(uri))``.
-        ``wait(name, dims, start, stop)``: called before rows [start, stop) (along the first axis) of
+        ``wait(dims, start, stop)``: called before rows [start, stop) (along the first axis) of
         an array are read, to block until they are written (a fingerprint taken while regions are
         still being filled, :class:`~data_catalog.catalog.RegionWriter`).
         """
         arrays = _zarr_sync(_open_arrays(self._store(uri), "r"))
-        names = {id(arr): name for name, arr in arrays.items()}
         opened: list[xr.Dataset] = []
 
         def open_dataset() -> xr.Dataset:
@@ -267,7 +266,7 @@ class Storage:
                 for arr, sel in reads:
                     n = arr.shape[0] if arr.shape else 0
                     start, stop, _ = sel[0].indices(n) if sel else (0, n, 1)
-                    wait(names[id(arr)], tuple(arr.metadata.dimension_names or ()), start, stop)
+                    wait(tuple(arr.metadata.dimension_names or ()), start, stop)
             got = [direct(arr, sel) for arr, sel in reads]  # chunk files of region-written arrays
             rest = [i for i, g in enumerate(got) if g is None]
             if rest:
