@@ -302,6 +302,8 @@ class RegionWriter:
     # can be hashed as soon as their regions are written. A background thread of the lowest CPU
     # priority (SCHED_IDLE: it runs only on a core nothing else wants, e.g. while a worker is
     # between two pieces) does that during the step, so that ``finish`` has little left to hash.
+    _POLL_SECONDS = 0.05
+
     def regions_written(self, indices: Sequence[int]) -> None:
         """Regions ``indices`` are written (their markers exist): the fingerprint may read them."""
         with self._fp_cond:
@@ -325,11 +327,24 @@ class RegionWriter:
             need = set(range(start // self.chunk, -(-stop // self.chunk)))
         else:
             need = set(range(self.n_pieces))
-        with self._fp_cond:
-            while not need <= self._fp_done:
+        storage = self.catalog.storage
+        poll = self._POLL_SECONDS if storage.is_local else None  # a stat is cheap here, not on a remote store
+        while True:
+            with self._fp_cond:
                 if self._fp_stop:
                     raise _Stopped
-                self._fp_cond.wait()
+                left = need - self._fp_done
+                if not left:
+                    return
+                self._fp_cond.wait(poll)
+                left -= self._fp_done
+                if not left or poll is None:
+                    continue
+            # a task of several pieces reports them when it ends: their markers say it earlier
+            marked = {i for i in sorted(left)[:8] if storage.region_done(self.uri, i)}
+            if marked:
+                with self._fp_cond:
+                    self._fp_done |= marked
 
     def _fingerprint_bg(self) -> None:
         _lowest_priority()  # threads it starts (the read-ahead) inherit the policy

@@ -65,11 +65,12 @@ class Step:
     coord_param: str | None = None
     retries: int = 0
 
-    def __call__(self, *inputs: Ref, chunk: int | None = None, per_task: int = 1, label: str | None = None,
-                 **params: Any) -> Ref:
+    def __call__(self, *inputs: Ref, chunk: int | None = None, per_task: int | str = "auto",
+                 label: str | None = None, **params: Any) -> Ref:
         """Reuse or compute the dataset. Mapped steps: ``chunk`` entries of ``map_over`` per zarr
         chunk (enters the key), ``per_task`` chunks per task (a runtime choice: coarser tasks
-        spread the scheduler's per-task cost; resumption stays per chunk)."""
+        spread the cluster's per-task cost; resumption stays per chunk; ``"auto"``:
+        :func:`tasks_of`)."""
         from .study import current_run
 
         return current_run().run_step(self, inputs, params, chunk=chunk, label=label, per_task=per_task)
@@ -135,19 +136,20 @@ _cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _input(storage: Storage, uri: str, fingerprint: str | None, dim: str | None):
-    """The input at ``uri``: a shallow copy of this process's in-memory copy (arrays read-only),
-    loaded on first use; or, when it is too big to keep, opened lazily. An input having the
-    mapped ``dim`` is kept whole only when small (each piece reads its slice otherwise)."""
+def _input(storage: Storage, uri: str, fingerprint: str | None, dim: str | None) -> tuple[Any, bool]:
+    """(the input at ``uri``, shared): this process's in-memory copy (arrays read-only; shared, so
+    the caller copies it before handing it out), loaded on first use; or, when it is too big to
+    keep, opened lazily. An input having the mapped ``dim`` is kept whole only when small (each
+    piece reads its slice otherwise)."""
     key = (uri, fingerprint or "")
     with _cache_lock:
         if fingerprint and key in _cache:
             _cache.move_to_end(key)
-            return _cache[key].copy(deep=False)  # a task may set its own attrs
+            return _cache[key], True
         lazy = storage.open(uri, dask=False)  # reads only what is selected, no dask graph
         limit = min(_CACHE_BYTES, _SLICED_WHOLE_BYTES) if dim in lazy.dims else _CACHE_BYTES
         if not fingerprint or lazy.nbytes > limit:
-            return lazy
+            return lazy, False
         ds = lazy.load()
         lazy.close()
         for var in ds.variables.values():
@@ -156,7 +158,22 @@ def _input(storage: Storage, uri: str, fingerprint: str | None, dim: str | None)
         _cache[key] = ds
         while len(_cache) > 1 and sum(d.nbytes for d in _cache.values()) > _CACHE_BYTES:
             _cache.popitem(last=False)
-        return ds.copy(deep=False)
+        return ds, True
+
+
+def _select(ds: Any, dim: str, part: np.ndarray) -> Any:
+    """``ds.sel({dim: part})`` (a new Dataset, attrs copied), by position when every label is found."""
+    index = ds.indexes.get(dim)
+    if index is not None:
+        pos = index.get_indexer(part)
+        if len(pos) == len(part) and (pos >= 0).all():
+            out = ds.isel({dim: pos})  # the same result, without sel's label lookup machinery
+        else:
+            out = ds.sel({dim: part})  # raises for a missing label
+    else:
+        out = ds.sel({dim: part})
+    out.attrs = dict(out.attrs)  # isel and sel share the dict with ``ds``
+    return out
 
 
 def _load_inputs(storage: Storage, spec: Mapping[str, Any], part: np.ndarray | None = None) -> list:
@@ -165,10 +182,12 @@ def _load_inputs(storage: Storage, spec: Mapping[str, Any], part: np.ndarray | N
     fps = spec.get("input_fingerprints") or [None] * len(spec["inputs"])
     out = []
     for uri, fp in zip(spec["inputs"], fps, strict=True):
-        ds = _input(storage, uri, fp, dim)
+        ds, shared = _input(storage, uri, fp, dim)
         if dim is not None and dim in ds.dims:
-            ds = ds.sel({dim: part})
-        out.append(ds.load())
+            ds = _select(ds, dim, part)
+        elif shared:
+            ds = ds.copy(deep=False)  # a task may set its own attrs
+        out.append(ds if shared else ds.load())
     return out
 
 
@@ -186,12 +205,15 @@ def compute_whole(spec: Mapping[str, Any]) -> str:
         return storage.write(spec["uri"], out, spec["lineage"])
 
 
-def compute_pieces(spec: Mapping[str, Any], indices: Sequence[int], make_template: bool,
-                   after: Any = None) -> list[int]:
+def compute_pieces(spec: Mapping[str, Any], indices: Sequence[int], make_template: bool) -> list[int]:
     """One task: the chunks ``indices`` of a mapped step, one after the other, each computed by
-    one call of the function and written (region, then its marker) before the next starts.
-    ``after``: ignored (the result of the task that laid out the dataset, to run after it)."""
+    one call of the function and written (region, then its marker) before the next starts. A
+    chunk whose marker exists is skipped (a retried task redoes only what it did not finish)."""
+    storage = Storage(spec["root"], spec["storage_options"])
     for n, index in enumerate(indices):
+        if n or not make_template:
+            if storage.region_done(spec["uri"], index):
+                continue
         compute_piece(spec, index, make_template and n == 0)
     return list(indices)
 
@@ -229,12 +251,12 @@ def _check_dataset(out: Any, spec: Mapping[str, Any]) -> None:
 
 # -- the flow-process side ---------------------------------------------------------------------------
 def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any],
-            chunk: int | None, label: str | None, per_task: int = 1) -> Ref:
+            chunk: int | None, label: str | None, per_task: int | str = "auto") -> Ref:
     """Reuse or compute one step (called by ``StudyRun.run_step``)."""
     if step.map_over and not chunk:
         raise InputError(f"step {step.name} is mapped over {step.map_over!r}: give chunk=")
-    if per_task < 1:
-        raise InputError(f"step {step.name}: per_task must be ≥ 1, got {per_task}")
+    if per_task != "auto" and not (isinstance(per_task, int) and not isinstance(per_task, bool) and per_task >= 1):
+        raise InputError(f"step {step.name}: per_task must be an integer ≥ 1 or 'auto', got {per_task!r}")
     for r in inputs:
         if not isinstance(r, Ref):
             raise TypeError(f"step {step.name}: inputs must be Refs, got {type(r).__name__}")
@@ -315,13 +337,11 @@ def _dask_client() -> Any:
 
 
 def _dispatch(fn: Callable[..., Any], calls: Sequence[tuple], name: str, retries: int,
-              done: Callable[[int], None], first_alone: bool = False) -> list[tuple[int, BaseException]]:
+              done: Callable[[int], None]) -> list[tuple[int, BaseException]]:
     """Run ``fn(*args)`` for each ``args`` in ``calls`` on the run's Dask cluster as plain Dask
     tasks (a Prefect task per piece costs 0.12-0.18 s of wall time, ~0.3 s of CPU summed over the
     flow, the worker and the server; a Dask task a few ms), or, without a cluster, here one after
     the other.
-    ``first_alone``: the others start after the first has finished (they receive its result as a
-    last argument) and fail with it.
     ``done(i)`` after each success; a failure does not stop the others; returns the failures
     [(i, exception)]. Leaving early (an interrupt) cancels what has not run yet."""
     client = _dask_client()
@@ -330,9 +350,6 @@ def _dispatch(fn: Callable[..., Any], calls: Sequence[tuple], name: str, retries
         return failures
     if client is None:
         for i, args in enumerate(calls):
-            if first_alone and i > 0 and failures and failures[0][0] == 0:
-                failures.append((i, failures[0][1]))  # nothing to write into
-                continue
             for attempt in range(retries + 1):
                 try:
                     fn(*args)
@@ -346,16 +363,9 @@ def _dispatch(fn: Callable[..., Any], calls: Sequence[tuple], name: str, retries
     from distributed import as_completed
 
     token = uuid.uuid4().hex[:8]
-    futures: dict[Any, int] = {}
-    first = client.submit(fn, *calls[0], key=f"{name}-0-{token}", pure=False, retries=retries)
-    futures[first] = 0
-    if len(calls) > 1:  # the others in one message (a submit each costs ~1 ms)
-        columns = [list(c) for c in zip(*calls[1:], strict=True)]
-        if first_alone:
-            columns.append([first] * (len(calls) - 1))
-        rest = client.map(fn, *columns, key=[f"{name}-{k}-{token}" for k in range(1, len(calls))],
-                          pure=False, retries=retries)
-        futures.update({fut: k for k, fut in enumerate(rest, start=1)})
+    columns = [list(c) for c in zip(*calls, strict=True)]  # all in one message (a submit each costs ~1 ms)
+    futures = dict(zip(client.map(fn, *columns, key=[f"{name}-{k}-{token}" for k in range(len(calls))],
+                                  pure=False, retries=retries), range(len(calls)), strict=True))
     try:
         for fut in as_completed(list(futures), loop=client.loop):
             # the value (what the task returns) is never fetched: a gather per piece would be a
@@ -376,6 +386,29 @@ def _dispatch(fn: Callable[..., Any], calls: Sequence[tuple], name: str, retries
     return failures
 
 
+# Tasks of about this many seconds when ``per_task`` is "auto": the cluster's own cost per task
+# (~5-10 ms of CPU over the scheduler, the worker's event loop and this process, on the cores
+# the pieces compute on) then stays under 1 % of the work.
+TASK_SECONDS = 1.0
+
+
+def tasks_of(todo: Sequence[int], per_task: int | str, slots: int, piece_seconds: float | None) -> list[list[int]]:
+    """``todo`` (chunk indices) cut into tasks of ``per_task`` chunks; ``"auto"``: as many as take
+    about :data:`TASK_SECONDS` (``piece_seconds``: one piece's measured time, if known), but at
+    most what leaves two tasks per worker thread (``slots``), so that every worker stays busy to
+    the end; one per task without a cluster (``slots`` 0: there the size changes nothing but
+    the progress shown)."""
+    if per_task == "auto":
+        k = 1
+        if slots > 0 and todo:
+            k = -(-len(todo) // (2 * slots))
+            if piece_seconds is not None:
+                k = min(k, max(1, round(TASK_SECONDS / max(piece_seconds, 1e-3))))
+    else:
+        k = int(per_task)
+    return [list(todo[i : i + k]) for i in range(0, len(todo), k)]
+
+
 def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], storage: Storage) -> np.ndarray:
     if step.coord_param:
         if step.coord_param not in params:
@@ -393,29 +426,37 @@ def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], st
 
 
 def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
-    """Compute the missing chunks, ``per_task`` to a task: the first alone when it lays out the
-    dataset, then the others at once; one failed task does not stop the others."""
+    """Compute the missing chunks: when the dataset is not laid out yet, the first chunk alone
+    (it lays it out, and its time sizes the tasks of ``"auto"``), then the others at once, in
+    tasks of :func:`tasks_of`; one failed task does not stop the others."""
     todo = writer.missing()
     total = writer.n_pieces
-    k = spec["per_task"]
-    batches = [todo[i : i + k] for i in range(0, len(todo), k)]
-
-    first_alone = bool(batches) and not run.catalog.storage.template_ready(writer.uri)
-    calls = [(spec, b, first_alone and n == 0) for n, b in enumerate(batches)]
     if len(todo) < total:  # resumed: those written before can be hashed now
         writer.regions_written(sorted(set(range(total)) - set(todo)))
-
-    def done(i: int) -> None:
-        advance(len(batches[i]))
-        writer.regions_written(batches[i])
-
+    client = _dask_client()
+    slots = sum(client.nthreads().values()) if client is not None else 0
+    failures: list[tuple[list[int], BaseException]] = []
     try:
         with run.progress(step.name, total, total - len(todo)) as advance:
-            bad = _dispatch(compute_pieces, calls, step.name, step.retries, done, first_alone)
+            def run_tasks(batches: list[list[int]], make_template: bool) -> None:
+                def done(i: int) -> None:
+                    advance(len(batches[i]))
+                    writer.regions_written(batches[i])
+
+                calls = [(spec, b, make_template) for b in batches]
+                bad = _dispatch(compute_pieces, calls, step.name, step.retries, done)
+                failures.extend((batches[i], exc) for i, exc in sorted(bad, key=lambda f: f[0]))
+
+            rest, piece_seconds = todo, None
+            if todo and not run.catalog.storage.template_ready(writer.uri):
+                t0 = time.perf_counter()
+                run_tasks([todo[:1]], True)
+                piece_seconds = time.perf_counter() - t0
+                rest = [] if failures else todo[1:]  # no layout: nothing to write into
+            run_tasks(tasks_of(rest, spec["per_task"], slots, piece_seconds), False)
     except BaseException:
         writer.stop_fingerprint()
         raise
-    failures = [(batches[i], exc) for i, exc in sorted(bad, key=lambda f: f[0])]
     if failures:
         writer.stop_fingerprint()
         bad_input = [exc for _, exc in failures if getattr(exc, "exit_code", 1) == 2]

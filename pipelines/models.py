@@ -14,6 +14,9 @@ from .config import StudyConfig
 __all__ = ["MadGaussianConfig", "SeismicSurveyConfig", "SeismicImagingConfig"]
 
 Loop = Literal["fully_synthetic", "synthetic_augmentation", "fresh_data"]
+# Chunks computed by one cluster task: a runtime choice, never in a key (resumption stays per
+# chunk). "auto": tasks of about a second, at least two per worker thread (flows.steps.tasks_of).
+PerTask = Literal["auto"] | Annotated[int, Field(ge=1)]
 
 
 class MadGaussianConfig(StudyConfig):
@@ -32,7 +35,7 @@ class MadGaussianConfig(StudyConfig):
     generations: int = Field(20, ge=1, le=10000)
     chains: int = Field(400, ge=1)
     chains_per_piece: int = Field(400, ge=1)
-    pieces_per_task: int = Field(1, ge=1)  # runtime only: chains_per_piece-sized chunks per task
+    pieces_per_task: PerTask = "auto"  # chains_per_piece-sized chunks per task
     seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
@@ -133,7 +136,7 @@ class SimulationSection(StudyConfig):
     noise_snr_db: float | None = Field(None, ge=-60, le=200, allow_inf_nan=False)
     seed: int = Field(0, ge=0)
     shots_per_piece: int = Field(1, ge=1)
-    pieces_per_task: int = Field(1, ge=1)  # chunks computed by one task (not in keys: spreads per-task cost)
+    pieces_per_task: PerTask = "auto"
 
 
 class SeismicSurveyConfig(StudyConfig):
@@ -176,7 +179,7 @@ class ImagingSection(StudyConfig):
     normalize: bool = True  # source-illumination compensation of the stack
     mute_depth: float | None = Field(None, ge=0, allow_inf_nan=False)  # m, zero the image above
     shots_per_piece: int = Field(1, ge=1)
-    pieces_per_task: int = Field(1, ge=1)
+    pieces_per_task: PerTask = "auto"
 
 
 class SummariesSection(StudyConfig):
@@ -184,7 +187,7 @@ class SummariesSection(StudyConfig):
 
     samples: int = Field(0, ge=0, le=1_000_000)
     samples_per_piece: int = Field(1, ge=1)
-    pieces_per_task: int = Field(1, ge=1)
+    pieces_per_task: PerTask = "auto"
     perturbation_std: float = Field(100.0, gt=0, allow_inf_nan=False)  # m/s
     correlation_length: float = Field(80.0, gt=0, allow_inf_nan=False)  # m
     estimate_smoothing: float = Field(60.0, gt=0, allow_inf_nan=False)  # m, estimates x̂ = smoothed models

@@ -222,3 +222,52 @@ def test_background_fingerprint_stops_when_a_region_fails(tmp_path):
     with pytest.raises(Exception, match="never written"):
         w.finish()
     cat.close()
+
+
+def test_background_fingerprint_follows_region_markers(tmp_path):
+    """A task of several pieces reports them only when it ends: the thread also reads the region
+    markers (a local store), and hashes each region once its marker exists, unreported."""
+    import time
+
+    from data_catalog import Catalog
+
+    cat = Catalog(tmp_path / "root")
+    ds = _plain(5)
+    w = cat.create("m" * 20, "t", None, "shot", ds.shot.values, 1, {"step": "s"})
+    cat.storage.create_template(w.uri, ds.isel(shot=[0]), "shot", ds.shot.values, 1)
+    cat.storage.write_region(w.uri, 0, ds.isel(shot=[0]), "shot", 1)
+    w.regions_written([0])  # starts the thread; regions 1-4 are never reported
+    for i in range(1, 5):
+        cat.storage.write_region(w.uri, i, ds.isel(shot=[i]), "shot", 1)
+    deadline = time.monotonic() + 10
+    while w._fp_thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not w._fp_thread.is_alive(), "the thread did not see the markers"
+    assert w._fp_done == set(range(5))
+    rec = w.finish()
+    assert rec.fingerprint == w._fp_result == fingerprint(ds)
+    cat.close()
+
+
+def test_region_done_reads_the_marker(storage):
+    ds = _plain(4)
+    uri = storage.uri("t", "markers")
+    storage.create_template(uri, ds.isel(shot=[0]), "shot", ds.shot.values, 1)
+    assert not storage.region_done(uri, 1)
+    storage.write_region(uri, 1, ds.isel(shot=[1]), "shot", 1)
+    assert storage.region_done(uri, 1) and not storage.region_done(uri, 0)
+    assert storage.regions_done(uri) == {1}
+
+
+def test_template_replaces_a_leftover(storage):
+    """Laying out again (a killed first piece, rerun) leaves nothing of the old group: no chunk,
+    no region marker."""
+    ds = _plain(4)
+    uri = storage.uri("t", "again")
+    storage.create_template(uri, ds.isel(shot=[0]), "shot", ds.shot.values, 1)
+    storage.write_region(uri, 2, ds.isel(shot=[2]), "shot", 1)
+    storage._forget(uri)
+    storage.create_template(uri, ds.isel(shot=[0]), "shot", ds.shot.values, 1)
+    assert storage.regions_done(uri) == set() and storage.template_ready(uri)
+    with storage.open(uri, dask=False) as opened:
+        assert bool(np.isnan(opened.data.values).all())
