@@ -117,15 +117,18 @@ class Catalog:
         """A RegionWriter for a dataset filled piece by piece (resumes an incomplete one)."""
         return RegionWriter(self, key, kind, region_dim, coord, chunk, lineage, piece0)
 
-    def register(self, uri: str, lineage: Mapping[str, Any]) -> Record:
-        """Index a dataset whose zarr attrs say complete (flow process only)."""
+    def register(self, uri: str, lineage: Mapping[str, Any],
+                 variables: Mapping[str, Any] | None = None) -> Record:
+        """Index a dataset whose zarr attrs say complete (flow process only); ``variables``: its
+        :meth:`Storage.variables`, when already read."""
         doc = dict(lineage)
         extra_keys = ("study", "preset", "overrides", "input_fingerprints", "packages")
         rec = Record(
             key=doc["key"], kind=doc["kind"], step=doc.get("step", ""), version=str(doc.get("version", "")),
             uri=uri, created=doc.get("created"), params=doc.get("params", {}), inputs=list(doc.get("inputs", [])),
             run_id=doc.get("run_id"), flow_run_id=doc.get("flow_run_id"), code=doc.get("code", {}),
-            fingerprint=doc.get("fingerprint"), complete=True, variables=self.storage.variables(uri),
+            fingerprint=doc.get("fingerprint"), complete=True,
+            variables=dict(variables) if variables is not None else self.storage.variables(uri),
             extra={k: doc.get(k) for k in extra_keys if k in doc},
         )
         self.index.put(rec)
@@ -282,6 +285,7 @@ class RegionWriter:
         self._fp_thread: threading.Thread | None = None
         self._fp_stop = False
         self._fp_result: str | None = None
+        self._variables: dict[str, Any] | None = None
         if piece0 is not None and not catalog.storage.template_ready(self.uri):
             catalog.storage.create_template(self.uri, piece0, region_dim, self.coord, self.chunk)
 
@@ -349,6 +353,8 @@ class RegionWriter:
     def _fingerprint_bg(self) -> None:
         _lowest_priority()  # threads it starts (the read-ahead) inherit the policy
         try:
+            # the arrays' metadata is final once laid out: read it now for the index, not in finish
+            self._variables = self.catalog.storage.variables(self.uri)
             self._fp_result = self.catalog.storage.fingerprint(self.uri, wait=self._wait_rows)
         except Exception:  # stopped, or failed: finish recomputes it (and raises there if it must)
             self._fp_result = None
@@ -366,4 +372,5 @@ class RegionWriter:
         if fp is None:
             fp = self.catalog.storage.fingerprint(self.uri)
         self.catalog.storage.mark_complete(self.uri, self.lineage, fp)
-        return self.catalog.register(self.uri, {**self.lineage, "fingerprint": fp})  # as just written
+        variables = self._variables if fp == self._fp_result else None  # read by the thread that hashed
+        return self.catalog.register(self.uri, {**self.lineage, "fingerprint": fp}, variables)  # as just written

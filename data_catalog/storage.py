@@ -295,6 +295,8 @@ class Storage:
     def values(self, uri: str, name: str) -> np.ndarray | None:
         """The decoded values of one variable (None when absent): read with zarr alone when it is
         stored as plain numbers, else through xarray (a step's full coordinate, in ~1 ms)."""
+        if self.is_local and not os.path.exists(os.path.join(uri, name, "zarr.json")):
+            return None  # no such array (a stat, not a group opened for nothing)
         try:
             arr = zarr.open_group(self._store(uri), mode="r", zarr_format=3)[name]
         except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError):
