@@ -2,7 +2,7 @@
 Devito GPts/s, SEG-Y read throughput, and the 4001² survey against this machine's memory roofline.
 
 Usage: .venv/bin/python tests/benchmarks/bench_survey.py [--n 401] [--shots 16] [--record 2.0]
-       [--rounds 7] [--per-task 8] [--big 4001] [--big-shots 2] [--big-record 0.25] [--segy-mb 200]
+       [--rounds 9] [--per-task 0] [--big 4001] [--big-shots 2] [--big-record 0.25] [--segy-mb 200]
        [--serial] [--skip b,d,e]
 
 Model: ``n × n`` at 10 m (layers + circle, 1500-3200 m/s), space order 8, 40 absorbing points per
@@ -24,7 +24,9 @@ other tenants), so each flow figure is measured alternately with its reference, 
     span. Reported as the ratio of medians, per round (flow / that round's plain mean), and as the
     ratio of the fastest round of each (other tenants only add time, in bursts of seconds that
     can double a shot: the least disturbed round is the best estimate of each side). Prefect
-    server, cluster and flow-run start-up are reported separately.
+    server, cluster and flow-run start-up are reported separately. The flow runs with its default
+    ``pieces_per_task: auto`` (the first shot alone, then tasks of about a second);
+    ``--per-task K`` also measures K shots per task (1: one Dask task per shot).
 (b) the same flow per shot on 2 workers × 1 thread, 1 × 2 and 1 × 1 (cores permitting), beside
     plain loops on 2 and 1 threads.
 (c) GPts/s as Devito reports it: its PERF log lines (captured, as with ``DEVITO_LOGGING=PERF``) of a
@@ -334,13 +336,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=401)
     ap.add_argument("--shots", type=int, default=16)
     ap.add_argument("--record", type=float, default=2.0, help="record length (s)")
-    ap.add_argument("--rounds", type=int, default=7, help="measured (reference, flow) pairs per configuration")
+    ap.add_argument("--rounds", type=int, default=9, help="measured (reference, flow) pairs per configuration")
     ap.add_argument("--big", type=int, default=4001, help="model side for (e)")
     ap.add_argument("--big-shots", type=int, default=2)
     ap.add_argument("--big-record", type=float, default=0.25, help="record length (s) for (e)")
     ap.add_argument("--segy-mb", type=float, default=200.0)
-    ap.add_argument("--per-task", type=int, default=8,
-                    help="(a) also with this many one-shot chunks per task (simulation.pieces_per_task; 0: skip)")
+    ap.add_argument("--per-task", type=int, default=0,
+                    help="(a) also with this many one-shot chunks per task (simulation.pieces_per_task; the "
+                         "flow runs with its default, auto; 0: skip)")
     ap.add_argument("--serial", action="store_true", help="also the flow serial (ephemeral Prefect, in process)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: b, d, e")
     args = ap.parse_args()
@@ -397,7 +400,7 @@ def main() -> None:
             return {"worker": worker_loop(), "here": small.loop()}
 
         main_cfg["small"] = interleaved(flows, address, sets, args.rounds, both_plains)
-        if args.per_task > 1:
+        if args.per_task >= 1:
             main_cfg["per_task"] = interleaved(
                 flows, address, sets + [f"simulation.pieces_per_task={args.per_task}"], args.rounds, worker_loop)
         if big is not None:
