@@ -23,10 +23,7 @@ other tenants), so each flow figure is measured alternately with its reference, 
     index); "steady" = span between the first and last region markers / the shots written in that
     span. Reported as the ratio of medians, per round (flow / that round's plain mean), and as the
     ratio of the fastest round of each (other tenants only add time, in bursts of seconds that
-    can double a shot: the least disturbed round is the best estimate of each side), and as the
-    median over quiet rounds (flow runs whose plain loops just before and after both ran within
-    10 % of the fastest: a slow spell lasts seconds, so such a flow run most likely ran
-    undisturbed; its reference is the mean of those two loops). Prefect
+    can double a shot: the least disturbed round is the best estimate of each side). Prefect
     server, cluster and flow-run start-up are reported separately. The flow runs with its default
     ``pieces_per_task: auto`` (the first shot alone, then tasks of about a second);
     ``--per-task K`` also measures K shots per task (1: one Dask task per shot).
@@ -322,27 +319,16 @@ def cluster(flows: Flows, workers: int, threads: int):
                                                  "total": time.perf_counter() - t0}, on_worker
 
 
-def interleaved(flows: Flows, address: str, sets: list[str], rounds: int, between, closing: bool = False) -> dict:
+def interleaved(flows: Flows, address: str, sets: list[str], rounds: int, between) -> dict:
     """One warm-up flow run (compiles the worker's operator), then ``rounds`` × (``between()``,
     a flow run): the reference and the flow measured alternately, so that a slow spell of the
-    machine (memory bandwidth is shared with other tenants) hits both. ``closing``: one more
-    ``between()`` at the end (``last``), so that every flow run has a reference before and after."""
+    machine (memory bandwidth is shared with other tenants) hits both."""
     first = flows.run(sets, address)
     warm, ref = [], []
     for _ in range(rounds):
         ref.append(between())
         warm.append(flows.run(sets, address))
-    return {"first": first, "warm": warm, "ref": ref, "last": between() if closing else None}
-
-
-def quiet_rounds(flow_steps: list[float], plain_sums: list[float], tolerance: float = 0.10) -> list[float]:
-    """flow / plain of the flow runs whose plain loops just before and just after (``plain_sums``,
-    one more than ``flow_steps``) both ran within ``tolerance`` of the fastest plain loop: a slow
-    spell lasts seconds, so a flow run between two undisturbed references most likely ran
-    undisturbed too. Its reference is the mean of the two."""
-    best = min(plain_sums)
-    return [f / ((a + b) / 2) for f, a, b in zip(flow_steps, plain_sums, plain_sums[1:], strict=False)
-            if a <= best * (1 + tolerance) and b <= best * (1 + tolerance)]
+    return {"first": first, "warm": warm, "ref": ref}
 
 
 def main() -> None:
@@ -413,7 +399,7 @@ def main() -> None:
         def both_plains() -> dict:
             return {"worker": worker_loop(), "here": small.loop()}
 
-        main_cfg["small"] = interleaved(flows, address, sets, args.rounds, both_plains, closing=True)
+        main_cfg["small"] = interleaved(flows, address, sets, args.rounds, both_plains)
         if args.per_task >= 1:
             main_cfg["per_task"] = interleaved(
                 flows, address, sets + [f"simulation.pieces_per_task={args.per_task}"], args.rounds, worker_loop)
@@ -476,11 +462,6 @@ def main() -> None:
     print(f"  ratio, fastest round of each      {best_flow / best_plain:.2f}   (goal <= 1.10; flow "
           f"{best_flow:.3f} s/shot = survey step / shots, plain {best_plain:.3f} s/shot = its "
           f"{args.shots}-shot loop / shots; the least disturbed of {args.rounds} rounds each)")
-    sums = [sum(r["worker"]) for r in res["ref"]] + [sum(res["last"]["worker"])]
-    quiet = quiet_rounds([r["step"] for r in res["warm"]], sums)
-    print(f"  ratio in quiet rounds             {med(quiet) if quiet else float('nan'):.2f}   (goal <= 1.10; median "
-          f"over the {len(quiet)} of {args.rounds} flow runs whose plain loops before and after both ran within "
-          f"10 % of the fastest plain loop: " + ", ".join(f"{x:.2f}" for x in quiet) + ")")
     if "per_task" in main_cfg:
         rk = main_cfg["per_task"]
         fk = [r["per_shot"] for r in rk["warm"]]
