@@ -123,13 +123,14 @@ def _records(model: Model, geometry: xr.Dataset, positions: Sequence[int], label
         srcs.append(src[0])
         recs.append(rec)
     src_xy, rec_xy = np.stack(srcs), np.stack(recs)
-    coords: dict = {"shot": ("shot", np.asarray(labels, dtype=np.int64), {"long_name": "shot index"}),
-                    "receiver": geometry.receiver.values, "time": geometry.time}
+    gv = geometry.variables  # Variables, not DataArrays: no alignment work per piece
+    coords: dict = {"shot": xr.Variable("shot", np.asarray(labels, dtype=np.int64), {"long_name": "shot index"}),
+                    "receiver": gv["receiver"], "time": gv["time"]}
     for i, d in enumerate(model.dims):
-        coords[f"src_{d}"] = ("shot", src_xy[:, i], {"units": "m"})
-        coords[f"rec_{d}"] = (("shot", "receiver"), rec_xy[:, :, i], {"units": "m"})
+        coords[f"src_{d}"] = xr.Variable("shot", src_xy[:, i], {"units": "m"})
+        coords[f"rec_{d}"] = xr.Variable(("shot", "receiver"), rec_xy[:, :, i], {"units": "m"})
     attrs = {"long_name": "pressure", "units": "1"}
-    return xr.Dataset({"data": (("shot", "receiver", "time"), data, attrs)}, coords=coords)
+    return xr.Dataset({"data": xr.Variable(("shot", "receiver", "time"), data, attrs)}, coords=coords)
 
 
 # The Models built from read-only velocity arrays (a worker's cached inputs), so that the
