@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PlainValidator, model_validator
 
 from strata_errors import InputError
 
@@ -16,7 +16,13 @@ __all__ = ["MadGaussianConfig", "SeismicSurveyConfig", "SeismicImagingConfig"]
 Loop = Literal["fully_synthetic", "synthetic_augmentation", "fresh_data"]
 # Chunks computed by one cluster task: a runtime choice, never in a key (resumption stays per
 # chunk). "auto": tasks of about a second, at least two per worker thread (flows.steps.tasks_of).
-PerTask = Literal["auto"] | Annotated[int, Field(ge=1)]
+def _per_task(value: object) -> int | str:
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value  # type: ignore[return-value]
+    raise ValueError("must be 'auto' or an integer >= 1")
+
+
+PerTask = Annotated[int | Literal["auto"], PlainValidator(_per_task, json_schema_input_type=int | Literal["auto"])]
 
 
 class MadGaussianConfig(StudyConfig):
