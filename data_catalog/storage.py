@@ -378,7 +378,7 @@ class Storage:
                 uri, mode="w", compute=False, consolidated=False, zarr_format=3, encoding=encoding,
                 **self._zarr_kwargs(),
             )
-        self.fs.pipe_file(f"{self._fs_path(uri)}/.strata/template", b"done\n")
+        self._put_marker(f"{self._fs_path(uri)}/.strata/template")
 
     def _template_direct(self, uri: str, tmpl: xr.Dataset, region: Mapping[str, tuple[int, ...]]) -> bool:
         """Lay out ``tmpl`` with zarr alone when every variable is plain numbers that xarray would
@@ -456,10 +456,7 @@ class Storage:
                 **self._zarr_kwargs(),
             )
         for i in range(index, index + -(-(stop - start) // chunk)):
-            if self.is_local:
-                _write_file(f"{uri}/{_MARKERS}/{i}", b"done\n")
-            else:
-                self.fs.pipe_file(f"{self._fs_path(uri)}/{_MARKERS}/{i}", b"done\n")
+            self._put_marker(self._marker(uri, i))
 
     def _write_region_direct(self, uri: str, piece: xr.Dataset, region_dim: str, start: int, stop: int) -> bool:
         """Write the region's variables with zarr alone (one round trip), when every one of them is
@@ -506,11 +503,19 @@ class Storage:
         with _HANDLES_LOCK:
             _HANDLES.pop((os.getpid(), uri), None)
 
+    def _marker(self, uri: str, index: int) -> str:
+        return f"{self._fs_path(uri)}/{_MARKERS}/{index}"
+
+    def _put_marker(self, path: str) -> None:
+        if self.is_local:
+            _write_file(path, b"done\n")  # a plain file write, not fsspec's (makedirs every time)
+        else:
+            self.fs.pipe_file(path, b"done\n")
+
     def region_done(self, uri: str, index: int) -> bool:
         """Does region ``index`` have its marker (its chunks are all written)?"""
-        if self.is_local:
-            return os.path.exists(f"{uri}/{_MARKERS}/{index}")
-        return self.fs.exists(f"{self._fs_path(uri)}/{_MARKERS}/{index}")
+        path = self._marker(uri, index)
+        return os.path.exists(path) if self.is_local else self.fs.exists(path)
 
     def regions_done(self, uri: str) -> set[int]:
         base = f"{self._fs_path(uri)}/{_MARKERS}"

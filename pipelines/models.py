@@ -14,14 +14,16 @@ from .config import StudyConfig
 __all__ = ["MadGaussianConfig", "SeismicSurveyConfig", "SeismicImagingConfig"]
 
 Loop = Literal["fully_synthetic", "synthetic_augmentation", "fresh_data"]
-# Chunks computed by one cluster task: a runtime choice, never in a key (resumption stays per
-# chunk). "auto": tasks of about a second, at least two per worker thread (flows.steps.tasks_of).
+
+
 def _per_task(value: object) -> int | str:
     if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
         return value  # type: ignore[return-value]
     raise ValueError("must be 'auto' or an integer >= 1")
 
 
+# Chunks computed by one cluster task: a runtime choice, never in a key (resumption stays per
+# chunk). "auto": tasks of about a second, at least two per worker thread (flows.steps.tasks_of).
 PerTask = Annotated[int | Literal["auto"], PlainValidator(_per_task, json_schema_input_type=int | Literal["auto"])]
 
 
