@@ -241,10 +241,10 @@ class Storage:
         return bool(self.attrs(uri).get(COMPLETE_ATTR))
 
     def mark_complete(self, uri: str, lineage: Mapping[str, Any], fp: str) -> None:
-        """Write lineage + fingerprint, then ``strata_complete = true`` in a second, last update."""
+        """Write lineage + fingerprint and ``strata_complete = true``, in one last update of the
+        group's metadata (after every array's)."""
         g = zarr.open_group(self._store(uri), mode="r+", zarr_format=3)
-        g.attrs.update({LINEAGE_ATTR: {**dict(lineage), "fingerprint": fp}})
-        g.attrs.update({COMPLETE_ATTR: True})
+        g.attrs.update({LINEAGE_ATTR: {**dict(lineage), "fingerprint": fp}, COMPLETE_ATTR: True})
 
     def fingerprint(self, uri: str, wait: Any = None) -> str:
         """Recompute the fingerprint from the stored values (what ``verify`` compares).

@@ -210,6 +210,9 @@ def compute_pieces(spec: Mapping[str, Any], indices: Sequence[int], make_templat
     one call of the function and written (region, then its marker) before the next starts. A
     chunk whose marker exists is skipped (a retried task redoes only what it did not finish)."""
     storage = Storage(spec["root"], spec["storage_options"])
+    if not make_template and not storage.template_ready(spec["uri"]):  # checked before any work
+        raise RunError(f"step {spec['step']}: the dataset was not laid out (the piece that lays it out "
+                       f"did not finish); pieces {list(indices)[:5]} not run")
     for n, index in enumerate(indices):
         if n or not make_template:
             if storage.region_done(spec["uri"], index):
@@ -337,48 +340,60 @@ def _dask_client() -> Any:
 
 
 def _dispatch(fn: Callable[..., Any], calls: Sequence[tuple], name: str, retries: int,
-              done: Callable[[int], None]) -> list[tuple[int, BaseException]]:
+              done: Callable[[int], Sequence[tuple] | None]) -> list[tuple[int, BaseException]]:
     """Run ``fn(*args)`` for each ``args`` in ``calls`` on the run's Dask cluster as plain Dask
     tasks (a Prefect task per piece costs 0.12-0.18 s of wall time, ~0.3 s of CPU summed over the
     flow, the worker and the server; a Dask task a few ms), or, without a cluster, here one after
     the other.
-    ``done(i)`` after each success; a failure does not stop the others; returns the failures
-    [(i, exception)]. Leaving early (an interrupt) cancels what has not run yet."""
+    ``done(i)`` after each success; it may return more calls, run as well (numbered after those
+    before them). A failure does not stop the others; returns the failures [(i, exception)].
+    Leaving early (an interrupt) cancels what has not run yet."""
     client = _dask_client()
     failures: list[tuple[int, BaseException]] = []
+    calls = list(calls)
     if not calls:
         return failures
     if client is None:
-        for i, args in enumerate(calls):
+        i = 0
+        while i < len(calls):
             for attempt in range(retries + 1):
                 try:
-                    fn(*args)
+                    fn(*calls[i])
                 except Exception as exc:
                     if attempt == retries:
                         failures.append((i, exc))
                     continue
-                done(i)
+                calls.extend(done(i) or ())
                 break
+            i += 1
         return failures
     from distributed import as_completed
 
     token = uuid.uuid4().hex[:8]
-    columns = [list(c) for c in zip(*calls, strict=True)]  # all in one message (a submit each costs ~1 ms)
-    futures = dict(zip(client.map(fn, *columns, key=[f"{name}-{k}-{token}" for k in range(len(calls))],
-                                  pure=False, retries=retries), range(len(calls)), strict=True))
+    futures: dict[Any, int] = {}
+
+    def submit(new: Sequence[tuple]) -> list[Any]:
+        n = len(futures)
+        columns = [list(c) for c in zip(*new, strict=True)]  # all in one message (a submit each costs ~1 ms)
+        sent = client.map(fn, *columns, key=[f"{name}-{n + k}-{token}" for k in range(len(new))],
+                          pure=False, retries=retries)
+        futures.update(zip(sent, range(n, n + len(new)), strict=True))
+        return sent
+
+    running = as_completed(submit(calls), loop=client.loop)
     try:
-        for fut in as_completed(list(futures), loop=client.loop):
+        for fut in running:
             # the value (what the task returns) is never fetched: a gather per piece would be a
             # round trip to the worker while it computes the next one
-            if fut.status == "finished":
-                done(futures[fut])
-                continue
-            try:
-                fut.result()  # re-raises the task's own exception
-            except Exception as exc:
-                failures.append((futures[fut], exc))
-                continue
-            done(futures[fut])
+            if fut.status != "finished":
+                try:
+                    fut.result()  # re-raises the task's own exception
+                except Exception as exc:
+                    failures.append((futures[fut], exc))
+                    continue
+            more = done(futures[fut])
+            if more:
+                running.update(submit(more))
     finally:
         pending = [f for f in futures if not f.done()]
         if pending:
@@ -427,8 +442,8 @@ def _full_coord(step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], st
 
 def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
     """Compute the missing chunks: when the dataset is not laid out yet, the first chunk alone
-    (it lays it out, and its time sizes the tasks of ``"auto"``), then the others at once, in
-    tasks of :func:`tasks_of`; one failed task does not stop the others."""
+    (it lays it out, and its time sizes the tasks of ``"auto"``), then the others, in tasks of
+    :func:`tasks_of`; one failed task does not stop the others."""
     todo = writer.missing()
     total = writer.n_pieces
     if len(todo) < total:  # resumed: those written before can be hashed now
@@ -436,24 +451,38 @@ def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
     client = _dask_client()
     slots = sum(client.nthreads().values()) if client is not None else 0
     failures: list[tuple[list[int], BaseException]] = []
+    batches: list[list[int]] = []  # the chunks of each task, in the order sent
+    sizing: dict[str, float] = {}
+
+    def calls(new: list[list[int]], make_template: bool) -> list[tuple]:
+        batches.extend(new)
+        return [(spec, b, make_template) for b in new]
+
     try:
         with run.progress(step.name, total, total - len(todo)) as advance:
-            def run_tasks(batches: list[list[int]], make_template: bool) -> None:
-                def done(i: int) -> None:
-                    advance(len(batches[i]))
-                    writer.regions_written(batches[i])
+            def done(i: int) -> list[tuple] | None:
+                advance(len(batches[i]))
+                writer.regions_written(batches[i])
+                if i == 0 and "t0" in sizing:  # the layout exists: the rest, sized by the first's time
+                    sent = {c for b in batches for c in b}
+                    rest = [c for c in todo if c not in sent]
+                    return calls(tasks_of(rest, spec["per_task"], slots, time.perf_counter() - sizing.pop("t0")),
+                                 False)
+                return None
 
-                calls = [(spec, b, make_template) for b in batches]
-                bad = _dispatch(compute_pieces, calls, step.name, step.retries, done)
-                failures.extend((batches[i], exc) for i, exc in sorted(bad, key=lambda f: f[0]))
-
-            rest, piece_seconds = todo, None
             if todo and not run.catalog.storage.template_ready(writer.uri):
-                t0 = time.perf_counter()
-                run_tasks([todo[:1]], True)
-                piece_seconds = time.perf_counter() - t0
-                rest = [] if failures else todo[1:]  # no layout: nothing to write into
-            run_tasks(tasks_of(rest, spec["per_task"], slots, piece_seconds), False)
+                sizing["t0"] = time.perf_counter()
+                first = calls([todo[:1]], True)
+                if slots == 1 and len(todo) > 1:
+                    # One worker thread runs its tasks in the order sent: the next chunk, queued
+                    # behind the one that lays out the dataset, keeps it busy while the rest are
+                    # sized and sent (a round trip of ~10 ms). With more threads it could start
+                    # before the layout exists.
+                    first += calls([todo[1:2]], False)
+            else:
+                first = calls(tasks_of(todo, spec["per_task"], slots, None), False)
+            bad = _dispatch(compute_pieces, first, step.name, step.retries, done)
+            failures.extend((batches[i], exc) for i, exc in sorted(bad, key=lambda f: f[0]))
     except BaseException:
         writer.stop_fingerprint()
         raise

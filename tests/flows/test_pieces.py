@@ -8,7 +8,8 @@ import xarray as xr
 
 from data_catalog import Storage
 from flows import steps
-from flows.steps import TASK_SECONDS, _select, compute_pieces, tasks_of
+from flows.steps import TASK_SECONDS, _dispatch, _select, compute_pieces, tasks_of
+from strata_errors import RunError
 
 
 def test_auto_tasks_last_about_a_second_and_keep_every_slot_busy():
@@ -62,3 +63,36 @@ def test_a_retried_task_skips_the_chunks_it_wrote(tmp_path, monkeypatch):
     done.clear()
     compute_pieces(spec, [0, 1], True)  # the piece that lays out the dataset always runs
     assert done == [(0, True)]
+
+
+def test_a_task_without_its_layout_stops_before_any_work(tmp_path, monkeypatch):
+    """A chunk queued behind the one that lays out the dataset, when that one failed: one clear
+    error, and its function never called."""
+    storage = Storage(tmp_path / "root")
+    called = []
+    monkeypatch.setattr(steps, "compute_piece", lambda spec, i, make: called.append(i))
+    spec = {"root": storage.root, "storage_options": {}, "uri": storage.uri("t", "none"), "step": "survey"}
+    with pytest.raises(RunError, match="not laid out"):
+        compute_pieces(spec, [1, 2], False)
+    assert called == []
+
+
+def test_dispatch_runs_the_calls_that_done_adds(monkeypatch):
+    """Without a cluster: in order, the added ones numbered after those before them; a failure
+    is kept with its number and stops nothing."""
+    monkeypatch.setattr(steps, "_dask_client", lambda: None)
+    ran, finished = [], []
+
+    def fn(x):
+        ran.append(x)
+        if x == "b":
+            raise ValueError("b failed")
+
+    def done(i):
+        finished.append(i)
+        return [("c",), ("d",)] if i == 0 else None
+
+    failures = _dispatch(fn, [("a",), ("b",)], "t", 0, done)
+    assert ran == ["a", "b", "c", "d"]
+    assert finished == [0, 2, 3]
+    assert [(i, str(e)) for i, e in failures] == [(1, "b failed")]
