@@ -205,12 +205,15 @@ def compute_whole(spec: Mapping[str, Any]) -> str:
         return storage.write(spec["uri"], out, spec["lineage"])
 
 
-def compute_pieces(spec: Mapping[str, Any], indices: Sequence[int], make_template: bool) -> list[int]:
+def compute_pieces(spec: Mapping[str, Any], indices: Sequence[int], make_template: bool,
+                   after_layout: bool = False) -> list[int]:
     """One task: the chunks ``indices`` of a mapped step, one after the other, each computed by
     one call of the function and written (region, then its marker) before the next starts. A
-    chunk whose marker exists is skipped (a retried task redoes only what it did not finish)."""
+    chunk whose marker exists is skipped (a retried task redoes only what it did not finish).
+    ``after_layout``: queued behind the task that lays out the dataset, sent before it ended; the
+    layout is checked first (that task may have failed)."""
     storage = Storage(spec["root"], spec["storage_options"])
-    if not make_template and not storage.template_ready(spec["uri"]):  # checked before any work
+    if after_layout and not storage.template_ready(spec["uri"]):
         raise RunError(f"step {spec['step']}: the dataset was not laid out (the piece that lays it out "
                        f"did not finish); pieces {list(indices)[:5]} not run")
     for n, index in enumerate(indices):
@@ -454,9 +457,9 @@ def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
     batches: list[list[int]] = []  # the chunks of each task, in the order sent
     sizing: dict[str, float] = {}
 
-    def calls(new: list[list[int]], make_template: bool) -> list[tuple]:
+    def calls(new: list[list[int]], make_template: bool, after_layout: bool = False) -> list[tuple]:
         batches.extend(new)
-        return [(spec, b, make_template) for b in new]
+        return [(spec, b, make_template, after_layout) for b in new]
 
     try:
         with run.progress(step.name, total, total - len(todo)) as advance:
@@ -478,7 +481,7 @@ def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
                     # behind the one that lays out the dataset, keeps it busy while the rest are
                     # sized and sent (a round trip of ~10 ms). With more threads it could start
                     # before the layout exists.
-                    first += calls([todo[1:2]], False)
+                    first += calls([todo[1:2]], False, after_layout=True)
             else:
                 first = calls(tasks_of(todo, spec["per_task"], slots, None), False)
             bad = _dispatch(compute_pieces, first, step.name, step.retries, done)

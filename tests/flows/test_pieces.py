@@ -73,7 +73,7 @@ def test_a_task_without_its_layout_stops_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setattr(steps, "compute_piece", lambda spec, i, make: called.append(i))
     spec = {"root": storage.root, "storage_options": {}, "uri": storage.uri("t", "none"), "step": "survey"}
     with pytest.raises(RunError, match="not laid out"):
-        compute_pieces(spec, [1, 2], False)
+        compute_pieces(spec, [1, 2], False, after_layout=True)
     assert called == []
 
 
