@@ -25,8 +25,12 @@ other tenants), so each flow figure is measured alternately with its reference, 
     only add time, in bursts of seconds that can double a shot, so the least disturbed round is
     the best estimate of each side; the rounds go on past ``--rounds`` (up to ``--max-rounds``)
     until another round of each side comes within 2 % of its fastest (each side seen in two
-    undisturbed spells). Also printed: the ratio of medians and per round (disturbed rounds
-    included). Prefect server, cluster and flow-run start-up are reported separately. The flow
+    undisturbed spells). Second, the same rounds split in the same moment: every forward() call
+    is timed on the worker (inside the flow's pieces and in the plain loop), and the estimate is
+    forward() in the flow / in the plain loop (10th-percentile shot of each) + the step's time
+    outside forward() (median over runs) / the fastest plain round; contention slows the kernel
+    on both sides of that split alike. Also printed: the ratio of medians and per round
+    (disturbed rounds included). Prefect server, cluster and flow-run start-up are reported separately. The flow
     runs with its default ``pieces_per_task: auto`` (the first shot alone, then tasks of about a
     second); ``--per-task K`` also measures K shots per task (1: one Dask task per shot).
 (b) the same flow per shot on 2 workers × 1 thread, 1 × 2 and 1 × 1 (cores permitting), beside
