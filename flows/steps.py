@@ -455,7 +455,7 @@ def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
     slots = sum(client.nthreads().values()) if client is not None else 0
     failures: list[tuple[list[int], BaseException]] = []
     batches: list[list[int]] = []  # the chunks of each task, in the order sent
-    sizing: dict[str, float] = {}
+    t_first: float | None = None  # when the chunk that lays out the dataset was sent
 
     def calls(new: list[list[int]], make_template: bool, after_layout: bool = False) -> list[tuple]:
         batches.extend(new)
@@ -464,17 +464,17 @@ def _run_pieces(run: StudyRun, step: Step, spec: dict, writer: Any) -> None:
     try:
         with run.progress(step.name, total, total - len(todo)) as advance:
             def done(i: int) -> list[tuple] | None:
+                nonlocal t_first
                 advance(len(batches[i]))
                 writer.regions_written(batches[i])
-                if i == 0 and "t0" in sizing:  # the layout exists: the rest, sized by the first's time
-                    sent = {c for b in batches for c in b}
-                    rest = [c for c in todo if c not in sent]
-                    return calls(tasks_of(rest, spec["per_task"], slots, time.perf_counter() - sizing.pop("t0")),
-                                 False)
+                if i == 0 and t_first is not None:  # the layout exists: the rest, sized by the first's time
+                    piece_seconds, t_first = time.perf_counter() - t_first, None
+                    rest = todo[len(batches):]  # what was sent so far: one chunk a task, from the front
+                    return calls(tasks_of(rest, spec["per_task"], slots, piece_seconds), False)
                 return None
 
             if todo and not run.catalog.storage.template_ready(writer.uri):
-                sizing["t0"] = time.perf_counter()
+                t_first = time.perf_counter()
                 first = calls([todo[:1]], True)
                 if slots == 1 and len(todo) > 1:
                     # One worker thread runs its tasks in the order sent: the next chunk, queued
