@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,10 @@ from strata_errors import InputError, RunError
 from .events import read_events
 from .index import Index, Record
 from .keys import check_key
+from .regions import RegionWriter
 from .storage import COMPLETE_ATTR, LINEAGE_ATTR, Storage
 
-__all__ = ["Catalog", "RegionWriter", "default_root", "now_iso"]
+__all__ = ["Catalog", "default_root", "now_iso"]
 
 
 def default_root(root: str | os.PathLike | None = None) -> str:
@@ -112,15 +112,28 @@ class Catalog:
         self.storage.write(uri, ds, doc)
         return self.register(uri, self.storage.attrs(uri)[LINEAGE_ATTR])
 
-    def create(self, key: str, kind: str, piece0: xr.Dataset, region_dim: str, coord: np.ndarray,
-               chunk: int, lineage: Mapping[str, Any]) -> RegionWriter:
-        """A RegionWriter for a dataset filled piece by piece (resumes an incomplete one)."""
-        return RegionWriter(self, key, kind, region_dim, coord, chunk, lineage, piece0)
+    def create(self, key: str, kind: str, region_dim: str, coord: np.ndarray, chunk: int,
+               template: xr.Dataset | None = None) -> RegionWriter:
+        """A :class:`RegionWriter` for a dataset filled region by region (``chunk`` entries of
+        ``coord`` each); an incomplete one with that key is resumed. ``template``: a piece to lay
+        the dataset out from now (else the first piece written does it)."""
+        writer = RegionWriter(self.storage, self.storage.uri(kind, key), region_dim, np.asarray(coord), int(chunk))
+        if template is not None and not writer.laid_out():
+            writer.lay_out(template)
+        return writer
 
-    def register(self, uri: str, lineage: Mapping[str, Any],
-                 variables: Mapping[str, Any] | None = None) -> Record:
-        """Index a dataset whose zarr attrs say complete (flow process only); ``variables``: its
-        :meth:`Storage.variables`, when already read."""
+    def finish(self, writer: RegionWriter, lineage: Mapping[str, Any]) -> Record:
+        """Complete a region-filled dataset: every region written, fingerprint, lineage and the
+        completion attribute last, then index it (flow process only)."""
+        missing = writer.missing()
+        if missing:
+            raise RunError(f"{writer.uri}: regions {missing[:10]} were never written")
+        fp = self.storage.fingerprint(writer.uri)
+        self.storage.mark_complete(writer.uri, lineage, fp)
+        return self.register(writer.uri, {**dict(lineage), "fingerprint": fp})
+
+    def register(self, uri: str, lineage: Mapping[str, Any]) -> Record:
+        """Index a dataset whose zarr attrs say complete (flow process only)."""
         doc = dict(lineage)
         extra_keys = ("study", "preset", "overrides", "input_fingerprints", "packages")
         rec = Record(
@@ -128,7 +141,7 @@ class Catalog:
             uri=uri, created=doc.get("created"), params=doc.get("params", {}), inputs=list(doc.get("inputs", [])),
             run_id=doc.get("run_id"), flow_run_id=doc.get("flow_run_id"), code=doc.get("code", {}),
             fingerprint=doc.get("fingerprint"), complete=True,
-            variables=dict(variables) if variables is not None else self.storage.variables(uri),
+            variables=self.storage.variables(uri),
             extra={k: doc.get(k) for k in extra_keys if k in doc},
         )
         self.index.put(rec)
@@ -253,124 +266,3 @@ class Catalog:
                 self.index.put_run(facet["flow_run_id"], **fields)
                 runs += ev.get("eventType") == "START"
         return {"datasets": n, "incomplete_skipped": skipped, "runs": runs}
-
-
-class _Stopped(Exception):
-    """The background fingerprint was given up."""
-
-
-def _lowest_priority() -> None:
-    """This thread runs only when a core is otherwise idle (Linux SCHED_IDLE; else nice 19)."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
-    except (AttributeError, OSError):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except (AttributeError, OSError):
-            pass
-
-
-class RegionWriter:
-    """Fills one dataset region by region: ``write(i, ds_i)``, ``missing()``, ``finish()``."""
-
-    def __init__(self, catalog: Catalog, key: str, kind: str, region_dim: str, coord: np.ndarray,
-                 chunk: int, lineage: Mapping[str, Any], piece0: xr.Dataset | None = None):
-        self.catalog, self.key, self.kind = catalog, key, kind
-        self.region_dim, self.coord, self.chunk = region_dim, np.asarray(coord), int(chunk)
-        self.lineage = {**dict(lineage), "key": key, "kind": kind}
-        self.uri = catalog.storage.uri(kind, key)
-        self.n_pieces = -(-len(self.coord) // self.chunk)
-        self._fp_cond = threading.Condition()
-        self._fp_done: set[int] = set()
-        self._fp_thread: threading.Thread | None = None
-        self._fp_stop = False
-        self._fp_result: str | None = None
-        self._variables: dict[str, Any] | None = None
-        if piece0 is not None and not catalog.storage.template_ready(self.uri):
-            catalog.storage.create_template(self.uri, piece0, region_dim, self.coord, self.chunk)
-
-    def region(self, i: int) -> slice:
-        return slice(i * self.chunk, min((i + 1) * self.chunk, len(self.coord)))
-
-    def write(self, i: int, ds_i: xr.Dataset) -> None:
-        self.catalog.storage.write_region(self.uri, i, ds_i, self.region_dim, self.chunk)
-
-    def missing(self) -> list[int]:
-        if not self.catalog.storage.template_ready(self.uri):
-            return list(range(self.n_pieces))
-        done = self.catalog.storage.regions_done(self.uri)
-        return [i for i in range(self.n_pieces) if i not in done]
-
-    # -- the fingerprint, taken while the regions are written ---------------------------------
-    # The hashed byte stream runs through the arrays in order; the rows of a region-filled array
-    # can be hashed as soon as their regions are written. A background thread of the lowest CPU
-    # priority (SCHED_IDLE: it runs only on a core nothing else wants, e.g. while a worker is
-    # between two pieces) does that during the step, so that ``finish`` has little left to hash.
-    _POLL_SECONDS = 0.05
-
-    def regions_written(self, indices: Sequence[int]) -> None:
-        """Regions ``indices`` are written (their markers exist): the fingerprint may read them."""
-        with self._fp_cond:
-            self._fp_done.update(int(i) for i in indices)
-            self._fp_cond.notify_all()
-            if self._fp_thread is None:  # the first written region: the layout exists
-                self._fp_thread = threading.Thread(target=self._fingerprint_bg, name="strata-fingerprint",
-                                                   daemon=True)
-                self._fp_thread.start()
-
-    def stop_fingerprint(self) -> None:
-        """Give up the background fingerprint (a region failed): ``finish`` recomputes it."""
-        with self._fp_cond:
-            self._fp_stop = True
-            self._fp_cond.notify_all()
-
-    def _wait_rows(self, dims: tuple[str, ...], start: int, stop: int) -> None:
-        if self.region_dim not in dims:
-            return  # written whole with the layout
-        if dims.index(self.region_dim) == 0:
-            need = set(range(start // self.chunk, -(-stop // self.chunk)))
-        else:
-            need = set(range(self.n_pieces))
-        storage = self.catalog.storage
-        poll = self._POLL_SECONDS if storage.is_local else None  # a stat is cheap here, not on a remote store
-        while True:
-            with self._fp_cond:
-                if self._fp_stop:
-                    raise _Stopped
-                left = need - self._fp_done
-                if not left:
-                    return
-                self._fp_cond.wait(poll)
-                left -= self._fp_done
-                if not left or poll is None:
-                    continue
-            # a task of several pieces reports them when it ends: their markers say it earlier
-            marked = {i for i in sorted(left)[:8] if storage.region_done(self.uri, i)}
-            if marked:
-                with self._fp_cond:
-                    self._fp_done |= marked
-
-    def _fingerprint_bg(self) -> None:
-        _lowest_priority()  # threads it starts (the read-ahead) inherit the policy
-        try:
-            # the arrays' metadata is final once laid out: read it now for the index, not in finish
-            self._variables = self.catalog.storage.variables(self.uri)
-            self._fp_result = self.catalog.storage.fingerprint(self.uri, wait=self._wait_rows)
-        except Exception:  # stopped, or failed: finish recomputes it (and raises there if it must)
-            self._fp_result = None
-
-    def finish(self) -> Record:
-        missing = self.missing()
-        if missing:
-            self.stop_fingerprint()
-            raise RunError(f"{self.kind} {self.key}: regions {missing[:10]} were never written")
-        fp = None
-        if self._fp_thread is not None:
-            self.regions_written(range(self.n_pieces))  # all are (no region is missing)
-            self._fp_thread.join()
-            fp = self._fp_result
-        if fp is None:
-            fp = self.catalog.storage.fingerprint(self.uri)
-        self.catalog.storage.mark_complete(self.uri, self.lineage, fp)
-        variables = self._variables if fp == self._fp_result else None  # read by the thread that hashed
-        return self.catalog.register(self.uri, {**self.lineage, "fingerprint": fp}, variables)  # as just written

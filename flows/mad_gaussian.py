@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from tasks.generative import gaussian
 
-from .steps import Ref, Step
+from .step import Ref, Step
 from .study import study_flow
 
 __all__ = ["mad_gaussian", "real_samples", "generation", "curves"]
@@ -22,21 +21,20 @@ curves = Step("curves", gaussian.curves, version="1", kind="mad_curves")
 
 
 @study_flow("mad_gaussian")
-def mad_gaussian(cfg: Mapping[str, Any]) -> dict[str, Ref]:
-    truth = {"mu0": cfg["mu0"], "sigma0": cfg["sigma0"], "rho": cfg["rho"]}
-    mapped = {"chunk": cfg["chains_per_piece"], "per_task": cfg["pieces_per_task"]}
-    real = real_samples(**mapped, label=f"{cfg['chains']} chains", chains=np.arange(cfg["chains"]),
-                        n=cfg["n"], dim=cfg["dim"], seed=cfg["seed"], **truth)
+def mad_gaussian(cfg: Any) -> dict[str, Ref]:
+    """``cfg``: the study's frozen config (``pipelines.models.MadGaussianConfig``)."""
+    truth = {"mu0": cfg.mu0, "sigma0": cfg.sigma0, "rho": cfg.rho}
+    real = real_samples(pieces=cfg.pieces, label=f"{cfg.chains} chains", chains=np.arange(cfg.chains),
+                        n=cfg.n, dim=cfg.dim, seed=cfg.seed, **truth)
     outputs: dict[str, Ref] = {}
     history: list[Ref] = []
-    for loop in cfg["loops"]:
+    for loop in cfg.loops:
         prev: Ref | None = None
-        for t in range(cfg["generations"] + 1):
+        for t in range(cfg.generations + 1):
             inputs = (real,) if prev is None else (real, prev)
-            prev = generation(*inputs, **mapped, label=f"{loop} t={t}", generation=t, loop=loop,
-                              lam=cfg["lam"], n_synth=cfg["n_synth"], n_fresh=cfg["n_fresh"],
-                              estimator=cfg["estimator"], seed=cfg["seed"], **truth)
+            prev = generation(*inputs, pieces=cfg.pieces, label=f"{loop} t={t}", generation=t, loop=loop,
+                              lam=cfg.lam, n_synth=cfg.n_synth, n_fresh=cfg.n_fresh,
+                              estimator=cfg.estimator, seed=cfg.seed, **truth)
             history.append(prev)
         outputs[f"last_{loop}"] = prev
-    outputs = {"curves": curves(*history, loop_names=list(cfg["loops"])), **outputs}
-    return outputs
+    return {"curves": curves(*history, loop_names=list(cfg.loops)), **outputs}

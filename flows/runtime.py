@@ -19,6 +19,8 @@ from typing import Any
 
 from strata_errors import InputError, RunError
 
+from .executors import DaskExecutor, Executor, InProcess
+
 __all__ = ["Runtime", "prefect_env", "cores"]
 
 
@@ -30,7 +32,7 @@ def cores() -> int:
 
 
 def prefect_env(prefect_home: Path) -> dict[str, str]:
-    """Environment strata sets for Prefect (housekeeping of DESIGN.md); user values win."""
+    """Environment strata sets for Prefect (the housekeeping of docs/architecture.md); user values win."""
     env = {
         "PREFECT_HOME": str(prefect_home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -114,6 +116,7 @@ class Runtime:
         self._stack = ExitStack()
         self._server: subprocess.Popen | None = None
         self.cluster: Any = None
+        self.executor: Executor = InProcess()
         self.server_seconds = 0.0
         self.cluster_seconds = 0.0
 
@@ -131,6 +134,10 @@ class Runtime:
         self._stack.enter_context(temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
         if self.workers:
             self._start_cluster()
+        if self.workers or self.address:
+            t0 = time.perf_counter()
+            self.executor = DaskExecutor(self.cluster.scheduler_address if self.workers else self.address)
+            self.cluster_seconds += time.perf_counter() - t0
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -138,6 +145,8 @@ class Runtime:
 
     def close(self) -> None:
         self._stack.close()
+        self.executor.close()
+        self.executor = InProcess()
         if self.cluster is not None:
             try:
                 self.cluster.close(timeout=20)
@@ -201,7 +210,9 @@ class Runtime:
             )
         self.cluster_seconds = time.perf_counter() - t0
 
-    def task_runner(self):
+    def task_runner(self) -> Any:
+        """The flow's task runner: steps are Prefect tasks in the flow's process, one at a time,
+        whose pieces go to :attr:`executor`; with a cluster, the runner is Prefect's view of it."""
         if self.workers:
             from prefect_dask import DaskTaskRunner
 

@@ -3,7 +3,6 @@ plus (``summaries.samples > 0``) ASPIRE summary statistics on sampled (model, da
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,7 @@ from tasks.seismic.model import smooth_model
 from tasks.seismic.pairs import sample_models, simulate_pairs, smooth_samples
 
 from .seismic_survey import geometry, model_params, survey, velocity_model
-from .steps import Ref, Step
+from .step import Ref, Step
 from .study import study_flow
 
 __all__ = ["seismic_imaging"]
@@ -31,31 +30,29 @@ rtm_images = Step("rtm_summary", rtm_summary, version="2", kind="summary", map_o
 
 
 @study_flow("seismic_imaging")
-def seismic_imaging(cfg: Mapping[str, Any]) -> dict[str, Ref]:
-    m, g, s, im = cfg["model"], cfg["geometry"], cfg["simulation"], cfg["imaging"]
-    fd = {"space_order": s["space_order"], "nbl": s["nbl"]}
-    params, label = model_params(m)
+def seismic_imaging(cfg: Any) -> dict[str, Ref]:
+    """``cfg``: the study's frozen config (``pipelines.models.SeismicImagingConfig``)."""
+    g, s, im, su = cfg.geometry, cfg.simulation, cfg.imaging, cfg.summaries
+    fd = {"space_order": s.space_order, "nbl": s.nbl}
+    params, label = model_params(cfg.model)
     vel = velocity_model(label=label, **params)
-    geo = geometry(vel, label=f"{g['n_shots']} shots", space_order=s["space_order"], **g)
-    records = survey(vel, geo, chunk=s["shots_per_piece"], per_task=s["pieces_per_task"],
-                     label=f"{g['n_shots']} shots",
-                     noise_snr_db=s["noise_snr_db"], seed=s["seed"], **fd)
-    bg = background(vel, label=f"sigma {im['smoothing']:g} m", sigma=im["smoothing"])
-    per_shot = migrate(bg, geo, records, chunk=im["shots_per_piece"], per_task=im["pieces_per_task"],
-                       label=f"{g['n_shots']} shots",
-                       factor=im["snapshot_factor"], condition=im["condition"], **fd)
-    image = stack(per_shot, normalize=im["normalize"], mute_depth=im["mute_depth"])
+    geo = geometry(vel, label=f"{g.n_shots} shots", space_order=s.space_order, **g.model_dump(mode="json"))
+    records = survey(vel, geo, pieces=s.pieces, label=f"{g.n_shots} shots",
+                     noise_snr_db=s.noise_snr_db, seed=s.seed, **fd)
+    bg = background(vel, label=f"sigma {im.smoothing:g} m", sigma=im.smoothing)
+    per_shot = migrate(bg, geo, records, pieces=im.pieces, label=f"{g.n_shots} shots",
+                       factor=im.snapshot_factor, condition=im.condition, **fd)
+    image = stack(per_shot, normalize=im.normalize, mute_depth=im.mute_depth)
     outputs = {"image": image, "velocity_model": vel, "background": bg, "shot_records": records}
 
-    su = cfg["summaries"]
-    if su["samples"] > 0:
-        per_sample = {"chunk": su["samples_per_piece"], "per_task": su["pieces_per_task"]}
-        prior = {"std": su["perturbation_std"], "correlation_length": su["correlation_length"]}
-        models = pair_models(**per_sample, label=f"{su['samples']} samples", samples=np.arange(su["samples"]),
-                             base=params, perturbation=prior, seed=su["seed"])
-        data = pair_data(models, geo, **per_sample, label=f"{su['samples']} samples",
-                         noise_snr_db=s["noise_snr_db"], seed=su["seed"], **fd)
-        xhat = estimates(models, **per_sample, sigma=su["estimate_smoothing"])
-        outputs["gradient_summary"] = gradients(xhat, data, geo, **per_sample, factor=im["snapshot_factor"], **fd)
-        outputs["rtm_summary"] = rtm_images(bg, data, geo, **per_sample, factor=im["snapshot_factor"], **fd)
+    if su.samples > 0:
+        samples = f"{su.samples} samples"
+        prior = {"std": su.perturbation_std, "correlation_length": su.correlation_length}
+        models = pair_models(pieces=su.pieces, label=samples, samples=np.arange(su.samples),
+                             base=params, perturbation=prior, seed=su.seed)
+        data = pair_data(models, geo, pieces=su.pieces, label=samples, noise_snr_db=s.noise_snr_db,
+                         seed=su.seed, **fd)
+        xhat = estimates(models, pieces=su.pieces, sigma=su.estimate_smoothing)
+        outputs["gradient_summary"] = gradients(xhat, data, geo, pieces=su.pieces, factor=im.snapshot_factor, **fd)
+        outputs["rtm_summary"] = rtm_images(bg, data, geo, pieces=su.pieces, factor=im.snapshot_factor, **fd)
     return outputs

@@ -2,57 +2,23 @@
 
 from __future__ import annotations
 
-import functools
-import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from data_catalog import Catalog, EventLog, now_iso, owner_id
 from strata_errors import RunError
 
+from .code import git_info, package_versions
+from .context import active, current_run
+from .executors import Executor, InProcess
 from .runtime import Runtime
-from .steps import Ref, Step, execute
+from .step import Ref
 
-__all__ = ["StudyRun", "StepResult", "RunResult", "study_flow", "run_study", "current_run"]
-
-_ACTIVE: list[StudyRun] = []
-_PACKAGES = ("numpy", "xarray", "zarr", "dask", "distributed", "prefect", "devito", "torch", "segyio", "strata")
-
-
-def current_run() -> StudyRun:
-    if not _ACTIVE:
-        raise RunError("a Step was called outside a study flow run")
-    return _ACTIVE[-1]
-
-
-@functools.lru_cache(maxsize=1)
-def git_info() -> dict[str, Any]:
-    """git sha and dirty flag of the checkout this code runs from (None outside git)."""
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=10, check=True).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        return {"git_sha": None, "dirty": None}
-    return {"git_sha": sha, "dirty": dirty}
-
-
-@functools.lru_cache(maxsize=1)
-def package_versions() -> dict[str, str]:
-    out = {}
-    for name in _PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+__all__ = ["StudyRun", "StepResult", "RunResult", "study_flow", "run_study"]
 
 
 @dataclass
@@ -79,8 +45,10 @@ class StudyRun:
     """State of one study run in the flow process: catalog, identity, events, step results."""
 
     def __init__(self, catalog: Catalog, study: str, preset: str | None, overrides: Sequence[str],
-                 console: Any = None):
+                 console: Any = None, executor: Executor | None = None):
         self.catalog, self.study, self.preset, self.overrides = catalog, study, preset, list(overrides)
+        self.executor = executor or InProcess()
+        self.outputs: dict[str, Ref] = {}
         self.flow_run_id = ""
         self.owner = ""
         self.code = git_info()
@@ -91,7 +59,7 @@ class StudyRun:
         self.t_body = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def begin(self, flow_run_id: str, config: Mapping[str, Any]) -> None:
+    def begin(self, flow_run_id: str, config: Any) -> None:
         self.t_body = time.perf_counter()
         self.flow_run_id = flow_run_id
         self.owner = owner_id(flow_run_id)
@@ -104,31 +72,33 @@ class StudyRun:
         self.catalog.index.put_run(self.flow_run_id, finished=now_iso(), status=status)
         self._emit_flow(status, None, error)
 
-    def _emit_flow(self, state: str, config: Mapping[str, Any] | None, error: str | None = None) -> None:
+    def _emit_flow(self, state: str, config: Any, error: str | None = None) -> None:
         doc = {"level": "flow", "flow_run_id": self.flow_run_id, "study": self.study, "preset": self.preset,
                "overrides": self.overrides, "code": self.code, "packages": self.packages}
         if config is not None:
-            doc["config"] = dict(config)
+            doc["config"] = config.model_dump(mode="json") if hasattr(config, "model_dump") else dict(config)
         self.events.emit(state, job=self.study, run_id=self.flow_run_id, strata=doc, error=error)
 
     # -- steps ---------------------------------------------------------------------------------
-    def run_step(self, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], *,
-                 chunk: int | None = None, label: str | None = None, per_task: int = 1) -> Ref:
-        return execute(self, step, inputs, params, chunk, label, per_task)
-
-    def emit(self, state: str, step: Step, run_id: str, inputs: Sequence[Ref], uri: str,
+    def emit(self, state: str, step: str, run_id: str, inputs: Sequence[Ref], uri: str,
              lineage: Mapping[str, Any], error: str | None = None) -> None:
+        """One OpenLineage event of a step (job ``<study>.<step>``, parent = the flow run)."""
         doc = {"level": "step", "flow_run_id": self.flow_run_id, "key": lineage["key"], "params": lineage["params"],
                "code": lineage["code"], "packages": self.packages}
-        self.events.emit(state, job=f"{self.study}.{step.name}", run_id=run_id, parent=(self.study, self.flow_run_id),
+        self.events.emit(state, job=f"{self.study}.{step}", run_id=run_id, parent=(self.study, self.flow_run_id),
                          inputs=[r.uri for r in inputs], outputs=[uri], strata=doc, error=error)
 
-    def record(self, step: Step, ref: Ref, status: str, seconds: float, label: str | None) -> None:
-        res = StepResult(step.name, label, ref.key, ref.kind, status, seconds)
+    def record(self, step: str, ref: Ref, status: str, seconds: float, label: str | None) -> None:
+        res = StepResult(step, label, ref.key, ref.kind, status, seconds)
         self.steps.append(res)
         if self.console is not None:
             tag = "[green]computed[/]" if status == "computed" else "[dim]reused[/]"
-            self.console.print(f"  {step.name:<16} {label or '':<28} {ref.key[:12]}  {tag}  {seconds:6.2f} s")
+            self.console.print(f"  {step:<16} {label or '':<28} {ref.key[:12]}  {tag}  {seconds:6.2f} s")
+
+    def show_warnings(self, warned: Iterable[tuple[type[Warning], str]] | None) -> None:
+        """Re-raise here the warnings a piece collected (wherever it ran): the CLI shows each once."""
+        for category, message in warned or ():
+            warnings.warn(message, category, stacklevel=2)
 
     @contextmanager
     def status(self, text: str) -> Iterator[None]:
@@ -154,17 +124,15 @@ class StudyRun:
 
 
 def study_flow(name: str) -> Callable[[Callable[..., Mapping[str, Ref]]], Any]:
-    """Decorate ``body(config: dict) -> {output name: Ref}`` into the study's Prefect flow."""
+    """Decorate ``body(config) -> {output name: Ref}`` into the study's Prefect flow; ``config`` is
+    the study's frozen config model (attribute access)."""
 
     def deco(body: Callable[..., Mapping[str, Ref]]):
         from prefect import flow
         from prefect.runtime import flow_run
 
         @flow(name=name, validate_parameters=False, persist_result=False, log_prints=False)
-        def _flow(config: dict[str, Any]) -> dict[str, str]:
-            from .steps import _dask_client
-
-            _dask_client()  # the run's client connects to its cluster now: start-up, not the first step's work
+        def _flow(config: Any) -> dict[str, str]:
             run = current_run()
             run.begin(str(flow_run.id), config)
             try:
@@ -182,23 +150,21 @@ def study_flow(name: str) -> Callable[[Callable[..., Mapping[str, Ref]]], Any]:
     return deco
 
 
-def run_study(study_flow_obj: Any, config: Mapping[str, Any], *, catalog: Catalog, study: str,
+def run_study(study_flow_obj: Any, config: Any, *, catalog: Catalog, study: str,
               preset: str | None, overrides: Sequence[str], workers: int | None = None,
               address: str | None = None, console: Any = None, t_start: float | None = None) -> RunResult:
     """Run one study as one flow run on the chosen runner; returns outputs, steps and timings."""
     t0 = t_start if t_start is not None else time.perf_counter()
-    run = StudyRun(catalog, study, preset, overrides, console)
     with Runtime(catalog.storage.cache_dir() / "prefect", workers, address) as rt:
+        run = StudyRun(catalog, study, preset, overrides, console, rt.executor)
         flow_obj = study_flow_obj.with_options(task_runner=rt.task_runner())
-        _ACTIVE.append(run)
-        try:
-            flow_obj(config=dict(config), return_state=False)
-        except Exception as exc:
-            if hasattr(exc, "exit_code"):
-                raise
-            raise RunError(f"study {study} failed: {exc}") from exc
-        finally:
-            _ACTIVE.pop()
+        with active(run):
+            try:
+                flow_obj(config=config, return_state=False)
+            except Exception as exc:
+                if hasattr(exc, "exit_code"):
+                    raise
+                raise RunError(f"study {study} failed: {exc}") from exc
         t_end_body = time.perf_counter()
     t_done = time.perf_counter()
     timings = {
@@ -208,6 +174,6 @@ def run_study(study_flow_obj: Any, config: Mapping[str, Any], *, catalog: Catalo
         "server_s": round(rt.server_seconds, 3),
         "cluster_s": round(rt.cluster_seconds, 3),
     }
-    return RunResult(study, preset, run.flow_run_id, getattr(run, "outputs", {}), run.steps, timings)
+    return RunResult(study, preset, run.flow_run_id, run.outputs, run.steps, timings)
 
 

@@ -1,4 +1,4 @@
-"""The ``strata`` command line (contract in DESIGN.md: names and --json shapes are stable)."""
+"""The ``strata`` command line (contract in docs/architecture.md: names and --json shapes are stable)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def cmd_run(args) -> int:
 
     from .report import write_report
 
-    result = run_study(flow_obj, loaded.config.model_dump(mode="json"), catalog=cat, study=loaded.name,
+    result = run_study(flow_obj, loaded.config, catalog=cat, study=loaded.name,
                        preset=loaded.preset, overrides=loaded.overrides, workers=args.workers,
                        address=args.dask_address, console=console, t_start=t0)
     report = write_report(cat, result, loaded, time.perf_counter() - t0)
@@ -176,7 +176,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_stale(args) -> int:
-    from flows.steps import module_source_hash
+    from flows.code import module_source_hash
 
     cat = _catalog(args)
     key = cat.resolve(args.key) if args.key else None
@@ -266,9 +266,9 @@ def cmd_segy_import(args) -> int:
     import uuid
     from pathlib import Path
 
-    from data_catalog import make_key, now_iso, owner_id
-    from flows.steps import function_name, source_hash
-    from flows.study import git_info
+    from data_catalog import EventLog, make_key, now_iso, owner_id
+    from flows.code import code_identity
+    from flows.step import materialize
     from tasks.seismic.segy import probe_segy, read_segy
 
     path = Path(args.file).expanduser().resolve()
@@ -282,45 +282,33 @@ def cmd_segy_import(args) -> int:
     params = {"sha256": digest, "bytes": size}
     key = make_key("segy_import", SEGY_IMPORT_VERSION, params, [])
     cat = _catalog(args)
-    status = "reused"
+    computed = False
     if cat.get(key) is None:
         ds = read_segy(path)  # everything that can fail on the file fails before the catalog is touched
         run_id = str(uuid.uuid4())
-        owner = owner_id(run_id)
-        code = {**git_info(), "function": function_name(read_segy), "source_hash": source_hash(read_segy),
-                "version": SEGY_IMPORT_VERSION}
-        lineage = {"step": "segy_import", "version": SEGY_IMPORT_VERSION, "params": params, "inputs": [],
-                   "input_fingerprints": {}, "code": code, "created": now_iso(), "run_id": run_id,
-                   "flow_run_id": None, "source": {"path": str(path), "uri": path.as_uri(), "bytes": size,
-                                                    "sha256": digest}}
-        if cat.claim(key, owner, "segy", "segy_import", SEGY_IMPORT_VERSION) is None:
-            try:
-                rec = cat.write(key, "segy", ds, lineage)
-            except BaseException:
-                cat.release(key, owner)
-                raise
-            status = "computed"
-            _emit_import_events(cat, run_id, path, rec, lineage)
+        source = {"path": str(path), "uri": path.as_uri(), "bytes": size, "sha256": digest}
+        lineage = {"key": key, "kind": "segy", "step": "segy_import", "version": SEGY_IMPORT_VERSION,
+                   "params": params, "inputs": [], "input_fingerprints": {},
+                   "code": code_identity(read_segy, SEGY_IMPORT_VERSION), "created": now_iso(), "run_id": run_id,
+                   "flow_run_id": None, "source": source}
+        log = EventLog(cat.lineage_dir, run_id, cat.root)
+        doc = {"level": "step", "flow_run_id": None, "key": key, "params": params, "code": lineage["code"],
+               "source": source}
+
+        def emit(state: str, uri: str, error: str | None = None) -> None:
+            log.emit(state, job="segy.segy_import", run_id=run_id, inputs=[path.as_uri()], outputs=[uri],
+                     strata=doc, error=error)
+
+        _, computed = materialize(cat, key, "segy", lineage, owner_id(run_id),
+                                  lambda uri: cat.write(key, "segy", ds, lineage), emit)
     doc = {"key": key, "traces": info["traces"], "samples": info["samples"], "format": info["format"],
            "endian": info["endian"]}
     if args.json:
         _emit_json(doc)
     else:
         print(f"{key}  segy  {info['traces']} traces x {info['samples']} samples, {info['format']} "
-              f"{info['endian']}-endian ({'imported' if status == 'computed' else 'already in the catalog'})")
+              f"{info['endian']}-endian ({'imported' if computed else 'already in the catalog'})")
     return 0
-
-
-def _emit_import_events(cat, run_id: str, path, rec, lineage) -> None:
-    """OpenLineage START/COMPLETE for the import (the file is the input dataset)."""
-    from data_catalog import EventLog
-
-    log = EventLog(cat.lineage_dir, run_id, cat.root)
-    doc = {"level": "step", "flow_run_id": None, "key": rec.key, "params": lineage["params"],
-           "code": lineage["code"], "source": lineage["source"]}
-    for state in ("START", "COMPLETE"):
-        log.emit(state, job="segy.segy_import", run_id=run_id, inputs=[path.as_uri()], outputs=[rec.uri],
-                 strata=doc)
 
 
 def cmd_segy_export(args) -> int:
@@ -424,7 +412,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warnings_once() -> None:
+    """Warnings reach the terminal as one ``warning: …`` line on stderr each, however often raised."""
+    import warnings
+
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message).strip()
+        if text not in shown:
+            shown.add(text)
+            print(f"warning: {text}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
+    _show_warnings_once()
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "key", None) and args.fn not in (cmd_run,):

@@ -11,7 +11,7 @@ from strata_errors import InputError
 
 from .config import StudyConfig
 
-__all__ = ["MadGaussianConfig", "SeismicSurveyConfig", "SeismicImagingConfig"]
+__all__ = ["Pieces", "MadGaussianConfig", "SeismicSurveyConfig", "SeismicImagingConfig"]
 
 Loop = Literal["fully_synthetic", "synthetic_augmentation", "fresh_data"]
 
@@ -23,8 +23,17 @@ def _per_task(value: object) -> int | str:
 
 
 # Chunks computed by one cluster task: a runtime choice, never in a key (resumption stays per
-# chunk). "auto": tasks of about a second, at least two per worker thread (flows.steps.tasks_of).
+# chunk). "auto": tasks of about a second, at least two per worker thread (flows.executors.tasks_of).
 PerTask = Annotated[int | Literal["auto"], PlainValidator(_per_task, json_schema_input_type=int | Literal["auto"])]
+
+
+class Pieces(StudyConfig):
+    """How a mapped step is cut: ``per_piece`` entries of the mapped dim (shots, samples, chains)
+    per zarr chunk and resume marker — part of the dataset's key — and ``per_task`` chunks per
+    executor task (``auto``: about a second of work each; never part of a key)."""
+
+    per_piece: int = Field(1, ge=1)
+    per_task: PerTask = "auto"
 
 
 class MadGaussianConfig(StudyConfig):
@@ -42,8 +51,7 @@ class MadGaussianConfig(StudyConfig):
     loops: tuple[Loop, ...] = ("fully_synthetic", "synthetic_augmentation", "fresh_data")
     generations: int = Field(20, ge=1, le=10000)
     chains: int = Field(400, ge=1)
-    chains_per_piece: int = Field(400, ge=1)
-    pieces_per_task: PerTask = "auto"  # chains_per_piece-sized chunks per task
+    pieces: Pieces = Pieces(per_piece=400)  # chains per zarr chunk
     seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
@@ -137,14 +145,13 @@ class GeometrySection(StudyConfig):
 
 
 class SimulationSection(StudyConfig):
-    """Finite differences and noise; ``shots_per_piece`` shots per task (and per zarr chunk)."""
+    """Finite differences and noise; ``pieces.per_piece`` shots per zarr chunk."""
 
     space_order: Literal[4, 6, 8, 10, 12, 14, 16] = 8
     nbl: int = Field(40, ge=0, le=1000)
     noise_snr_db: float | None = Field(None, ge=-60, le=200, allow_inf_nan=False)
     seed: int = Field(0, ge=0)
-    shots_per_piece: int = Field(1, ge=1)
-    pieces_per_task: PerTask = "auto"
+    pieces: Pieces = Pieces()
 
 
 class SeismicSurveyConfig(StudyConfig):
@@ -179,23 +186,21 @@ class SeismicSurveyConfig(StudyConfig):
 
 
 class ImagingSection(StudyConfig):
-    """Reverse-time migration in a smoothed background, one task per ``shots_per_piece`` shots."""
+    """Reverse-time migration in a smoothed background, ``pieces.per_piece`` shots per zarr chunk."""
 
     smoothing: float = Field(60.0, gt=0, allow_inf_nan=False)  # m, Gaussian sigma in slowness
     snapshot_factor: int | None = Field(None, ge=1)  # None: from the Nyquist rate of f_max
     condition: Literal["born", "crosscorrelation"] = "born"
     normalize: bool = True  # source-illumination compensation of the stack
     mute_depth: float | None = Field(None, ge=0, allow_inf_nan=False)  # m, zero the image above
-    shots_per_piece: int = Field(1, ge=1)
-    pieces_per_task: PerTask = "auto"
+    pieces: Pieces = Pieces()
 
 
 class SummariesSection(StudyConfig):
     """ASPIRE summary statistics on sampled (model, data) pairs; ``samples: 0`` turns them off."""
 
     samples: int = Field(0, ge=0, le=1_000_000)
-    samples_per_piece: int = Field(1, ge=1)
-    pieces_per_task: PerTask = "auto"
+    pieces: Pieces = Pieces()  # samples per zarr chunk
     perturbation_std: float = Field(100.0, gt=0, allow_inf_nan=False)  # m/s
     correlation_length: float = Field(80.0, gt=0, allow_inf_nan=False)  # m
     estimate_smoothing: float = Field(60.0, gt=0, allow_inf_nan=False)  # m, estimates x̂ = smoothed models

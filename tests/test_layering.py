@@ -86,3 +86,145 @@ def test_segy_commands_do_not_import_prefect_or_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert "RC 0 0 HEAVY []" in proc.stdout, proc.stdout + proc.stderr
     assert (tmp_path / "out.sgy").read_bytes() == sgy.read_bytes()
+
+
+# -- public APIs of dependencies only ----------------------------------------------------------------
+PROJECT = {"data_catalog", "tasks", "flows", "pipelines", "strata_errors", "tests", "conftest"}
+SCANNED = ["data_catalog", "tasks", "flows", "pipelines", "tests", "strata_errors.py"]
+# modules a dependency documents as internal although their names have no underscore
+INTERNAL = ("zarr.core", "xarray.core", "xarray.backends", "xarray.coding", "xarray.conventions",
+            "prefect.server", "distributed.protocol")
+
+
+def _dependency(module: str) -> bool:
+    """A third-party module (not the project's, not the standard library's)."""
+    top = module.split(".")[0]
+    return top not in PROJECT and top not in sys.stdlib_module_names
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _dependency_privates(path: Path) -> list[str]:
+    """`import a._b`, `from a._b import c`, `from a import _c`, internal modules, and `a._c` on an
+    imported dependency module (a name bound by import), for every non-project module."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    bad: list[str] = []
+    modules: dict[str, str] = {}  # local name -> dependency module
+
+    def check_module(mod: str, where: int) -> None:
+        if not _dependency(mod):
+            return
+        if any(_private(part) for part in mod.split(".")) or mod.startswith(INTERNAL):
+            bad.append(f"{path.relative_to(REPO)}:{where} imports {mod}")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                check_module(a.name, node.lineno)
+                if _dependency(a.name):
+                    modules[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            check_module(node.module, node.lineno)
+            if _dependency(node.module):
+                for a in node.names:
+                    if _private(a.name):
+                        bad.append(f"{path.relative_to(REPO)}:{node.lineno} imports {a.name} from {node.module}")
+                    modules.setdefault(a.asname or a.name, f"{node.module}.{a.name}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in modules:
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno} uses {ast.unparse(node)} of {modules[base.id]}")
+    return bad
+
+
+def test_no_private_module_or_name_of_a_dependency():
+    bad = []
+    for entry in SCANNED:
+        paths = [REPO / entry] if entry.endswith(".py") else sorted((REPO / entry).rglob("*.py"))
+        for path in paths:
+            bad += _dependency_privates(path)
+    assert not bad, "private API of a dependency used:\n" + "\n".join(bad)
+
+
+def test_the_private_api_walker_sees_violations(tmp_path):
+    bad = tmp_path / "m.py"
+    bad.write_text("import zarr\nimport fsspec as fs\nfrom zarr.core.sync import sync\nfrom xarray.backends.zarr "
+                   "import FillValueCoder\nfrom prefect import _x\nimport dask._compat\n"
+                   "def f(runner):\n    fs._strip_protocol('a')\n    zarr.storage._x\n    runner._client\n"
+                   "    return sync\n")
+    bad.rename(REPO / "tests" / "_walker_probe.py")
+    try:
+        found = _dependency_privates(REPO / "tests" / "_walker_probe.py")
+    finally:
+        (REPO / "tests" / "_walker_probe.py").unlink()
+    text = "\n".join(found)
+    for expected in ("zarr.core.sync", "xarray.backends.zarr", "_x from prefect", "dask._compat",
+                     "fs._strip_protocol", "zarr.storage._x"):
+        assert expected in text, (expected, text)
+    assert "runner._client" not in text  # a local object: not resolvable statically
+
+
+# -- no import cycle inside flows ---------------------------------------------------------------------
+def _flows_graph() -> dict[str, set[str]]:
+    """flows module -> flows modules it imports (anywhere but under ``if TYPE_CHECKING:``)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((REPO / "flows").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                       for stmt in node.body for n in ast.walk(stmt)}
+        deps: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1:
+                    deps |= {node.module} if node.module else {a.name for a in node.names}
+                elif node.level == 0 and node.module and node.module.startswith("flows."):
+                    deps.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                deps |= {a.name.split(".")[1] for a in node.names if a.name.startswith("flows.")}
+        graph[path.stem] = {d.split(".")[0] for d in deps} - {path.stem}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(graph.get(m, ())):
+            if state.get(d) == 1:
+                return stack[stack.index(d):] + [d]
+            if d not in state and (found := visit(d)):
+                return found
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state and (found := visit(m)):
+            return found
+    return None
+
+
+def test_flows_has_no_import_cycle():
+    graph = _flows_graph()
+    assert {"step", "pieces", "executors", "context", "study", "runtime"} <= set(graph)
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the checker sees one
+
+
+def test_runtime_modules_stay_small():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (REPO / "flows").glob("*.py")}
+    sizes.update({f"data_catalog/{p.name}": len(p.read_text().splitlines())
+                  for p in (REPO / "data_catalog").glob("*.py")})
+    big = {k: v for k, v in sizes.items() if v > 300}
+    assert not big, f"modules over 300 lines: {big}"

@@ -1,6 +1,6 @@
 """Linearized modelling runs: forward with snapshots, adjoint, Born (J dm), back-propagation.
 
-Every run reuses compiled operators through :mod:`tasks.seismic.solver`'s per-process cache.
+Every run reuses compiled operators through :func:`tasks.seismic.solver.compiled_operator`.
 Arrays of traces are ``(time, point)``; fields such as ``dm`` and images are on the model's
 unpadded ``(x, z)`` grid. The forward wavefield is held as snapshots every ``factor`` steps
 (``factor = 1``: full storage, the exact gradient); :func:`snapshot_factor` picks the factor
@@ -26,7 +26,7 @@ from tasks.seismic.linear_operators import (
     snapshot_forward_operator,
 )
 from tasks.seismic.operators import point_set, wavefield
-from tasks.seismic.solver import _operator, _threads
+from tasks.seismic.solver import compiled_operator, thread_args
 
 if TYPE_CHECKING:
     from devito import TimeFunction
@@ -114,10 +114,10 @@ def forward_snapshots(model: Model, src_positions: np.ndarray, wavelet: np.ndarr
     rec = point_set(model, "rec", rec_positions, nt)
     usave = snapshot_field(model, factor, (nt - 1) // factor + 1)
     illum = image_function(model, "illum")
-    op = _operator(f"forward_snapshots_{factor}", model,
-                   lambda mod: snapshot_forward_operator(mod, factor))
+    op = compiled_operator(f"forward_snapshots_{factor}", model,
+                           lambda mod: snapshot_forward_operator(mod, factor))
     op.apply(u=wavefield(model), usave=usave, illum=illum, m=model.m, damp=model.damp,
-             src=src, rec=rec, dt=model.dtype.type(dt), time_M=nt - 1, **_threads(op, threads))
+             src=src, rec=rec, dt=model.dtype.type(dt), time_M=nt - 1, **thread_args(op, threads))
     return ForwardState(np.array(rec.data), usave, factor, interior(model, illum.data))
 
 
@@ -129,9 +129,9 @@ def adjoint(model: Model, rec_positions: np.ndarray, data: np.ndarray,
     nt = data.shape[0]
     rec = point_set(model, "rec", rec_positions, nt, data)
     srca = point_set(model, "srca", src_positions, nt)
-    op = _operator("adjoint", model, adjoint_operator)
+    op = compiled_operator("adjoint", model, adjoint_operator)
     op.apply(v=wavefield(model, name="v"), m=model.m, damp=model.damp, rec=rec, srca=srca,
-             dt=model.dtype.type(dt), time_m=1, time_M=nt - 1, **_threads(op, threads))
+             dt=model.dtype.type(dt), time_m=1, time_M=nt - 1, **thread_args(op, threads))
     return np.array(srca.data)
 
 
@@ -144,10 +144,10 @@ def born(model: Model, dm: np.ndarray, src_positions: np.ndarray, wavelet: np.nd
     rec = point_set(model, "rec", rec_positions, nt)
     dmf = image_function(model, "dm")
     dmf.data[:] = pad(model, dm)
-    op = _operator("born", model, born_operator)
+    op = compiled_operator("born", model, born_operator)
     op.apply(u=wavefield(model), du=wavefield(model, name="du"), dm=dmf, m=model.m,
              damp=model.damp, src=src, rec=rec, dt=model.dtype.type(dt), time_M=nt - 1,
-             **_threads(op, threads))
+             **thread_args(op, threads))
     return np.array(rec.data)
 
 
@@ -166,9 +166,9 @@ def backpropagate(model: Model, state: ForwardState, rec_positions: np.ndarray,
     rec = point_set(model, "rec", rec_positions, nt, data)
     grad = image_function(model, "grad")
     factor = state.factor
-    op = _operator(f"gradient_{factor}_{condition}", model,
-                   lambda mod: gradient_operator(mod, factor, condition))
+    op = compiled_operator(f"gradient_{factor}_{condition}", model,
+                           lambda mod: gradient_operator(mod, factor, condition))
     op.apply(v=wavefield(model, name="v"), usave=state.usave, grad=grad, m=model.m,
              damp=model.damp, rec=rec, dt=model.dtype.type(dt), time_m=1, time_M=nt - 1,
-             **_threads(op, threads))
+             **thread_args(op, threads))
     return interior(model, grad.data)

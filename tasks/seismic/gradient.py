@@ -15,7 +15,7 @@ from strata_errors import InputError
 from tasks.seismic.born import backpropagate, forward_snapshots
 from tasks.seismic.migration import migrate_shot, resolve_factor, shot_traces
 from tasks.seismic.model import Model
-from tasks.seismic.solver import _model, forward
+from tasks.seismic.solver import forward, shared_model
 
 __all__ = ["fwi_gradient", "fwi_objective", "gradient_summary", "rtm_summary"]
 
@@ -96,7 +96,8 @@ def gradient_summary(models_ds: xr.Dataset, data_ds: xr.Dataset, geometry_ds: xr
     f = resolve_factor(geometry_ds, factor)
     grads, values = [], []
     for s in samples:
-        model = _model(_sample(models_ds, s), geometry_ds, space_order, nbl, dtype)
+        model = shared_model(_sample(models_ds, s), geometry_ds, space_order=space_order, nbl=nbl,
+                             dtype=dtype)
         value, grad = fwi_gradient(model, geometry_ds, _sample(data_ds, s), factor=f,
                                    threads=threads)
         grads.append(grad)

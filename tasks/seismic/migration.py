@@ -20,7 +20,7 @@ from strata_errors import InputError
 from tasks.seismic.born import backpropagate, forward_snapshots, snapshot_factor
 from tasks.seismic.geometry import shot_positions
 from tasks.seismic.model import Model
-from tasks.seismic.solver import _model
+from tasks.seismic.solver import shared_model
 from tasks.seismic.wavelet import max_frequency
 
 __all__ = ["direct_wave_mute", "migrate_shot", "mute_shallow", "resolve_factor", "shot_traces",
@@ -115,7 +115,7 @@ def migrate_shot(model_ds: xr.Dataset, geometry_ds: xr.Dataset, shot_records_ds:
         ``{"velocity", "delay"[, "taper"]}`` for :func:`direct_wave_mute` on the data first.
     """
     geometry_ds = _with_shot_dim(geometry_ds)
-    model = _model(model_ds, geometry_ds, space_order, nbl, dtype)
+    model = shared_model(model_ds, geometry_ds, space_order=space_order, nbl=nbl, dtype=dtype)
     f = resolve_factor(geometry_ds, factor)
     dt = float(geometry_ds.attrs["dt"])
     wavelet = np.asarray(geometry_ds.wavelet.values, dtype=np.float64)

@@ -100,18 +100,19 @@ def test_region_writer_resumes_and_fingerprint_ignores_chunking(cat):
     full = _ds(10)
     key = make_key("mapped", "1", {}, [])
     coord = full.x.values
-    w = cat.create(key, "thing", full.isel(x=slice(0, 4)), "x", coord, 4, _lineage("mapped"))
+    lineage = {**_lineage("mapped"), "key": key, "kind": "thing"}
+    w = cat.create(key, "thing", "x", coord, 4, template=full.isel(x=slice(0, 4)))
     assert w.missing() == [0, 1, 2]
     w.write(0, full.isel(x=slice(0, 4)))
     w.write(2, full.isel(x=slice(8, 10)))
     with pytest.raises(RunError, match=r"regions \[1\]"):
-        w.finish()
+        cat.finish(w, lineage)
     assert cat.get(key) is None
     # a new writer (a resumed run) sees only the missing region
-    w2 = cat.create(key, "thing", full.isel(x=slice(0, 4)), "x", coord, 4, _lineage("mapped"))
+    w2 = cat.create(key, "thing", "x", coord, 4, template=full.isel(x=slice(0, 4)))
     assert w2.missing() == [1]
     w2.write(1, full.isel(x=slice(4, 8)))
-    rec = w2.finish()
+    rec = cat.finish(w2, lineage)
     assert rec.fingerprint == fingerprint(full)
     assert rec.variables["v"]["chunks"] == [4, 3]
     xr.testing.assert_equal(cat.open(key).load(), full)
@@ -145,7 +146,7 @@ def test_lineage_up_down_depth_and_stale(cat):
 def test_verify_finds_a_flipped_byte(cat):
     rec = _put(cat, "victim", _ds(50, value=0.25))
     assert all(ok for _, ok, _ in cat.verify())
-    fs, base = cat.storage.fs, cat.storage._fs_path(rec.uri)
+    fs, base = cat.storage.fs, cat.storage.path(rec.uri)
     chunks = [p for p in fs.find(f"{base}/v") if "/c/" in p]
     data = bytearray(fs.cat_file(chunks[0]))
     data[len(data) // 2] ^= 0xFF
@@ -178,9 +179,9 @@ def test_string_coordinates_fingerprint_the_same_after_a_round_trip(cat):
 def test_a_region_write_may_span_several_chunks(cat):
     full = _ds(10)
     key = make_key("spans", "1", {}, [])
-    w = cat.create(key, "thing", full.isel(x=slice(0, 2)), "x", full.x.values, 2, _lineage("spans"))
+    w = cat.create(key, "thing", "x", full.x.values, 2, template=full.isel(x=slice(0, 2)))
     w.write(1, full.isel(x=slice(2, 8)))  # chunks 1, 2, 3 in one write
     assert w.missing() == [0, 4]
     w.write(0, full.isel(x=slice(0, 2)))
     w.write(4, full.isel(x=slice(8, 10)))
-    assert w.finish().fingerprint == fingerprint(full)
+    assert cat.finish(w, {**_lineage("spans"), "key": key, "kind": "thing"}).fingerprint == fingerprint(full)

@@ -1,15 +1,19 @@
-"""How a mapped step's chunks are grouped into tasks and fed their inputs (plain functions)."""
+"""How a mapped step's pieces are grouped into tasks, fed their inputs and run (plain functions)."""
 
 from __future__ import annotations
+
+import warnings
+from functools import partial
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from data_catalog import Storage
-from flows import steps
-from flows.steps import TASK_SECONDS, _dispatch, _select, compute_pieces, tasks_of
-from strata_errors import RunError
+from data_catalog import RegionWriter, Storage
+from flows import pieces
+from flows.executors import TASK_SECONDS, InProcess, tasks_of
+from flows.pieces import PieceSpec, compute_pieces, select_piece
+from strata_errors import InputError
 
 
 def test_auto_tasks_last_about_a_second_and_keep_every_slot_busy():
@@ -32,67 +36,75 @@ def test_auto_tasks_last_about_a_second_and_keep_every_slot_busy():
     assert tasks_of([], "auto", 1, 0.2) == []
     for k in ("auto", 1, 7):
         assert sum(tasks_of(todo, k, 3, 0.05), []) == todo
+    for bad in (0, -1, True, "fast", 1.5):
+        with pytest.raises(InputError, match="per_task"):
+            tasks_of(todo, bad, 1, 0.2)
 
 
-def test_select_is_sel_with_its_own_attrs():
+def test_select_piece_is_sel_with_its_own_attrs():
     ds = xr.Dataset({"a": (("shot", "x"), np.arange(12.0).reshape(4, 3), {"u": 1})},
                     coords={"shot": [10, 11, 12, 13]}, attrs={"k": 1})
     ref = ds.copy(deep=True)
     for part in ([12], [13, 10]):
-        out = _select(ds, "shot", np.array(part))
+        out = select_piece(ds, "shot", np.array(part))
         xr.testing.assert_identical(out, ref.sel(shot=part))
         out.attrs["k"] = 2
-        out["a"].attrs["u"] = 5
         xr.testing.assert_identical(ds, ref)  # the shared input is untouched
     with pytest.raises(KeyError):
-        _select(ds, "shot", np.array([99]))
+        select_piece(ds, "shot", np.array([99]))
 
 
-def test_a_retried_task_skips_the_chunks_it_wrote(tmp_path, monkeypatch):
-    """compute_pieces redoes only the chunks without a marker (a retry after a failure mid-task)."""
+def _spec(tmp_path, fn, n=4) -> PieceSpec:
     storage = Storage(tmp_path / "root")
-    uri = storage.uri("t", "retry")
-    ds = xr.Dataset({"v": (("shot",), np.arange(4.0))}, coords={"shot": np.arange(4)})
-    storage.create_template(uri, ds.isel(shot=[0]), "shot", ds.shot.values, 1)
-    storage.write_region(uri, 1, ds.isel(shot=[1]), "shot", 1)
+    uri = storage.uri("t", "k")
+    writer = RegionWriter(storage, uri, "shot", np.arange(n), 1)
+    return PieceSpec("s", fn, {}, (), storage, uri, writer=writer, coord_param="shots")
+
+
+def _piece(shots):
+    warnings.warn(f"careful with {len(shots)} shot(s)", UserWarning, stacklevel=1)
+    return xr.Dataset({"v": (("shot",), np.asarray(shots, dtype="f4") * 2)}, coords={"shot": shots})
+
+
+def test_a_retried_task_skips_the_regions_it_wrote(tmp_path, monkeypatch):
+    """compute_pieces redoes only the regions without a marker (a retry after a failure mid-task)."""
+    spec = _spec(tmp_path, _piece)
+    compute_pieces(spec, [0], lay_out=True)
+    compute_pieces(spec, [1], lay_out=False)
     done = []
-    monkeypatch.setattr(steps, "compute_piece", lambda spec, i, make: done.append((i, make)))
-    spec = {"root": storage.root, "storage_options": {}, "uri": uri}
-    assert compute_pieces(spec, [1, 2, 3], False) == [1, 2, 3]
+    monkeypatch.setattr(pieces, "compute_piece", lambda spec, i, lay_out, kept: done.append((i, lay_out)))
+    compute_pieces(spec, [1, 2, 3])
     assert done == [(2, False), (3, False)]
     done.clear()
-    compute_pieces(spec, [0, 1], True)  # the piece that lays out the dataset always runs
+    compute_pieces(spec, [0, 1], lay_out=True)  # the piece that lays out the dataset always runs
     assert done == [(0, True)]
 
 
-def test_a_task_without_its_layout_stops_before_any_work(tmp_path, monkeypatch):
-    """A chunk queued behind the one that lays out the dataset, when that one failed: one clear
-    error, and its function never called."""
-    storage = Storage(tmp_path / "root")
-    called = []
-    monkeypatch.setattr(steps, "compute_piece", lambda spec, i, make: called.append(i))
-    spec = {"root": storage.root, "storage_options": {}, "uri": storage.uri("t", "none"), "step": "survey"}
-    with pytest.raises(RunError, match="not laid out"):
-        compute_pieces(spec, [1, 2], False, after_layout=True)
-    assert called == []
+def test_pieces_write_through_the_region_writer_and_return_their_warnings_once(tmp_path):
+    spec = _spec(tmp_path, _piece)
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        kept = compute_pieces(spec, [0], lay_out=True) + compute_pieces(spec, [1, 2, 3])
+    assert [str(w.message) for w in leaked if "careful" in str(w.message)] == []  # they come back instead
+    assert kept == [(UserWarning, "careful with 1 shot(s)")] * 2  # once per task
+    assert spec.writer.missing() == []
+    with spec.storage.open(spec.uri, dask=False) as ds:
+        assert ds.v.values.tolist() == [0.0, 2.0, 4.0, 6.0]
 
 
-def test_dispatch_runs_the_calls_that_done_adds(monkeypatch):
-    """Without a cluster: in order, the added ones numbered after those before them; a failure
-    is kept with its number and stops nothing."""
-    monkeypatch.setattr(steps, "_dask_client", lambda: None)
-    ran, finished = [], []
+def test_in_process_executor_keeps_going_after_a_failure_and_retries():
+    ran, finished, tries = [], [], {}
 
-    def fn(x):
-        ran.append(x)
-        if x == "b":
-            raise ValueError("b failed")
+    def fn(batch):
+        ran.append(batch)
+        tries[batch[0]] = tries.get(batch[0], 0) + 1
+        if batch == [1] or (batch == [2] and tries[2] == 1):
+            raise ValueError(f"{batch} failed")
+        return batch[0] * 10
 
-    def done(i):
-        finished.append(i)
-        return [("c",), ("d",)] if i == 0 else None
-
-    failures = _dispatch(fn, [("a",), ("b",)], "t", 0, done)
-    assert ran == ["a", "b", "c", "d"]
-    assert finished == [0, 2, 3]
-    assert [(i, str(e)) for i, e in failures] == [(1, "b failed")]
+    failures = InProcess().map(fn, [0, 1, 2, 3], name="t", retries=1,
+                               on_done=lambda batch, result: finished.append((batch, result)))
+    assert [(b, str(e)) for b, e in failures] == [([1], "[1] failed")]
+    assert finished == [([0], 0), ([2], 20), ([3], 30)]
+    assert tries == {0: 1, 1: 2, 2: 2, 3: 1}
+    assert InProcess().call(partial(sum, [1, 2]), name="c") == 3

@@ -10,7 +10,7 @@ from data_catalog import Catalog
 pytestmark = pytest.mark.prefect
 
 SMALL = ["--set", "geometry.n_shots=3", "--set", "geometry.shot_spacing=400", "--set", "geometry.record_length=0.6",
-         "--set", "summaries.samples=2", "--set", "imaging.shots_per_piece=2"]
+         "--set", "summaries.samples=2", "--set", "imaging.pieces.per_piece=2"]
 
 
 def test_imaging_study_maps_reduces_and_summarizes(strata):

@@ -62,7 +62,7 @@ def test_pieces_of_two_shots_give_the_same_records(reference, tmp_path, prefect_
     """Noise is seeded per shot, so how shots are grouped into pieces changes the key, not the data."""
     ref_s, ref = reference
     s = Strata(tmp_path / "root", prefect_server)
-    out = s.json("run", "seismic_survey", "--set", "simulation.shots_per_piece=3")
+    out = s.json("run", "seismic_survey", "--set", "simulation.pieces.per_piece=3")
     assert out["outputs"]["velocity_model"] == ref["outputs"]["velocity_model"]
     assert out["outputs"]["shot_records"] != ref["outputs"]["shot_records"]
     assert len(region_markers(s.root, "shot_records")) == 2  # pieces of 3 + 1 shots
@@ -132,7 +132,7 @@ def test_presets_validate():
 
     small = load_study("seismic_survey", "small", [], models()).config
     large = load_study("seismic_survey", "large", [], models()).config
-    assert small.model.shape == (101, 61) and small.geometry.n_shots == 4 and small.simulation.shots_per_piece == 1
+    assert small.model.shape == (101, 61) and small.geometry.n_shots == 4 and small.simulation.pieces.per_piece == 1
     assert large.model.shape == (401, 201) and large.geometry.n_shots == 16
     with pytest.raises(Exception, match="frozen"):
         small.geometry.n_shots = 5

@@ -17,7 +17,7 @@ from ..conftest import REPO, Strata, fingerprints, region_markers
 
 pytestmark = pytest.mark.prefect
 
-SMALL = ["--set", "generations=2", "--set", "chains=40", "--set", "chains_per_piece=10",
+SMALL = ["--set", "generations=2", "--set", "chains=40", "--set", "pieces.per_piece=10",
          "--set", "loops=[fully_synthetic, fresh_data]"]
 
 
@@ -198,7 +198,7 @@ def test_sigterm_stops_the_run_and_its_children(tmp_path):
 
 
 def test_several_pieces_per_task_give_the_same_datasets(reference, tmp_path, prefect_server):
-    """pieces_per_task is a runtime choice: same keys, same bytes, still one marker per chunk."""
+    """pieces.per_task is a runtime choice: same keys, same bytes, still one marker per chunk."""
     s = Strata(tmp_path / "root", prefect_server)
-    _assert_same_as_reference(s, s.json("run", "mad_gaussian", *SMALL, "--set", "pieces_per_task=3"), reference)
+    _assert_same_as_reference(s, s.json("run", "mad_gaussian", *SMALL, "--set", "pieces.per_task=3"), reference)
     assert len(region_markers(s.root, "mad_real")) == 4

@@ -76,16 +76,3 @@ def test_damping_profiles_are_zero_inside_and_scaled_by_the_face_velocity():
     assert pz[0] == pytest.approx(2 * pz[-1])  # rate ∝ ramp * vp near each face
     assert damping_profiles(vp, 0, (5.0, 5.0))[0].shape == (30,)
 
-
-def test_model_is_shared_only_for_read_only_velocities(setup):
-    from tasks.seismic.geometry import make_geometry
-    from tasks.seismic.solver import _model
-
-    model, src, wavelet, rec, dt = setup
-    vel = model.dataset.copy(deep=True)
-    geo = make_geometry(vel, src, rec, record_length=0.2, f0=10.0, dt=dt, space_order=8)
-    fresh = [_model(vel, geo, 8, NBL, np.float32) for _ in range(2)]
-    assert fresh[0] is not fresh[1]  # a writeable array may change between calls
-    vel.vp.values.flags.writeable = False  # as a worker's cached inputs are
-    assert _model(vel, geo, 8, NBL, np.float32) is _model(vel, geo, 8, NBL, np.float32)
-    assert _model(vel, geo, 8, NBL + 2, np.float32) is not _model(vel, geo, 8, NBL, np.float32)

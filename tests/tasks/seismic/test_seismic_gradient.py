@@ -4,7 +4,7 @@ Taylor test: with ``phi(m) = 1/2 ||F(m) - d||^2``, fixed dt and nt, and ``m = 1/
 perturbed linearly, ``|phi(m + h dm) - phi(m)|`` falls as h and
 ``|phi(m + h dm) - phi(m) - h <g, dm>|`` as h² over the asymptotic range of h. The snapshot
 gradient (interval at the Nyquist rate of f_max ≈ 2.75 f0) correlates with the exact one;
-the interval from f0's Nyquist rate does not (STACK-NOTES: 0.67).
+the interval from f0's Nyquist rate does not (docs/stack-notes.md: 0.67).
 """
 
 from __future__ import annotations

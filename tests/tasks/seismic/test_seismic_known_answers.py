@@ -1,6 +1,6 @@
 """Known answers for the acoustic solver: analytic Green's functions, reciprocity, noise.
 
-Constants and the analytic references follow STACK-NOTES.md: a receiver reads
+Constants and the analytic references follow docs/stack-notes.md: a receiver reads
 ``h_x h_z (G * s)(t)`` with ``G = H(t - r/v) / (2 pi sqrt(t^2 - r^2/v^2))`` in 2D and
 ``h_x h_y h_z s(t - r/v) / (4 pi r)`` in 3D. Every window ends before the first wave that
 could touch a model edge (where the damping layer starts) reaches the receiver.

@@ -1,0 +1,66 @@
+"""A dataset filled region by region: the one write path of mapped steps, on any worker.
+
+A ``RegionWriter`` is small and picklable (a storage root, a uri, the region dim, its full
+coordinate and the chunk size): the flow process makes it, workers write through it, and the
+catalog completes it (:meth:`Catalog.finish <data_catalog.catalog.Catalog.finish>`). It touches
+storage only, never the SQLite index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from .storage import Storage
+
+__all__ = ["RegionWriter"]
+
+
+@dataclass(frozen=True, eq=False)
+class RegionWriter:
+    """Regions ``i`` = ``coord[i * chunk : (i + 1) * chunk]`` along ``dim`` of the dataset at ``uri``.
+
+    ``lay_out(piece)`` writes the template once (shaped like ``piece``, full length along ``dim``);
+    ``write(i, ds_i)`` writes region ``i`` (or several consecutive ones) and then its marker;
+    ``missing()`` lists the regions without a marker, so a resumed run redoes only those.
+    """
+
+    storage: Storage
+    uri: str
+    dim: str
+    coord: np.ndarray = field(repr=False)
+    chunk: int
+
+    @property
+    def n_pieces(self) -> int:
+        return -(-len(self.coord) // self.chunk)
+
+    def region(self, i: int) -> slice:
+        """Positions of region ``i`` along :attr:`dim`."""
+        return slice(i * self.chunk, min((i + 1) * self.chunk, len(self.coord)))
+
+    def labels(self, i: int) -> np.ndarray:
+        """Coordinate values of region ``i``."""
+        return np.asarray(self.coord[self.region(i)])
+
+    def laid_out(self) -> bool:
+        return self.storage.template_ready(self.uri)
+
+    def lay_out(self, piece: xr.Dataset) -> None:
+        """Write the template (metadata and the variables without :attr:`dim`) from one piece."""
+        self.storage.create_template(self.uri, piece, self.dim, self.coord, self.chunk)
+
+    def write(self, i: int, ds_i: xr.Dataset) -> None:
+        """Write region ``i`` (``ds_i`` may span several regions from ``i`` on), then its markers."""
+        self.storage.write_region(self.uri, i, ds_i, self.dim, self.chunk)
+
+    def done(self, i: int) -> bool:
+        return self.storage.region_done(self.uri, i)
+
+    def missing(self) -> list[int]:
+        if not self.laid_out():
+            return list(range(self.n_pieces))
+        done = self.storage.regions_done(self.uri)
+        return [i for i in range(self.n_pieces) if i not in done]

@@ -1,0 +1,187 @@
+"""The worker side of a step: load the inputs, call the science function, write what it returns.
+
+These functions run wherever the run's executor puts them (in process or on a Dask worker) and
+touch storage only, never the SQLite index. What they need travels in one frozen, picklable
+:class:`PieceSpec`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from data_catalog import RegionWriter, Storage
+from strata_errors import InputError, RunError
+
+__all__ = ["PieceSpec", "Warned", "compute_whole", "compute_pieces", "maybe_fault", "select_piece"]
+
+# (category, message) of a warning raised by the science function: sent back to the flow process,
+# which shows each once
+Warned = tuple[type[Warning], str]
+
+
+@dataclass(frozen=True)
+class PieceSpec:
+    """Everything a worker needs to compute (part of) one step's dataset.
+
+    ``inputs``: (uri, fingerprint) of each input dataset, in the function's argument order.
+    ``writer``: the region writer of a mapped step (None: the whole dataset is written at ``uri``
+    with ``lineage``). ``coord_param``: the parameter that receives the piece's coordinate values.
+    """
+
+    step: str
+    fn: Callable[..., xr.Dataset]
+    params: Mapping[str, Any]
+    inputs: tuple[tuple[str, str | None], ...]
+    storage: Storage
+    uri: str
+    lineage: Mapping[str, Any] = field(default_factory=dict)
+    writer: RegionWriter | None = None
+    coord_param: str | None = None
+
+
+def maybe_fault(step: str, piece: int) -> None:
+    """Honour ``STRATA_FAULT=<step>:<piece>:<raise|kill>`` (tests hit a chosen point)."""
+    spec = os.environ.get("STRATA_FAULT")
+    if not spec:
+        return
+    try:
+        name, idx, action = spec.rsplit(":", 2)
+        idx_i = int(idx)
+    except ValueError:
+        raise InputError(f"STRATA_FAULT={spec!r}: expected <step>:<piece>:<raise|kill>") from None
+    if name != step or idx_i != piece:
+        return
+    if action == "kill":
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    if action == "raise":
+        raise RuntimeError(f"injected fault at {step}:{piece}")
+    raise InputError(f"STRATA_FAULT action must be raise or kill, not {action!r}")
+
+
+@contextmanager
+def _warnings_kept(into: list[Warned]) -> Iterator[None]:
+    """Collect the warnings raised inside (each distinct one once) instead of printing them here."""
+    with warnings.catch_warnings(record=True) as caught:
+        yield
+    for w in caught:
+        item = (w.category, str(w.message))
+        if item not in into:
+            into.append(item)
+
+
+# -- inputs, loaded once per process ---------------------------------------------------------------
+# A complete dataset never changes (same uri + fingerprint = same values), so each worker process
+# keeps the inputs it loaded and the pieces of a mapped step do not reread the same model and
+# geometry every time. Least recently used entries are dropped beyond the budget. Kept arrays are
+# made read-only: a step function must not modify its inputs (it gets an error if it tries).
+_CACHE_BYTES = int(float(os.environ.get("STRATA_INPUT_CACHE_MB", "512")) * 2**20)
+_SLICED_WHOLE_BYTES = 32 * 2**20  # an input sliced by the piece is kept whole only when this small
+_cache: OrderedDict[tuple[str, str], xr.Dataset] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _input(storage: Storage, uri: str, fingerprint: str | None, dim: str | None) -> tuple[xr.Dataset, bool]:
+    """(the input at ``uri``, kept): this process's in-memory copy, loaded on first use; or, when
+    too big to keep, opened lazily."""
+    key = (uri, fingerprint or "")
+    with _cache_lock:
+        if fingerprint and key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key], True
+        lazy = storage.open(uri, dask=False)  # reads only what is selected, no dask graph
+        limit = min(_CACHE_BYTES, _SLICED_WHOLE_BYTES) if dim in lazy.dims else _CACHE_BYTES
+        if not fingerprint or lazy.nbytes > limit:
+            return lazy, False
+        ds = lazy.load()
+        lazy.close()
+        for var in ds.variables.values():
+            if isinstance(var.data, np.ndarray):
+                var.data.flags.writeable = False
+        _cache[key] = ds
+        while len(_cache) > 1 and sum(d.nbytes for d in _cache.values()) > _CACHE_BYTES:
+            _cache.popitem(last=False)
+        return ds, True
+
+
+def select_piece(ds: xr.Dataset, dim: str, labels: np.ndarray) -> xr.Dataset:
+    """``ds.sel({dim: labels})`` with attrs of its own (a piece may set them; the input is shared)."""
+    out = ds.sel({dim: labels})
+    out.attrs = dict(out.attrs)
+    return out
+
+
+def _load_inputs(spec: PieceSpec, dim: str | None = None, labels: np.ndarray | None = None) -> list[xr.Dataset]:
+    """Every input, in memory; inputs having the mapped ``dim`` sliced to ``labels``."""
+    out = []
+    for uri, fp in spec.inputs:
+        ds, kept = _input(spec.storage, uri, fp, dim)
+        if dim is not None and dim in ds.dims:
+            ds = select_piece(ds, dim, labels)
+        elif kept:
+            ds = ds.copy(deep=False)  # a piece may set its own attrs
+        out.append(ds if kept else ds.load())
+    return out
+
+
+def _checked(out: Any, spec: PieceSpec) -> xr.Dataset:
+    if not isinstance(out, xr.Dataset):
+        raise RunError(f"step {spec.step} returned {type(out).__name__}, not an xarray.Dataset")
+    return out
+
+
+# -- the work ----------------------------------------------------------------------------------------
+def compute_whole(spec: PieceSpec) -> list[Warned]:
+    """Run the function and write the whole dataset (complete when this returns)."""
+    import dask
+
+    kept: list[Warned] = []
+    maybe_fault(spec.step, 0)
+    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"):
+        out = _checked(spec.fn(*_load_inputs(spec), **spec.params), spec)
+    spec.storage.write(spec.uri, out, spec.lineage)
+    return kept
+
+
+def compute_pieces(spec: PieceSpec, indices: Sequence[int], lay_out: bool = False) -> list[Warned]:
+    """One task: the regions ``indices`` of a mapped step, one after the other, each computed by one
+    call of the function and written (region, then its marker) before the next starts. A region
+    whose marker exists is skipped (a retried task redoes only what it did not finish).
+    ``lay_out``: the first region also lays out the dataset (it runs alone, before the others)."""
+    kept: list[Warned] = []
+    for n, index in enumerate(indices):
+        first = lay_out and n == 0
+        if not first and spec.writer.done(index):
+            continue
+        compute_piece(spec, index, first, kept)
+    return kept
+
+
+def compute_piece(spec: PieceSpec, index: int, lay_out: bool, kept: list[Warned]) -> None:
+    """Run the function on region ``index`` and write it (and its marker)."""
+    import dask
+
+    maybe_fault(spec.step, index)
+    writer = spec.writer
+    labels = writer.labels(index)
+    params = dict(spec.params)
+    if spec.coord_param:
+        params[spec.coord_param] = labels
+    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"):
+        out = _checked(spec.fn(*_load_inputs(spec, writer.dim, labels), **params), spec)
+    if writer.dim not in out.dims or not np.array_equal(np.asarray(out[writer.dim].values), labels):
+        raise RunError(f"step {spec.step} piece {index}: the result must have dim {writer.dim!r} "
+                       f"with the piece's coordinates {labels.tolist()[:5]}...")
+    if lay_out:
+        writer.lay_out(out)
+    writer.write(index, out)
