@@ -48,7 +48,7 @@ def prepare(ds: xr.Dataset) -> xr.Dataset:
 def region_compressors() -> tuple[Any, ...]:
     """Codec of region-written arrays: blosc lz4 + byte shuffle compresses float32 shot records
     about 5x faster than zarr's default zstd, decodes 4x faster, and smaller (measured)."""
-    return (zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
+    return (zarr.codecs.BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"),)
 
 
 class Storage:
@@ -211,13 +211,34 @@ class Storage:
 
     def write_region(self, uri: str, index: int, piece: xr.Dataset, region_dim: str, chunk: int) -> None:
         """Write ``piece`` from chunk ``index`` on (chunk-aligned along ``region_dim``; it may span
-        several chunks), then one marker per chunk it covers."""
+        several chunks), then one marker per chunk it covers.
+
+        Numeric variables are stored exactly as xarray would store them (no CF encoding: their
+        encodings are dropped), so they are written straight into their zarr arrays, which costs
+        about half of ``to_zarr(region=…)``; anything xarray encodes (strings, bools, times) goes
+        through ``to_zarr(region=…)``."""
         start = index * chunk
         stop = start + piece.sizes[region_dim]
         piece = prepare(piece)
-        drop = [n for n, v in piece.variables.items() if region_dim not in v.dims or n == region_dim]
-        piece.drop_vars(drop).to_zarr(uri, region={region_dim: slice(start, stop)}, mode="r+",
-                                      consolidated=False, zarr_format=3, **self._zarr_kwargs())
+        region = [n for n, v in piece.variables.items() if region_dim in v.dims and n != region_dim]
+        numeric = [n for n in region if piece.variables[n].dtype.kind in "iuf"]
+        if numeric:
+            group = zarr.open_group(self._store(uri), mode="r+", zarr_format=3)
+            for name in numeric:
+                var = piece.variables[name]
+                arr = group[str(name)]
+                axis = var.dims.index(region_dim)
+                want = tuple(stop - start if i == axis else n for i, n in enumerate(arr.shape))
+                if tuple(arr.metadata.dimension_names or ()) != tuple(map(str, var.dims)) or var.shape != want:
+                    raise ValueError(f"{name}: a piece of dims {var.dims} and shape {var.shape} does not fit the "
+                                     f"stored {tuple(arr.metadata.dimension_names or ())} {want}")
+                arr[tuple(slice(start, stop) if i == axis else slice(None) for i in range(var.ndim))] = var.values
+        rest = [n for n in region if n not in numeric]
+        if rest:
+            sub = piece[rest]
+            sub.drop_vars([n for n in sub.variables if n not in rest]).to_zarr(
+                uri, region={region_dim: slice(start, stop)}, mode="r+", consolidated=False, zarr_format=3,
+                **self._zarr_kwargs())
         for i in range(index, index + -(-(stop - start) // chunk)):
             self.fs.pipe_file(self._marker(uri, i), b"done\n")
 

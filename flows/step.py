@@ -113,6 +113,8 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
     """Reuse or compute one step of ``run``."""
     if step.map_over and pieces is None:
         raise InputError(f"step {step.name} is mapped over {step.map_over!r}: give pieces=")
+    if pieces is not None and not step.map_over:
+        raise TypeError(f"step {step.name} is not mapped: it takes no pieces=")
     for r in inputs:
         if not isinstance(r, Ref):
             raise TypeError(f"step {step.name}: inputs must be Refs, got {type(r).__name__}")

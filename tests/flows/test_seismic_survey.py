@@ -177,3 +177,20 @@ def test_bad_segy_file_exits_2_and_registers_nothing(tmp_path, strata_offline):
     assert not (s.root / "datasets").exists() or not any((s.root / "datasets").rglob("*.zarr"))
     proc = s("segy", "export", "abcdef", str(tmp_path / "x.sgy"), check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ")
+
+
+@pytest.mark.prefect
+@pytest.mark.parametrize("workers", [None, 2])
+def test_a_warning_of_every_piece_reaches_the_terminal_once(tmp_path, prefect_server, workers):
+    """Every shot of a too-coarse grid warns about dispersion, in process or on the workers: the
+    user sees one `warning:` line, no Python warning source lines."""
+    s = Strata(tmp_path / "root", prefect_server)
+    coarse = ["--set", "geometry.f0=30", "--set", "model.shape=[61, 41]", "--set", "geometry.n_shots=3",
+              "--set", "geometry.shot_spacing=200", "--set", "geometry.n_receivers=31",
+              "--set", "geometry.receiver_spacing=20", "--set", "geometry.record_length=0.2"]
+    proc = s("run", "seismic_survey", *coarse, *(["--workers", str(workers)] if workers else []), "--json")
+    lines = proc.stderr.splitlines()
+    warned = [line for line in lines if line.startswith("warning:")]
+    assert len(warned) == 1 and "points per wavelength" in warned[0], proc.stderr[-2000:]
+    assert not any("DispersionWarning" in line or "warnings.warn" in line for line in lines), proc.stderr[-2000:]
+    assert len(json.loads(proc.stdout)["computed"]) == 3
