@@ -135,9 +135,15 @@ def _load_inputs(spec: PieceSpec, dim: str | None = None, labels: np.ndarray | N
 
 
 def _checked(out: Any, spec: PieceSpec) -> xr.Dataset:
-    if not isinstance(out, xr.Dataset):
-        raise RunError(f"step {spec.step} returned {type(out).__name__}, not an xarray.Dataset")
-    return out
+    """The result as a dataset: an ``xr.Dataset``, or a trained network (``tasks.nn.checkpoint.Trained``,
+    converted to its checkpoint dataset; torch is imported only then)."""
+    if isinstance(out, xr.Dataset):
+        return out
+    from tasks.nn.checkpoint import Trained, to_dataset
+
+    if isinstance(out, Trained):
+        return to_dataset(out)
+    raise RunError(f"step {spec.step} returned {type(out).__name__}, not an xarray.Dataset nor a Trained network")
 
 
 # -- the work ----------------------------------------------------------------------------------------

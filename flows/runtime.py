@@ -5,20 +5,16 @@ Nothing here imports Prefect at module import time: the environment must be set 
 
 from __future__ import annotations
 
-import atexit
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from strata_errors import InputError, RunError
+from strata_errors import InputError
 
+from . import server
 from .executors import DaskExecutor, Executor, InProcess
 
 __all__ = ["Runtime", "prefect_env", "cores"]
@@ -44,14 +40,6 @@ def prefect_env(prefect_home: Path) -> dict[str, str]:
     return {k: os.environ.get(k, v) for k, v in env.items()}
 
 
-# The server strata starts lives for one run: no deployments to schedule, no late or paused runs to
-# sweep, no automations. Its background services would otherwise wake every few seconds (≈5 % of
-# a core while idle), and on a small machine each wake-up stalls an OpenMP team mid-time-step.
-_QUIET_SERVER = {f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
-    "CANCELLATION_CLEANUP", "FOREMAN", "LATE_RUNS", "SCHEDULER", "PAUSE_EXPIRATIONS", "REPOSSESSOR",
-    "CLEANUP_RECONCILER", "TRIGGERS")}
-
-
 # A LocalCluster's housekeeping runs beside the pieces: in the worker, Dask's statistical profiler
 # samples the running task every 10 ms (a thread that preempts a compute thread 100 times a
 # second) and a memory monitor wakes every 100 ms; in strata's process (scheduler and nannies),
@@ -65,12 +53,6 @@ _QUIET_CLUSTER = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _drain_events(timeout: float = 5.0) -> None:
     """Send the Prefect events this process still holds (task runs are orchestrated client-side)."""
     if "prefect.events.worker" not in sys.modules:
@@ -81,40 +63,28 @@ def _drain_events(timeout: float = 5.0) -> None:
         pass
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 class Runtime:
-    """``with Runtime(home, workers, address) as rt:`` … ``rt.task_runner()``.
+    """``with Runtime(home, workers, address) as rt:`` … ``rt.task_runner()``, ``rt.executor``.
 
-    - no workers/address: ephemeral Prefect (or ``PREFECT_API_URL``), one task at a time,
-      OpenMP/torch threads = cores;
-    - ``workers=N``: a Prefect server on loopback (unless ``PREFECT_API_URL`` is set) and a
-      LocalCluster of N processes with cores // N threads each;
-    - ``address``: an existing Dask scheduler; needs a real server (``PREFECT_API_URL``).
-    Children stay in strata's process group and are stopped on exit.
+    Prefect: ``PREFECT_API_URL`` when the user set it; else ``ephemeral`` Prefect when asked; else
+    the data root's own server (:mod:`flows.server`: found, or started and left running).
+    Executor: in process (one piece at a time, OpenMP/torch threads = cores); ``workers=N``: a
+    LocalCluster of N processes with cores // N threads each, in strata's process group and
+    stopped on exit; ``address``: an existing Dask scheduler.
     """
 
-    def __init__(self, prefect_home: Path, workers: int | None = None, address: str | None = None):
+    def __init__(self, prefect_home: Path, workers: int | None = None, address: str | None = None,
+                 ephemeral: bool = False):
         if workers is not None and workers < 1:
             raise InputError(f"--workers must be ≥ 1, got {workers}")
         if workers and address:
             raise InputError("give --workers or --dask-address, not both")
-        if address and not os.environ.get("PREFECT_API_URL"):
-            raise InputError("--dask-address needs a Prefect server the workers can reach: set PREFECT_API_URL")
         self.home = Path(prefect_home)
-        self.workers, self.address = workers, address
+        self.workers, self.address, self.ephemeral = workers, address, ephemeral
         self.threads = max(1, cores() // workers) if workers else cores()
         self._stack = ExitStack()
-        self._server: subprocess.Popen | None = None
+        self.server: server.ServerInfo | None = None  # the root's server, when this run uses it
+        self.server_started = False
         self.cluster: Any = None
         self.executor: Executor = InProcess()
         self.server_seconds = 0.0
@@ -127,8 +97,13 @@ class Runtime:
             if self.workers or var not in os.environ:  # serial: a user's setting wins
                 os.environ[var] = str(self.threads)
         os.environ.setdefault("DEVITO_LANGUAGE", "openmp")
-        if self.workers and not os.environ.get("PREFECT_API_URL"):
-            self._start_server()
+        if not os.environ.get("PREFECT_API_URL") and not self.ephemeral:
+            t0 = time.perf_counter()
+            self.server, self.server_started = server.ensure(self.home)
+            server.wait_ready(self.home, self.server)
+            os.environ["PREFECT_API_URL"] = self.server.url
+            self._stack.callback(os.environ.pop, "PREFECT_API_URL", None)
+            self.server_seconds = time.perf_counter() - t0
         from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
         self._stack.enter_context(temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
@@ -144,7 +119,6 @@ class Runtime:
         self.close()
 
     def close(self) -> None:
-        self._stack.close()
         self.executor.close()
         self.executor = InProcess()
         if self.cluster is not None:
@@ -153,40 +127,10 @@ class Runtime:
             except Exception:  # pragma: no cover - best effort on shutdown
                 pass
             self.cluster = None
-        if self._server is not None:
-            _drain_events()  # task-run events still queued in this process go out while the server is up
-            _stop(self._server)
-            os.environ.pop("PREFECT_API_URL", None)
-            self._server = None
+        _drain_events()  # task-run events still queued in this process go out while the server is known
+        self._stack.close()
 
     # -- children ----------------------------------------------------------------------------
-    def _start_server(self) -> None:
-        t0 = time.perf_counter()
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}/api"
-        log = open(self.home / "server.log", "ab")
-        self._server = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **_QUIET_SERVER},
-        )
-        atexit.register(_stop, self._server)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self._server.poll() is not None:
-                log_path = self.home / "server.log"
-                raise RunError(f"Prefect server exited with code {self._server.returncode}; see {log_path}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            _stop(self._server)
-            raise RunError(f"Prefect server did not answer within 120 s; see {self.home / 'server.log'}")
-        os.environ["PREFECT_API_URL"] = url
-        self.server_seconds = time.perf_counter() - t0
-
     def _start_cluster(self) -> None:
         import logging
 

@@ -77,6 +77,15 @@ def cmd_run(args) -> int:
     os.environ.update(prefect_env(prefect_home))
     os.environ.setdefault("DEVITO_LOGGING", "WARNING")  # no per-shot "Operator ran in" lines; a user's value wins
     console = _stderr_console()
+    ephemeral = args.ephemeral or os.environ.get("STRATA_EPHEMERAL") == "1"
+    if not ephemeral and not os.environ.get("PREFECT_API_URL"):
+        # the root's server boots while the study's modules and Prefect are imported
+        from flows import server
+
+        info, started = server.ensure(prefect_home)
+        if started:
+            console.print(f"started the Prefect server of this data root (UI {info.ui}, log {info.log}); it keeps "
+                          f"running for later runs: `strata server stop --root {cat.root}` stops it")
     console.print(f"[bold]{loaded.name}[/] preset {loaded.preset or '-'} → {cat.root}"
                   + (f" ({args.workers} workers)" if args.workers else ""))
     flow_obj = load_flow(loaded.name)
@@ -86,7 +95,7 @@ def cmd_run(args) -> int:
 
     result = run_study(flow_obj, loaded.config, catalog=cat, study=loaded.name,
                        preset=loaded.preset, overrides=loaded.overrides, workers=args.workers,
-                       address=args.dask_address, console=console, t_start=t0)
+                       address=args.dask_address, ephemeral=ephemeral, console=console, t_start=t0)
     report = write_report(cat, result, loaded, time.perf_counter() - t0)
     seconds = round(time.perf_counter() - t0, 3)
     _summary(console, result, seconds)
@@ -100,6 +109,7 @@ def cmd_run(args) -> int:
         print(f"data:    {cat.root}/datasets  ({len(computed)} computed, {len(reused)} reused)")
         print(f"plots:   {report.parent}/*.png")
         print(f"report:  {report}")
+    cat.close()
     return 0
 
 
@@ -116,6 +126,49 @@ def _summary(console, result, seconds: float) -> None:
     console.print(table)
 
 
+# -- server ----------------------------------------------------------------------------------------
+def _prefect_home(args):
+    return _catalog(args).storage.cache_dir() / "prefect"
+
+
+def cmd_server_start(args) -> int:
+    from flows import server
+
+    home = _prefect_home(args)
+    if args.port is not None and not 0 < args.port < 65536:
+        raise InputError(f"--port must be 1-65535, got {args.port}")
+    info, started = server.ensure(home, args.host, args.port)
+    server.wait_ready(home, info)
+    state = "started" if started else "already running"
+    print(f"Prefect server {state}: {info.url} (UI {info.ui}, pid {info.pid}, log {info.log})")
+    return 0
+
+
+def cmd_server_stop(args) -> int:
+    from flows import server
+
+    info = server.stop(_prefect_home(args))
+    print(f"stopped the Prefect server at {info.url} (pid {info.pid})" if info else "no Prefect server was running")
+    return 0
+
+
+def cmd_server_status(args) -> int:
+    from flows import server
+
+    home = _prefect_home(args)
+    info = server.find(home)
+    healthy = info is not None and server.healthy(info.url)
+    if args.json:
+        _emit_json({"running": info is not None, "healthy": healthy, "url": info.url if info else None,
+                    "ui": info.ui if info else None, "pid": info.pid if info else None,
+                    "log": info.log if info else None})
+    elif info is None:
+        print("no Prefect server running for this data root")
+    else:
+        print(f"{'running' if healthy else 'starting'}: {info.url} (UI {info.ui}, pid {info.pid}, log {info.log})")
+    return 0
+
+
 # -- catalog -----------------------------------------------------------------------------------------
 def cmd_list(args) -> int:
     recs = _catalog(args).list(args.kind)
@@ -128,13 +181,21 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    rec = _catalog(args).record(args.key)
+    cat = _catalog(args)
+    rec = cat.record(args.key)
     doc = rec.to_json()
+    if rec.kind == "checkpoint" and rec.complete:  # a trained network: its parameters (metadata only)
+        from tasks.nn.layout import parameter_summary
+
+        with cat.storage.open(rec.uri, dask=False) as ds:
+            doc["parameters"] = parameter_summary(ds)
     if args.json:
         _emit_json(doc)
     else:
         for k, v in doc.items():
-            if k != "variables":
+            if k == "parameters":
+                print(f"{k:>12}: {v['count']:,} in {len(v['shapes'])} tensors")
+            elif k != "variables":
                 print(f"{k:>12}: {json.dumps(v) if isinstance(v, dict | list) else v}")
         for name, v in doc["variables"].items():
             print(f"{'':>12}  {name:<14} {v['dtype']:<8} {tuple(v['shape'])} dims={tuple(v['dims'])} "
@@ -360,9 +421,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--workers", type=int, help="LocalCluster of N processes (+ a Prefect server)")
-    g.add_argument("--dask-address", help="an existing Dask scheduler (needs PREFECT_API_URL)")
+    g.add_argument("--dask-address", help="an existing Dask scheduler")
+    s.add_argument("--ephemeral", action="store_true",
+                   help="Prefect's ephemeral mode instead of the data root's server (also STRATA_EPHEMERAL=1)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_run)
+
+    c = sub.add_parser("server", help="the data root's Prefect server (UI included)").add_subparsers(
+        dest="sub", required=True, parser_class=_Parser)
+    s = c.add_parser("start", parents=[common], help="start it (or say where it runs)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int)
+    s.set_defaults(fn=cmd_server_start)
+    s = c.add_parser("stop", parents=[common], help="stop it")
+    s.set_defaults(fn=cmd_server_stop)
+    s = c.add_parser("status", parents=[common], help="is it running, where")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_server_status)
 
     c = sub.add_parser("catalog", help="query the data catalog").add_subparsers(dest="sub", required=True,
                                                                                   parser_class=_Parser)
@@ -444,5 +519,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The console script: ``main``, then, after a run, a fast exit — the catalog, lineage log and
+    report are written and closed by then, and the interpreter's teardown of Prefect, Dask and
+    xarray would only add seconds."""
+    rc = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if len(sys.argv) > 1 and sys.argv[1] == "run":
+        os._exit(rc)
+    sys.exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_report", "save_plot"]
+__all__ = ["write_report", "save_plot", "cached_plot"]
 
 
 def save_plot(catalog: Any, key: str, out: Path) -> Path:
@@ -28,6 +30,29 @@ def save_plot(catalog: Any, key: str, out: Path) -> Path:
     return out
 
 
+def cached_plot(catalog: Any, key: str) -> Path:
+    """The PNG of a dataset, rendered once per (dataset key, plotting code): a dataset never changes
+    under its key, so a rerun's report reuses the plots of the datasets it reused."""
+    from flows.code import module_source_hash
+
+    version = (module_source_hash("tasks.plots") or "0")[:8]
+    path = catalog.storage.cache_dir() / "reports" / "plots" / f"{key}-{version}.png"
+    if not path.exists():
+        tmp = path.with_name(f".{os.getpid()}-{path.name}")  # the suffix tells matplotlib the format
+        save_plot(catalog, key, tmp)
+        os.replace(tmp, path)
+    return path
+
+
+def _place(src: Path, dst: Path) -> None:
+    """``dst`` with the content of ``src``: a hard link where the filesystem allows, else a copy."""
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
@@ -40,7 +65,8 @@ def write_report(catalog: Any, result: Any, loaded: Any, seconds: float) -> Path
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = []
     for name, ref in result.outputs.items():
-        png = save_plot(catalog, ref.key, out_dir / f"{name}.png")
+        png = out_dir / f"{name}.png"
+        _place(cached_plot(catalog, ref.key), png)
         figures.append(f"<figure><img src='{png.name}' alt='{html.escape(name)}'>"
                        f"<figcaption>{html.escape(name)}: {ref.kind} <code>{ref.key}</code></figcaption></figure>")
     params = json.dumps(loaded.config.model_dump(mode="json"), indent=2)

@@ -112,3 +112,13 @@ def strata(tmp_path, prefect_server):
 def strata_offline(tmp_path):
     """The CLI without a Prefect server (catalog, plot and bad-input commands need none)."""
     return Strata(tmp_path / "root", None)
+
+
+@pytest.fixture
+def stop_root_servers():
+    """``stop_root_servers(root)``: the Prefect server a run starts for that root is stopped at teardown."""
+    roots: list[Path] = []
+    yield roots.append
+    for root in roots:
+        subprocess.run([sys.executable, "-m", "pipelines.cli", "server", "stop", "--root", str(root)], cwd=REPO,
+                       capture_output=True, timeout=60)

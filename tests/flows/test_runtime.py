@@ -1,4 +1,4 @@
-"""Runtime settings that need no server: the quiet-server and quiet-cluster switches are settings
+"""Runtime settings that need no server: the root-server and quiet-cluster switches are settings
 Prefect and distributed know."""
 
 from __future__ import annotations
@@ -6,20 +6,29 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib import metadata
 
-from flows.runtime import _QUIET_SERVER
+from flows.server import server_env
 
 
-def test_quiet_server_switches_are_prefect_settings():
-    # read back in a fresh interpreter, as the server process sees its environment
-    code = ("import json; from prefect.settings import Settings; s = Settings().server.services; "
-            "print(json.dumps([n for n in type(s).model_fields if getattr(getattr(s, n), 'enabled', None) is False]))")
-    out = subprocess.run([sys.executable, "-c", code], env={**_QUIET_SERVER, "PATH": ""}, capture_output=True,
-                         text=True, check=True).stdout
-    disabled = set(json.loads(out))
-    assert {"cancellation_cleanup", "foreman", "late_runs", "scheduler", "triggers"} <= disabled
-    assert "event_persister" not in disabled and "task_run_recorder" not in disabled  # task runs still recorded
-    assert len(disabled) >= len(_QUIET_SERVER)  # every switch took effect (event_logger is off by default)
+def test_root_server_switches_are_prefect_settings(tmp_path):
+    """The root server's start-up switches, read back as the server process sees its environment:
+    a misspelt one would be ignored silently."""
+    code = ("import json; from prefect.settings import Settings; s = Settings().server; "
+            "print(json.dumps({'triggers': s.services.triggers.enabled, 'blocks': s.register_blocks_on_start, "
+            "'memo': s.memoize_block_auto_registration, 'migrate': s.database.migrate_on_start, "
+            "'analytics': s.analytics_enabled, 'ui': s.ui.enabled, 'home': str(Settings().home)}))")
+    env = server_env(tmp_path)
+    def run() -> dict:
+        return json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                         check=True).stdout)
+
+    got = run()
+    assert got == {"triggers": False, "blocks": False, "memo": False, "migrate": True, "analytics": False,
+                   "ui": True, "home": str(tmp_path)}
+    (tmp_path / f".migrated-{metadata.version('prefect')}").touch()
+    env = server_env(tmp_path)  # this Prefect has migrated this home's database: no migration at start
+    assert run()["migrate"] is False
 
 
 def test_quiet_cluster_keys_are_dask_settings():

@@ -9,12 +9,11 @@ from data_catalog import Catalog
 
 pytestmark = pytest.mark.prefect
 
-SMALL = ["--set", "geometry.n_shots=3", "--set", "geometry.shot_spacing=400", "--set", "geometry.record_length=0.6",
-         "--set", "summaries.samples=2", "--set", "imaging.pieces.per_piece=2"]
+TINY = ["--preset", "tiny", "--set", "imaging.pieces.per_piece=2"]  # 3 shots, 2 summary samples
 
 
 def test_imaging_study_maps_reduces_and_summarizes(strata):
-    out = strata.json("run", "seismic_imaging", *SMALL)
+    out = strata.json("run", "seismic_imaging", *TINY)
     assert set(out["outputs"]) == {"image", "velocity_model", "background", "shot_records",
                                    "gradient_summary", "rtm_summary"}
     cat = Catalog(strata.root)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +11,14 @@ import pytest
 from data_catalog import Catalog
 from pipelines.cli import main
 
-from ..conftest import REPO, Strata, fingerprints, region_markers
+from ..conftest import Strata, fingerprints, region_markers
 
 N_SHOTS, N_REC = 4, 101  # the small preset
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, prefect_server):
-    """One uninterrupted small run."""
+    """One uninterrupted small run (kill/resume, rerun and --workers 2: test_study_contract)."""
     s = Strata(tmp_path_factory.mktemp("survey-ref") / "root", prefect_server)
     return s, s.json("run", "seismic_survey")
 
@@ -69,29 +65,6 @@ def test_pieces_of_two_shots_give_the_same_records(reference, tmp_path, prefect_
     a = fingerprints(s.root, [out["outputs"]["shot_records"]])[out["outputs"]["shot_records"]]
     b = fingerprints(ref_s.root, [ref["outputs"]["shot_records"]])[ref["outputs"]["shot_records"]]
     assert a == b
-
-
-@pytest.mark.prefect
-def test_killed_survey_resumes_without_redoing_shots(reference, tmp_path, prefect_server):
-    ref_s, ref = reference
-    s = Strata(tmp_path / "root", prefect_server)
-    env = {**s.env, "STRATA_FAULT": "survey:2:kill"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "seismic_survey", "--json"],
-                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    proc.communicate(timeout=300)
-    assert proc.returncode == -signal.SIGKILL
-    time.sleep(0.3)
-    cat = Catalog(s.root)
-    assert sorted(r.step for r in cat.list()) == ["geometry", "velocity_model"]  # no half survey visible
-    cat.close()
-    before = region_markers(s.root, "shot_records")
-    assert len(before) == 2  # shots 0 and 1 were finished before the kill
-    again = s.json("run", "seismic_survey")
-    assert again["outputs"] == ref["outputs"]
-    assert len(again["reused"]) == 2 and again["computed"] == [ref["outputs"]["shot_records"]]
-    after = region_markers(s.root, "shot_records")
-    assert len(after) == N_SHOTS and all(after[k] == v for k, v in before.items())  # not redone
-    assert fingerprints(s.root, again["outputs"].values()) == fingerprints(ref_s.root, ref["outputs"].values())
 
 
 @pytest.mark.prefect

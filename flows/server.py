@@ -1,0 +1,175 @@
+"""The Prefect server of a data root: started on first use, left running, found again by later runs.
+
+Its URL and pid live in ``<prefect home>/server.json``, written under a file lock so that two runs
+starting at once share one server. The server runs in its own session with its log in a file (a
+server whose stderr pipe closes dies on its first log line), so it outlives the run that started
+it — by design the one child that does; ``strata server stop`` ends it. Nothing here imports Prefect.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+from strata_errors import InputError, RunError
+
+__all__ = ["ServerInfo", "ensure", "wait_ready", "find", "healthy", "stop", "server_env", "free_port"]
+
+STARTUP_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    url: str
+    pid: int
+    host: str
+    port: int
+    log: str
+    started: float
+    prefect: str
+
+    @property
+    def ui(self) -> str:
+        return self.url.removesuffix("/api")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _prefect_version() -> str:
+    try:
+        return metadata.version("prefect")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return "?"
+
+
+def server_env(home: Path) -> dict[str, str]:
+    """The server's environment: its home, analytics off, UI on, start-up work that does nothing for
+    a local run off — block auto-registration (strata uses no blocks), the triggers service, and
+    the database migration once this Prefect version has migrated this home's database."""
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_UI_ENABLED": "true", "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+           "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
+           "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "INFO"}
+    env.pop("PREFECT_API_URL", None)
+    if _migrated_marker(home).exists():
+        env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
+    return env
+
+
+def _migrated_marker(home: Path) -> Path:
+    return home / f".migrated-{_prefect_version()}"
+
+
+@contextmanager
+def _locked(home: Path) -> Iterator[None]:
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "server.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _is_server(pid: int) -> bool:
+    """Is ``pid`` alive and (where /proc tells) a Prefect server? (a recycled pid is not ours)"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():
+        args = cmdline.read_bytes().split(b"\0")
+        return b"prefect" in args and b"server" in args and b"start" in args
+    return True
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def find(home: Path) -> ServerInfo | None:
+    """The recorded server of this home when its process is alive (it may still be booting)."""
+    path = home / "server.json"
+    try:
+        info = ServerInfo(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    return info if _is_server(info.pid) else None
+
+
+def ensure(home: Path, host: str = "127.0.0.1", port: int | None = None) -> tuple[ServerInfo, bool]:
+    """(the home's server, whether it was started now): the recorded one while its process lives,
+    else a new one, spawned without waiting for it (it boots while the caller imports)."""
+    with _locked(home):
+        info = find(home)
+        if info is not None:
+            if port is not None and (info.port != port or info.host != host):
+                raise InputError(f"a Prefect server for this root already runs at {info.url}; "
+                                 "stop it first (strata server stop)")
+            return info, False
+        port = port or free_port(host)
+        log = home / "server.log"
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=server_env(home),
+                start_new_session=True,
+            )
+        info = ServerInfo(f"http://{host}:{port}/api", proc.pid, host, port, str(log), time.time(),
+                          _prefect_version())
+        (home / "server.json").write_text(json.dumps(asdict(info), indent=2))
+        return info, True
+
+
+def wait_ready(home: Path, info: ServerInfo, timeout: float = STARTUP_SECONDS) -> None:
+    """Block until the server answers ``/health`` (RunError, naming its log, if it dies or hangs)."""
+    deadline = time.monotonic() + timeout
+    while not healthy(info.url):
+        if not _is_server(info.pid):
+            raise RunError(f"the Prefect server of {home} exited during start-up; see {info.log}")
+        if time.monotonic() > deadline:
+            raise RunError(f"the Prefect server at {info.url} did not answer within {timeout:.0f} s; see {info.log}")
+        time.sleep(0.1)
+    _migrated_marker(home).touch()
+
+
+def stop(home: Path, timeout: float = 20.0) -> ServerInfo | None:
+    """Stop the home's server (its whole session) and forget it; None when none was running."""
+    with _locked(home):
+        info = find(home)
+        (home / "server.json").unlink(missing_ok=True)
+        if info is None:
+            return None
+        try:
+            os.killpg(info.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return info
+        deadline = time.monotonic() + timeout
+        while _is_server(info.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _is_server(info.pid):
+            os.killpg(info.pid, signal.SIGKILL)
+        return info
