@@ -15,6 +15,9 @@ from strata_errors import InputError, RunError, StrataError
 __all__ = ["main"]
 
 
+_FAST_EXIT = False  # set by a finished `run` whose Prefect server outlives it (see entry)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         raise InputError(f"{self.prog}: {message}")
@@ -110,6 +113,8 @@ def cmd_run(args) -> int:
         print(f"plots:   {report.parent}/*.png")
         print(f"report:  {report}")
     cat.close()
+    global _FAST_EXIT
+    _FAST_EXIT = not ephemeral
     return 0
 
 
@@ -520,13 +525,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The console script: ``main``, then, after a run, a fast exit — the catalog, lineage log and
-    report are written and closed by then, and the interpreter's teardown of Prefect, Dask and
-    xarray would only add seconds."""
+    """The console script: ``main``, then, after a run against the root's (or the user's) server, a
+    fast exit — the catalog, lineage log and report are written and closed by then, and the
+    interpreter's teardown of Prefect, Dask and xarray would only add seconds. An ephemeral run
+    exits normally: Prefect stops its ephemeral server at exit."""
     rc = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    if len(sys.argv) > 1 and sys.argv[1] == "run":
+    if _FAST_EXIT:
         os._exit(rc)
     sys.exit(rc)
 

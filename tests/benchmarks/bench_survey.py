@@ -498,6 +498,9 @@ class Flows:
                 "flow_side": flow_side[0] if flow_side else {}}
 
     def close(self) -> None:
+        from flows import server
+
+        server.stop(self.cat.storage.cache_dir() / "prefect")  # the root's server, started by the first run
         self.cat.close()
 
 

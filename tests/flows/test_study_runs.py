@@ -175,3 +175,22 @@ def test_several_pieces_per_task_give_the_same_datasets(reference, tmp_path, pre
     s = Strata(tmp_path / "root", prefect_server)
     _assert_same_as_reference(s, s.json("run", "mad_gaussian", *SMALL, "--set", "pieces.per_task=3"), reference)
     assert len(region_markers(s.root, "mad_real")) == 4
+
+
+@pytest.mark.parametrize("mode", ["--ephemeral", "root-server"])
+def test_a_finished_run_leaves_no_process_of_its_own(tmp_path, stop_root_servers, mode):
+    """After a run exits (fast, with os._exit, when its Prefect server outlives it), nothing of its
+    process group is left: no ephemeral Prefect server, no cluster. The root's server lives in its
+    own session and is stopped at teardown."""
+    s = Strata(tmp_path / "root", None)
+    stop_root_servers(s.root)
+    env = {k: v for k, v in s.env.items() if k not in ("PREFECT_API_URL", "STRATA_EPHEMERAL")}
+    flags = ["--ephemeral"] if mode == "--ephemeral" else []
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "mad_gaussian", "--preset", "tiny", *flags,
+                             "--workers", "1", "--json"], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    out, err = proc.communicate(timeout=150)  # would hang if a child kept the pipes open
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert json.loads(out)["computed"]
+    time.sleep(1.0)
+    assert _group_alive(proc.pid) == []
