@@ -122,3 +122,15 @@ def stop_root_servers():
     for root in roots:
         subprocess.run([sys.executable, "-m", "pipelines.cli", "server", "stop", "--root", str(root)], cwd=REPO,
                        capture_output=True, timeout=60)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """In-process Devito tests run before any test that runs torch in this process.
+
+    Measured: after one multi-threaded torch CPU op (a 200x200 matmul) in a process, two identical
+    Devito runs in that process no longer agree bit for bit (with torch on one thread they do);
+    the bitwise-reproducibility tests of tasks/seismic would then fail depending on test order.
+    The root cause (suspected: floating-point state of OpenMP threads shared by torch and Devito's
+    compiled code) is open: whoever puts training and Devito in one worker (ASPIRE) must fix it.
+    """
+    items.sort(key=lambda item: 0 if "tasks/seismic" in item.nodeid.replace("\\", "/") else 1)
