@@ -158,6 +158,8 @@ def wait_ready(home: Path, info: ServerInfo, timeout: float = STARTUP_SECONDS) -
 
 def stop(home: Path, timeout: float = 20.0) -> ServerInfo | None:
     """Stop the home's server (its whole session) and forget it; None when none was running."""
+    if not home.is_dir():  # nothing was ever started here: create nothing either
+        return None
     with _locked(home):
         info = find(home)
         (home / "server.json").unlink(missing_ok=True)

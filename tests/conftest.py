@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from flows.server import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 
 # OpenMP's default busy-waiting crawls when test processes oversubscribe the 2 CI cores
@@ -21,10 +22,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 os.environ.setdefault("DEVITO_LANGUAGE", "openmp")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def group_alive(pgid: int) -> list[str]:
+    """Processes of a process group still running (zombies are dead, awaiting a reaper)."""
+    out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.split()[1] == str(pgid) and not line.split()[2].startswith("Z")]
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +35,7 @@ def prefect_server(tmp_path_factory):
         yield os.environ["PREFECT_API_URL"]
         return
     home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
     log = open(home / "server.log", "wb")

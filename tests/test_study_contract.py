@@ -35,7 +35,7 @@ from data_catalog import COMPLETE_ATTR, LINEAGE_ATTR, Catalog, Record
 from pipelines.config import STUDIES_DIR
 from pipelines.registry import STUDIES
 
-from .conftest import REPO, Strata, fingerprints, region_markers
+from .conftest import REPO, Strata, fingerprints, group_alive, region_markers
 
 pytestmark = pytest.mark.prefect
 
@@ -136,12 +136,6 @@ def test_rerun_computes_nothing(reference):
 
 
 # -- 2. kill -> resume -------------------------------------------------------------------------------------
-def _group_alive(pgid: int) -> list[str]:
-    """Processes of a process group still running (zombies are dead, awaiting a reaper)."""
-    out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat=,args="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if line.split()[1] == str(pgid) and not line.split()[2].startswith("Z")]
-
-
 def _draw_fault(ref: Reference) -> tuple[str, int]:
     """(step, piece): a mapped step of the study and a piece index one of its datasets has, drawn
     reproducibly per study (``STRATA_CONTRACT_SEED`` draws others). Not piece 0 when there are more:
@@ -167,9 +161,9 @@ def test_kill_at_a_random_piece_then_resume_gives_the_same_bytes(reference, tmp_
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL, f"STRATA_FAULT={fault}: exit {proc.returncode}\n{err.decode()[-2000:]}"
     deadline = time.monotonic() + 10
-    while _group_alive(proc.pid) and time.monotonic() < deadline:
+    while group_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _group_alive(proc.pid) == [], f"STRATA_FAULT={fault}: processes outlived the kill"
+    assert group_alive(proc.pid) == [], f"STRATA_FAULT={fault}: processes outlived the kill"
 
     # nothing half-written is visible: what the catalog lists is complete, verifies and is the reference's
     cat = Catalog(s.root)

@@ -13,7 +13,7 @@ import pytest
 
 from data_catalog import Catalog
 
-from ..conftest import REPO, Strata, fingerprints, region_markers
+from ..conftest import REPO, Strata, fingerprints, group_alive, region_markers
 
 pytestmark = pytest.mark.prefect
 
@@ -89,12 +89,6 @@ def test_verify_finds_a_flipped_byte(reference, tmp_path):
     assert key in proc.stdout and proc.stderr.strip().splitlines()[-1].startswith("error: 1 dataset(s) failed")
 
 
-def _group_alive(pgid: int) -> list[str]:
-    """Processes of a process group still running (zombies are dead, awaiting a reaper)."""
-    out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat=,args="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if line.split()[1] == str(pgid) and not line.split()[2].startswith("Z")]
-
-
 def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server):
     s = Strata(tmp_path / "root", prefect_server)
     proc = s("run", "mad_gaussian", *SMALL, fault="real_samples:1:raise", check=False)
@@ -143,7 +137,7 @@ def test_killed_parallel_run_stops_its_cluster(tmp_path, stop_root_servers):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL, err[-2000:]
     time.sleep(1.0)
-    assert _group_alive(proc.pid) == []
+    assert group_alive(proc.pid) == []
     cat = Catalog(s.root)
     assert [r.step for r in cat.list()] == ["real_samples"]
     cat.close()
@@ -167,7 +161,7 @@ def test_sigterm_stops_the_run_and_its_children(tmp_path, stop_root_servers):
     assert proc.returncode in (1, 130), err.decode()[-2000:]
     assert err.decode().strip().splitlines()[-1].startswith("error: ")
     time.sleep(1.0)
-    assert _group_alive(proc.pid) == []
+    assert group_alive(proc.pid) == []
 
 
 def test_several_pieces_per_task_give_the_same_datasets(reference, tmp_path, prefect_server):
@@ -193,4 +187,4 @@ def test_a_finished_run_leaves_no_process_of_its_own(tmp_path, stop_root_servers
     assert proc.returncode == 0, err.decode()[-2000:]
     assert json.loads(out)["computed"]
     time.sleep(1.0)
-    assert _group_alive(proc.pid) == []
+    assert group_alive(proc.pid) == []
