@@ -23,6 +23,7 @@ from strata_errors import InputError, RunError, StrataError
 
 from .code import code_identity
 from .context import current_run
+from .isolated import compute_isolated
 from .pieces import PieceSpec, compute_pieces, compute_whole
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class Step:
     ``map_over``: the output dim filled region by region; inputs having that dim are sliced to the
     piece; the full coordinate is the param ``coord_param`` if given (the piece's slice of it is
     passed in its place), else the first input's. ``version`` is bumped when results change.
+    ``isolated``: a whole step computed in a fresh Python process (:mod:`flows.isolated`), e.g.
+    multi-threaded training that must leave the worker's state as it found it.
     """
 
     name: str
@@ -75,6 +78,11 @@ class Step:
     map_over: str | None = None
     coord_param: str | None = None
     retries: int = 0
+    isolated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.isolated and self.map_over:
+            raise TypeError(f"step {self.name}: only a whole (unmapped) step can be isolated")
 
     def __call__(self, *inputs: Ref, pieces: Pieces | None = None, label: str | None = None,
                  **params: Any) -> Ref:
@@ -157,7 +165,8 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
 
 def _whole(run: StudyRun, step: Step, spec: PieceSpec, inputs: Sequence[Ref], pieces: Pieces | None) -> Record:
     """The whole dataset, computed and written by one executor call; then indexed here."""
-    run.show_warnings(run.executor.call(partial(compute_whole, spec), name=step.name, retries=step.retries))
+    work = compute_isolated if step.isolated else compute_whole
+    run.show_warnings(run.executor.call(partial(work, spec), name=step.name, retries=step.retries))
     return run.catalog.register(spec.uri, run.catalog.storage.attrs(spec.uri)[LINEAGE_ATTR])
 
 

@@ -6,6 +6,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from .aspire_models import AspireSeismicConfig, AspireStylizedConfig
 from .config import StudyConfig
 from .models import MadGaussianConfig, SeismicImagingConfig, SeismicSurveyConfig
 
@@ -23,6 +24,10 @@ class StudyEntry:
 STUDIES: dict[str, StudyEntry] = {
     e.name: e
     for e in [
+        StudyEntry("aspire_seismic", AspireSeismicConfig, "flows.aspire_seismic:aspire_seismic",
+                   "ASPIRE on seismic imaging: 64x64 GRF velocity prior, FWI-gradient summaries, conditional Glow"),
+        StudyEntry("aspire_stylized", AspireStylizedConfig, "flows.aspire_stylized:aspire_stylized",
+                   "ASPIRE on a linear-Gaussian problem with a known posterior: a CNF per iteration, metrics"),
         StudyEntry("mad_gaussian", MadGaussianConfig, "flows.mad_gaussian:mad_gaussian",
                    "self-consuming Gaussian loop: fitted mean/covariance and W2 per generation, 3 loop types"),
         StudyEntry("seismic_survey", SeismicSurveyConfig, "flows.seismic_survey:seismic_survey",

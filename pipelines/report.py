@@ -59,6 +59,25 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _small_tables(catalog: Any, outputs: dict[str, Any]) -> str:
+    """Outputs whose variables are all 1-D over one dim of at most 50 entries (e.g. metrics per
+    iteration), as HTML tables: one row per entry, one column per variable."""
+    parts = []
+    for name, ref in outputs.items():
+        with catalog.open(ref.key, dask=False) as ds:
+            dims = {v.dims for v in ds.data_vars.values()}
+            if len(dims) != 1 or len(next(iter(dims))) != 1 or ds.sizes[next(iter(dims))[0]] > 50:
+                continue
+            dim = next(iter(dims))[0]
+            ds = ds.load()
+        names = list(ds.data_vars)
+        rows = [[str(ds[dim].values[i])] + [f"{float(ds[n].values[i]):.4g}" for n in names]
+                for i in range(ds.sizes[dim])]
+        parts.append(f"<h3>{html.escape(name)} ({html.escape(ref.kind)})</h3>"
+                     + _table([dim, *names], rows))
+    return "".join(parts)
+
+
 def write_report(catalog: Any, result: Any, loaded: Any, seconds: float) -> Path:
     """Write ``<root>/reports/<flow_run_id>/index.html`` (+ one PNG per output) and return its path."""
     out_dir = catalog.storage.cache_dir() / "reports" / result.flow_run_id
@@ -70,6 +89,7 @@ def write_report(catalog: Any, result: Any, loaded: Any, seconds: float) -> Path
         figures.append(f"<figure><img src='{png.name}' alt='{html.escape(name)}'>"
                        f"<figcaption>{html.escape(name)}: {ref.kind} <code>{ref.key}</code></figcaption></figure>")
     params = json.dumps(loaded.config.model_dump(mode="json"), indent=2)
+    tables = _small_tables(catalog, result.outputs)
     steps = [[html.escape(s.step), html.escape(s.label or ""), f"<code>{s.key}</code>", s.kind,
               s.status, f"{s.seconds:.2f}"] for s in result.steps]
     lineage_rows = []
@@ -91,6 +111,7 @@ figure{{margin:1em 0}}</style></head><body>
 overrides: <code>{html.escape(' '.join(loaded.overrides) or 'none')}</code>; {seconds:.1f} s in all
 (Prefect start-up {t.get('prefect_startup_s', 0):.1f} s, steps {t.get('steps_s', 0):.1f} s).</p>
 <h2>Plots</h2>{''.join(figures)}
+{'<h2>Tables</h2>' + tables if tables else ''}
 <h2>Parameters</h2><pre>{html.escape(params)}</pre>
 <h2>Steps</h2>{_table(['step', 'label', 'key', 'kind', 'status', 'seconds'], steps)}
 <h2>Lineage</h2>{_table(['dataset', 'step', 'inputs', 'code version', 'git', 'tree'], lineage_rows)}

@@ -342,3 +342,6 @@ def plot_checkpoint(ds: xr.Dataset):
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return fig
+
+
+from . import plots_aspire as _aspire  # noqa: E402,F401 - registers the ASPIRE plotters

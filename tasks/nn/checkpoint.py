@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -15,8 +16,20 @@ import xarray as xr
 from strata_errors import InputError
 
 from . import models as _builtin  # noqa: F401 - registers the built-in classes and activations
-from .layout import CALLABLE_KEY, CLASS_ATTR, FORMAT, FORMAT_ATTR, HISTORY_ATTR, INIT_ATTR, ROLE_ATTR, tensor_dims
-from .registry import callable_name, callable_named, model_class, model_name
+from .layout import (
+    CALLABLE_KEY,
+    CLASS_ATTR,
+    FORMAT,
+    FORMAT_ATTR,
+    HISTORY_ATTR,
+    INIT_ATTR,
+    MODULE_ATTR,
+    ROLE_ATTR,
+    tensor_dims,
+)
+from .registry import MODELS, callable_name, callable_named, model_class, model_name
+
+_OWN_PACKAGE = "tasks."  # the only modules a checkpoint may ask to import
 
 __all__ = ["Trained", "to_dataset", "from_dataset"]
 
@@ -91,21 +104,29 @@ def to_dataset(trained: Trained) -> xr.Dataset:
         role = "parameter" if key in params else "buffer"
         variables[key] = xr.Variable(tensor_dims(key, values.ndim), values,
                                      {ROLE_ATTR: role, "long_name": f"{role} {key}"})
-    attrs = {FORMAT_ATTR: FORMAT, CLASS_ATTR: name, INIT_ATTR: _encode(dict(trained.init), "init"),
-             HISTORY_ATTR: _history(trained.history)}
+    attrs = {FORMAT_ATTR: FORMAT, CLASS_ATTR: name, MODULE_ATTR: type(module).__module__,
+             INIT_ATTR: _encode(dict(trained.init), "init"), HISTORY_ATTR: _history(trained.history)}
     return xr.Dataset(variables, attrs=attrs)
 
 
 def from_dataset(ds: xr.Dataset) -> Trained:
     """Build the registered class from a checkpoint dataset and load its tensors (on the CPU, eval mode).
 
-    Only classes and callables of the registry are built (InputError for any other name); the
+    Only classes and callables of the registry are built (InputError for any other name); a class
+    not registered yet is looked for in the checkpoint's ``model_module`` if that is a module of the
+    ``tasks`` package (importing it registers the class; no other module is ever imported); the
     stored dtypes must be the ones the class builds."""
     if CLASS_ATTR not in ds.attrs or INIT_ATTR not in ds.attrs:
         raise InputError(f"not a checkpoint dataset: attrs {CLASS_ATTR!r} and {INIT_ATTR!r} are missing")
     if ds.attrs.get(FORMAT_ATTR) != FORMAT:
         raise InputError(f"checkpoint format {ds.attrs.get(FORMAT_ATTR)!r} is not {FORMAT}")
     name = ds.attrs[CLASS_ATTR]
+    where = ds.attrs.get(MODULE_ATTR)
+    if name not in MODELS and isinstance(where, str) and where.startswith(_OWN_PACKAGE):
+        try:
+            importlib.import_module(where)  # registers the class
+        except ImportError as exc:
+            raise InputError(f"checkpoint of {name}: its module {where} does not import: {exc}") from None
     cls = model_class(name)
     init = _decode(ds.attrs[INIT_ATTR])
     if not isinstance(init, dict):

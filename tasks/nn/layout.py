@@ -2,8 +2,10 @@
 
 One variable per ``state_dict`` tensor, named by its key, with dtype kept and dims of its own
 (``<key>#0``, ``<key>#1``, …), and the attr ``role`` (``parameter`` or ``buffer``). Dataset attrs:
-``model_class`` (the registered name), ``model_init`` (the init kwargs as JSON values, a callable
-as ``{"$callable": name}``), ``history`` (loss per epoch, by split) and ``checkpoint_format``.
+``model_class`` (the registered name), ``model_module`` (the module that registers it, imported on
+load when the name is not registered yet — only modules of the ``tasks`` package), ``model_init``
+(the init kwargs as JSON values, a callable as ``{"$callable": name}``), ``history`` (loss per epoch,
+by split) and ``checkpoint_format``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["FORMAT", "FORMAT_ATTR", "CLASS_ATTR", "INIT_ATTR", "HISTORY_ATTR", "ROLE_ATTR", "CALLABLE_KEY",
-           "tensor_dims", "parameter_summary"]
+__all__ = ["FORMAT", "FORMAT_ATTR", "CLASS_ATTR", "MODULE_ATTR", "INIT_ATTR", "HISTORY_ATTR", "ROLE_ATTR",
+           "CALLABLE_KEY", "tensor_dims", "parameter_summary"]
 
 FORMAT = 1
 FORMAT_ATTR = "checkpoint_format"
 CLASS_ATTR = "model_class"
+MODULE_ATTR = "model_module"
 INIT_ATTR = "model_init"
 HISTORY_ATTR = "history"
 ROLE_ATTR = "role"

@@ -13,7 +13,7 @@ from strata_errors import InputError
 from .model import build_model, smooth_model
 from .solver import survey_shots
 
-__all__ = ["sample_models", "simulate_pairs", "smooth_samples"]
+__all__ = ["sample_models", "simulate_pairs", "smooth_samples", "repeat_model"]
 
 
 def _stack(pieces: list[xr.Dataset], samples: Sequence[int]) -> xr.Dataset:
@@ -44,6 +44,12 @@ def smooth_samples(models: xr.Dataset, *, sigma: float) -> xr.Dataset:
     """Per-sample smoothed models (the estimates x̂ at which summaries are computed)."""
     pieces = [smooth_model(models.sel(sample=s).drop_vars("sample"), sigma) for s in models.sample.values]
     return _stack(pieces, models.sample.values)
+
+
+def repeat_model(model: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
+    """``model`` once per sample of ``like``: one estimate x̂⁰ (e.g. a smooth background) for every sample."""
+    samples = like["sample"].values
+    return _stack([model] * len(samples), samples)
 
 
 def simulate_pairs(models: xr.Dataset, geometry: xr.Dataset, *, space_order: int = 8, nbl: int = 40,

@@ -97,6 +97,32 @@ print(json.dumps({{"out": out.tobytes().hex(), "verify": cat.verify({key!r}),
     assert got["activation"] is True
 
 
+def test_a_checkpoint_names_the_module_that_registers_its_class_and_only_ours_is_imported(trained, tmp_path):
+    ds = to_dataset(trained)
+    assert ds.attrs["model_module"] == "tasks.nn.models"
+    # a process that never imported the class's module loads the checkpoint: the module is imported
+    from tasks.inference.cnf import VectorCNF
+
+    cnf = Trained(VectorCNF(2, 1, transforms=1, hidden_features=[4]),
+                  {"features": 2, "context": 1, "transforms": 1, "hidden_features": [4]})
+    to_dataset(cnf).to_zarr(tmp_path / "cnf.zarr")
+    code = f"""
+import sys, xarray as xr
+from tasks.nn.checkpoint import from_dataset
+assert "tasks.inference.cnf" not in sys.modules
+ds = xr.open_zarr({str(tmp_path / "cnf.zarr")!r}).load()
+print(type(from_dataset(ds).module).__name__)
+forged = ds.assign_attrs(model_class="nope", model_module="json.tool")
+try:
+    from_dataset(forged)
+except Exception as exc:
+    print(type(exc).__name__, "json.tool" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split("\n")[:2] == ["VectorCNF", "InputError False"]
+
+
 def test_a_class_outside_the_registry_is_refused(trained):
     ds = to_dataset(trained)
     for name in ("os.system", "torch.nn.Linear", "builtins.eval"):

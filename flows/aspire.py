@@ -1,0 +1,67 @@
+"""The ASPIRE loop as steps, shared by the ASPIRE studies.
+
+For k = 1…K: summaries s^k at the previous estimates (training and held-out samples, mapped over
+samples); CNF_k trained on (x, [s^k, x̂^{k-1}]) in a fresh process with all the configured threads;
+held-out posterior draws and the iteration's metrics; then (k < K) the posterior means x̂^k of every
+sample. Iteration k's datasets take iteration k−1's as inputs, so lineage and resumption follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.inference import aspire, aspire_metrics
+
+from .step import Ref, Step
+
+__all__ = ["Problem", "aspire_loop", "train", "estimate", "posterior", "metrics", "table"]
+
+train = Step("train_posterior", aspire.train_posterior, version="1", kind="checkpoint", isolated=True)
+estimate = Step("posterior_estimates", aspire.posterior_estimates, version="1", kind="estimates", map_over="sample")
+posterior = Step("posterior", aspire.posterior, version="1", kind="posterior")
+metrics = Step("iteration_metrics", aspire_metrics.iteration_metrics, version="1", kind="aspire_metrics")
+table = Step("aspire_metrics", aspire_metrics.metrics_table, version="1", kind="aspire_metrics")
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a study gives the loop: per split (``train``, ``test``) the truth and the initial estimates,
+    ``summarize(estimates, split, k) -> summaries``, the variable name, and optionally the analytic
+    posterior of the held-out cases; ``clip``: bounds of the estimates (e.g. velocities the solver allows)."""
+
+    truth: Mapping[str, Ref]
+    initial: Mapping[str, Ref]
+    summarize: Callable[[Ref, str, int], Ref]
+    var: str
+    reference: Ref | None = None
+    clip: tuple[float, float] | None = None
+
+
+def aspire_loop(cfg: Any, problem: Problem) -> dict[str, Ref]:
+    """Run K iterations; ``cfg`` has sections ``aspire`` (iterations, draws, seed, pieces), ``cnf`` and
+    ``training`` (with ``threads``). Returns every iteration's checkpoint and posterior, and ``metrics``."""
+    a, t = cfg.aspire, cfg.training
+    fit = t.model_dump(mode="json", exclude={"threads"})
+    net = cfg.cnf.model_dump(mode="json")
+    xhat = dict(problem.initial)
+    bounds = {} if problem.clip is None else {"clip": [float(v) for v in problem.clip]}
+    rows: list[Ref] = []
+    out: dict[str, Ref] = {}
+    for k in range(1, a.iterations + 1):
+        s = {w: problem.summarize(xhat[w], w, k) for w in SPLITS}
+        ckpt = train(problem.truth["train"], s["train"], xhat["train"], label=f"k={k}", var=problem.var,
+                     iteration=k, seed=a.seed, threads=t.threads, cnf=net, training=fit)
+        post = posterior(ckpt, s["test"], xhat["test"], problem.truth["test"], label=f"k={k} held-out",
+                         var=problem.var, draws=a.posterior_draws, seed=a.seed, iteration=k)
+        ref = (problem.reference,) if problem.reference is not None else ()
+        rows.append(metrics(post, *ref, label=f"k={k}", iteration=k))
+        out[f"checkpoint_{k}"], out[f"posterior_{k}"] = ckpt, post
+        if k < a.iterations:
+            xhat = {w: estimate(ckpt, s[w], xhat[w], pieces=a.pieces, label=f"k={k} {w}", var=problem.var,
+                                draws=a.estimate_draws, seed=a.seed, iteration=k, **bounds) for w in SPLITS}
+    out["metrics"] = table(*rows, label=f"K={a.iterations}")
+    return out

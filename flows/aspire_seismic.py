@@ -1,0 +1,47 @@
+"""Study flow ``aspire_seismic``: ASPIRE on seismic imaging — a prior of small velocity models
+(Gaussian-random-field perturbations of a layered background), their noisy surveys, FWI-gradient
+summaries at the current estimates, a conditional Glow per iteration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tasks.seismic.pairs import repeat_model
+
+from .aspire import Problem, aspire_loop
+from .seismic_imaging import background, gradients, pair_data, pair_models
+from .seismic_survey import geometry, model_params, velocity_model
+from .step import Ref, Step
+from .study import study_flow
+
+__all__ = ["aspire_seismic"]
+
+initial = Step("initial_estimates", repeat_model, version="1", kind="model_samples", map_over="sample")
+
+
+@study_flow("aspire_seismic")
+def aspire_seismic(cfg: Any) -> dict[str, Ref]:
+    """``cfg``: the study's frozen config (``pipelines.aspire_models.AspireSeismicConfig``)."""
+    a, p, s, g = cfg.aspire, cfg.prior, cfg.simulation, cfg.geometry
+    fd = {"space_order": s.space_order, "nbl": s.nbl}
+    params, label = model_params(cfg.model)
+    vel = velocity_model(label=label, **params)
+    geo = geometry(vel, label=f"{g.n_shots} shots", space_order=s.space_order, **g.model_dump(mode="json"))
+    bg = background(vel, label=f"sigma {p.estimate_smoothing:g} m", sigma=p.estimate_smoothing)
+    field = {"std": p.perturbation_std, "correlation_length": p.correlation_length}
+    labels = {"train": np.arange(a.train_pairs), "test": a.train_pairs + np.arange(a.test_cases)}
+    models, data, x0 = {}, {}, {}
+    for w, v in labels.items():
+        models[w] = pair_models(pieces=a.pieces, label=f"{len(v)} {w}", samples=v, base=params, perturbation=field,
+                                seed=a.seed)
+        data[w] = pair_data(models[w], geo, pieces=a.pieces, label=w, noise_snr_db=s.noise_snr_db, seed=s.seed, **fd)
+        x0[w] = initial(bg, models[w], pieces=a.pieces, label=w)
+
+    def summarize(xhat: Ref, split: str, k: int) -> Ref:
+        return gradients(xhat, data[split], geo, pieces=a.pieces, label=f"k={k} {split}",
+                         factor=p.snapshot_factor, **fd)
+
+    loop = Problem(truth=models, initial=x0, summarize=summarize, var="vp", clip=(p.vp_min, p.vp_max))
+    return {"velocity_model": vel, "geometry": geo, "background": bg, **aspire_loop(cfg, loop)}

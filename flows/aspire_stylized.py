@@ -1,0 +1,38 @@
+"""Study flow ``aspire_stylized``: ASPIRE on a linear-Gaussian problem whose posterior is known."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tasks.inference import stylized_data
+
+from .aspire import Problem, aspire_loop
+from .step import Ref, Step
+from .study import study_flow
+
+__all__ = ["aspire_stylized"]
+
+problem = Step("linear_problem", stylized_data.problem_dataset, version="1", kind="linear_problem")
+pairs = Step("pairs", stylized_data.draw_pairs, version="1", kind="pairs", map_over="sample",
+             coord_param="samples")
+initial = Step("prior_estimates", stylized_data.prior_estimates, version="1", kind="estimates", map_over="sample")
+summaries = Step("summaries", stylized_data.summaries, version="1", kind="summary", map_over="sample")
+reference = Step("analytic_posterior", stylized_data.reference_posterior, version="1", kind="reference_posterior")
+
+
+@study_flow("aspire_stylized")
+def aspire_stylized(cfg: Any) -> dict[str, Ref]:
+    """``cfg``: the study's frozen config (``pipelines.aspire_models.AspireStylizedConfig``)."""
+    a = cfg.aspire
+    prob = problem(label=f"d={cfg.problem.d} m={cfg.problem.m}", **cfg.problem.model_dump(mode="json"))
+    labels = {"train": np.arange(a.train_pairs), "test": a.train_pairs + np.arange(a.test_cases)}
+    xy = {w: pairs(prob, pieces=a.pieces, label=f"{len(v)} {w}", samples=v, seed=a.seed) for w, v in labels.items()}
+    x0 = {w: initial(xy[w], prob, pieces=a.pieces, label=w) for w in xy}
+
+    def summarize(xhat: Ref, split: str, k: int) -> Ref:
+        return summaries(xhat, xy[split], prob, pieces=a.pieces, label=f"k={k} {split}")
+
+    loop = Problem(truth=xy, initial=x0, summarize=summarize, var="x", reference=reference(xy["test"], prob))
+    return {"problem": prob, **aspire_loop(cfg, loop)}

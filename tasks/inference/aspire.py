@@ -1,0 +1,170 @@
+"""The science of one ASPIRE iteration, on datasets (the loop itself is a study flow).
+
+Iteration k trains CNF_k on pairs ``(x_i, [s_i^k, x̂_i^{k-1}])`` — the truth, the summary (the
+data-misfit gradient at the previous estimate) and the previous estimate — and takes the
+posterior mean of CNF_k as the next estimate x̂_i^k. Held-out cases run through the same chain.
+
+Conventions: truth and estimates datasets hold ``var`` with dims ``(sample, *event)``; summaries
+datasets hold ``gradient`` with the same dims. One event dim: the vector CNF (condition = summary
+and estimate concatenated, ``2·d`` features); two: the image CNF (condition = the two as channels,
+``x`` one channel). Posterior draws come from per-sample generators seeded by
+``SeedSequence([seed, iteration, sample])``: a sample's draws do not depend on the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from strata_errors import InputError
+from tasks.nn.checkpoint import Trained, from_dataset
+from tasks.nn.training import seeded_torch
+
+from .cnf import train_cnf
+
+__all__ = ["SUMMARY", "train_posterior", "posterior_estimates", "posterior", "event_dims"]
+
+SUMMARY = "gradient"
+
+
+def event_dims(ds: xr.Dataset, var: str, what: str) -> tuple[str, ...]:
+    """The dims of ``ds[var]`` after ``sample``; InputError unless it is ``(sample, *event)`` with one or
+    two event dims."""
+    if var not in ds.data_vars:
+        raise InputError(f"{what} has no variable {var!r} (has {', '.join(map(str, ds.data_vars))})")
+    dims = tuple(map(str, ds[var].dims))
+    if not dims or dims[0] != "sample" or len(dims) not in (2, 3):
+        raise InputError(f"{what}: {var} must have dims (sample, *event) with 1 or 2 event dims, got {dims}")
+    return dims[1:]
+
+
+def _values(ds: xr.Dataset, var: str, samples: np.ndarray, what: str) -> np.ndarray:
+    event_dims(ds, var, what)
+    missing = np.setdiff1d(samples, ds["sample"].values)
+    if missing.size:
+        raise InputError(f"{what} lacks samples {missing[:5].tolist()}")
+    values = np.asarray(ds[var].sel(sample=samples).values, dtype=np.float32)
+    if not np.isfinite(values).all():
+        raise InputError(f"{what}: {var} has values that are not finite")
+    return values
+
+
+def _pairs(truth: xr.Dataset | None, summaries: xr.Dataset, estimates: xr.Dataset, var: str
+           ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(sample labels, x or None, condition), in the CNF's layout, for the samples of ``summaries``."""
+    samples = np.asarray(summaries["sample"].values)
+    s = _values(summaries, SUMMARY, samples, "the summaries")
+    e = _values(estimates, var, samples, "the estimates")
+    if s.shape != e.shape:
+        raise InputError(f"summaries {s.shape} and estimates {e.shape} differ in shape")
+    image = s.ndim == 3
+    c = np.stack([s, e], 1) if image else np.concatenate([s, e], -1)
+    x = None
+    if truth is not None:
+        x = _values(truth, var, samples, "the truth")
+        if x.shape != e.shape:
+            raise InputError(f"truth {x.shape} and estimates {e.shape} differ in shape")
+        x = x[:, None] if image else x
+    return samples, x, c
+
+
+def train_posterior(truth: xr.Dataset, summaries: xr.Dataset, estimates: xr.Dataset, *, var: str,
+                    iteration: int, seed: int, threads: int, cnf: Mapping[str, Any],
+                    training: Mapping[str, Any]) -> Trained:
+    """CNF_k fitted to ``(truth, [summary, estimate])`` of every sample of ``summaries`` by maximum likelihood
+    (``training``: epochs, batch_size, lr, held_out, patience; ``cnf``: the architecture), seeded by
+    ``(seed, iteration)`` with ``threads`` torch threads."""
+    _, x, c = _pairs(truth, summaries, estimates, var)
+    kwargs = {**dict(cnf), **dict(training), "seed": seed, "index": iteration, "threads": threads}
+    if x.ndim == 4:
+        from .glow import train_image_cnf
+
+        return train_image_cnf(x, c, **kwargs)
+    return train_cnf(x, c, **kwargs)
+
+
+def _generator(seed: int, iteration: int, sample: int) -> torch.Generator:
+    state = np.random.SeedSequence([int(seed), int(iteration), int(sample)]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) % 2**63)
+
+
+@torch.no_grad()
+def _draws(module: torch.nn.Module, c: np.ndarray, samples: np.ndarray, n: int, *, seed: int, iteration: int,
+           batch: int) -> np.ndarray:
+    """``n`` posterior draws per sample, ``(n, samples, *event)``: standard normal base draws from each sample's
+    generator, pushed through the inverse transform ``batch`` rows at a time."""
+    ct = torch.from_numpy(c).to(module.dtype)
+    base = module.conditional(ct[:1]).base
+    event = tuple(base.event_shape)
+    eps = torch.stack([torch.randn((n, *event), generator=_generator(seed, iteration, s), dtype=module.dtype)
+                       for s in samples], 1).reshape(-1, *event)
+    cond = ct.expand(n, *ct.shape).reshape(-1, *ct.shape[1:])
+    out = torch.empty_like(eps)
+    for lo in range(0, len(eps), batch):
+        dist = module.conditional(cond[lo:lo + batch])
+        out[lo:lo + batch] = dist.transform.inv(dist.base.mean + dist.base.stddev * eps[lo:lo + batch])
+    return out.reshape(n, len(samples), *event).numpy()
+
+
+def _module(checkpoint: xr.Dataset) -> torch.nn.Module:
+    return from_dataset(checkpoint).module
+
+
+def _squeeze(draws: np.ndarray, image: bool) -> np.ndarray:
+    return draws[:, :, 0] if image else draws
+
+
+def posterior_estimates(checkpoint: xr.Dataset, summaries: xr.Dataset, estimates: xr.Dataset, *, var: str,
+                        draws: int, seed: int, iteration: int, clip: tuple[float, float] | None = None,
+                        batch: int = 4096) -> xr.Dataset:
+    """The next estimates: ``var`` = the mean of ``draws`` posterior draws per sample (``std`` their standard
+    deviation), on the samples of ``summaries``, in the layout (coords, attrs) of ``estimates``; ``clip``:
+    the mean is kept inside ``[lo, hi]`` (e.g. the velocities a wave solver's time step allows)."""
+    if draws < 2:
+        raise InputError(f"posterior_estimates: draws must be >= 2, got {draws}")
+    samples, _, c = _pairs(None, summaries, estimates, var)
+    with seeded_torch(seed, iteration, threads=1):
+        d = _squeeze(_draws(_module(checkpoint), c, samples, draws, seed=seed, iteration=iteration, batch=batch),
+                     c.ndim == 4)
+    out = estimates[[var]].sel(sample=samples)
+    dims = out[var].dims
+    mean = d.mean(0) if clip is None else np.clip(d.mean(0), *clip)
+    out[var] = (dims, mean.astype(np.float32), dict(estimates[var].attrs))
+    out["std"] = (dims, d.std(0, ddof=1).astype(np.float32), {"long_name": f"posterior std of {var}"})
+    out.attrs.update({"iteration": int(iteration), "draws": int(draws)})
+    return out
+
+
+def posterior(checkpoint: xr.Dataset, summaries: xr.Dataset, estimates: xr.Dataset, truth: xr.Dataset, *,
+              var: str, draws: int, seed: int, iteration: int, batch: int = 4096) -> xr.Dataset:
+    """Held-out cases through CNF_k: ``draws`` (case, draw, *event), their ``mean`` and ``std``
+    (case, *event), the ``truth`` and ``nll`` (case) = −log p(truth | condition) in nats."""
+    if draws < 2:
+        raise InputError(f"posterior: draws must be >= 2, got {draws}")
+    samples, x, c = _pairs(truth, summaries, estimates, var)
+    image = c.ndim == 4
+    module = _module(checkpoint)
+    with seeded_torch(seed, iteration, threads=1):
+        d = _squeeze(_draws(module, c, samples, draws, seed=seed + 1, iteration=iteration, batch=batch), image)
+        with torch.no_grad():
+            nll = -module.log_prob(torch.from_numpy(x).to(module.dtype), torch.from_numpy(c).to(module.dtype))
+    event = event_dims(truth, var, "the truth")
+    d = np.moveaxis(d, 0, 1).astype(np.float32)  # (case, draw, *event)
+    x = x[:, 0] if image else x
+    coords = {"case": ("case", samples.astype(np.int64), {"long_name": "held-out sample"}),
+              "draw": ("draw", np.arange(draws))}
+    coords.update({dim: truth[dim] for dim in event if dim in truth.coords})
+    units = dict(truth[var].attrs)
+    ds = xr.Dataset({
+        "draws": (("case", "draw", *event), d, {**units, "long_name": f"posterior draws of {var}"}),
+        "mean": (("case", *event), d.mean(1), {**units, "long_name": f"posterior mean of {var}"}),
+        "std": (("case", *event), d.std(1, ddof=1), {**units, "long_name": f"posterior std of {var}"}),
+        "truth": (("case", *event), x, {**units, "long_name": f"true {var}"}),
+        "nll": ("case", nll.numpy().astype(np.float64), {"long_name": "-log p(truth | condition)", "units": "nats"}),
+    }, coords=coords)
+    ds.attrs.update({"iteration": int(iteration), "variable": var})
+    return ds

@@ -1,0 +1,39 @@
+"""aspire_seismic on its ``tiny`` preset: the datasets of the chain, their dims and lineage, the plots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from data_catalog import Catalog
+
+pytestmark = pytest.mark.prefect
+
+
+def test_the_seismic_chain_writes_posteriors_metrics_and_plots(strata):
+    out = strata.json("run", "aspire_seismic", "--preset", "tiny")
+    cat = Catalog(strata.root)
+    try:
+        post = cat.open(out["outputs"]["posterior_2"]).load()
+        assert post.draws.dims == ("case", "draw", "x", "z") and post.draws.shape[:2] == (2, 8)
+        assert post["mean"].dims == post["std"].dims == post.truth.dims == ("case", "x", "z")
+        assert post.case.values.tolist() == [12, 13]  # held-out samples follow the training ones
+        assert np.isfinite(post.draws.values).all() and (post["std"].values > 0).all()
+        m = cat.open(out["outputs"]["metrics"]).load()
+        assert m.iteration.values.tolist() == [1, 2]
+        assert {"rmse", "ssim", "mean_std", "coverage_50", "coverage_90", "error_std_corr", "nll"} <= set(m)
+        assert "kl" not in m  # no analytic posterior here
+        # iteration 2's network was trained at iteration 1's estimates, which came from iteration 1's network
+        ckpt2 = cat.get(out["outputs"]["checkpoint_2"])
+        estimates = [cat.get(k) for k in ckpt2.inputs if cat.get(k).step == "posterior_estimates"]
+        assert len(estimates) == 1 and out["outputs"]["checkpoint_1"] in estimates[0].inputs
+        xhat = cat.open(estimates[0].key).load()
+        assert xhat.vp.dims == ("sample", "x", "z") and xhat.sizes["sample"] == 12
+        assert 900.0 <= float(xhat.vp.min()) and float(xhat.vp.max()) <= 3200.0  # kept inside prior.vp_min/max
+        report = (strata.root / "reports")
+        pngs = {p.name for p in report.glob("*/*.png")}
+        assert {"posterior_1.png", "posterior_2.png", "metrics.png", "checkpoint_2.png"} <= pngs
+        html = next(report.glob("*/index.html")).read_text()
+        assert "<h3>metrics (aspire_metrics)</h3>" in html and "coverage_90" in html
+    finally:
+        cat.close()
