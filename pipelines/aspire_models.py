@@ -62,6 +62,7 @@ class ImageCNFSection(StudyConfig):
     steps: int = Field(4, ge=1, le=64)
     hidden: int = Field(32, ge=4, le=1024)
     context_features: int = Field(8, ge=1, le=1024)  # channels of the encoded condition per level
+    pixelwise: bool = True  # z-score x and the condition per pixel (gradients vary strongly across the image)
 
 
 class LinearProblemSection(StudyConfig):

@@ -88,8 +88,12 @@ def plot_aspire_metrics(ds: xr.Dataset):
     groups = [[n for n in g if n in ds] for g in groups]
     groups = [g for g in groups if g]
     it = ds["iteration"].values
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.8 * len(groups), 3.6), squeeze=False)
-    for ax, names in zip(axes[0], groups, strict=True):
+    cols = min(3, len(groups))
+    rows = -(-len(groups) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.ravel()[len(groups):]:
+        ax.set_visible(False)
+    for ax, names in zip(axes.ravel(), groups, strict=False):
         for name in names:
             se = ds[f"{name}_se"].values if f"{name}_se" in ds else None
             ax.errorbar(it, ds[name].values, yerr=se, marker="o", capsize=3, label=name)

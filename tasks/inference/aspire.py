@@ -25,6 +25,7 @@ from tasks.nn.checkpoint import Trained, from_dataset
 from tasks.nn.training import seeded_torch
 
 from .cnf import train_cnf
+from .glow import train_image_cnf
 
 __all__ = ["SUMMARY", "train_posterior", "posterior_estimates", "posterior", "event_dims"]
 
@@ -80,11 +81,7 @@ def train_posterior(truth: xr.Dataset, summaries: xr.Dataset, estimates: xr.Data
     ``(seed, iteration)`` with ``threads`` torch threads."""
     _, x, c = _pairs(truth, summaries, estimates, var)
     kwargs = {**dict(cnf), **dict(training), "seed": seed, "index": iteration, "threads": threads}
-    if x.ndim == 4:
-        from .glow import train_image_cnf
-
-        return train_image_cnf(x, c, **kwargs)
-    return train_cnf(x, c, **kwargs)
+    return (train_image_cnf if x.ndim == 4 else train_cnf)(x, c, **kwargs)
 
 
 def _generator(seed: int, iteration: int, sample: int) -> torch.Generator:

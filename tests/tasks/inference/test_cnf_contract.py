@@ -3,7 +3,8 @@
 A CNF class is a registered ``torch.nn.Module`` with ``conditional(c)`` (a zuko ``NormalizingFlow`` whose
 ``transform`` maps x to the base variable), ``log_prob(x, c)``, ``sample(c, n, generator)`` and
 ``posterior_mean_std(c, n, generator)``, and ``standardize(x, c)`` (z-scoring buffers, named ``*_mean`` /
-``*_scale``, set from data). Add a new class to ``CASES`` and it meets the same tests.
+``*_scale``, set from data). Add a new class to ``CASES`` and it meets the same tests: vectors (event shape
+``(features,)``) and images (event shape ``(C, H, W)``) alike.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from data_catalog import Catalog, make_key
 from tasks.inference.cnf import VectorCNF
+from tasks.inference.glow import ImageCNF
 from tasks.nn.checkpoint import Trained, from_dataset, to_dataset
 from tasks.nn.training import seeded_torch
 
@@ -29,38 +31,60 @@ REPO = Path(__file__).resolve().parents[3]
 
 @dataclass(frozen=True)
 class Case:
-    """How to build one CNF class (init kwargs as JSON, a dtype name) and draw inputs of its shape."""
+    """How to build one CNF class (init kwargs as JSON, a dtype name) and draw inputs of its event shapes:
+    ``x_shape`` of x, ``c_shape`` of the condition (``(features,)`` for vectors, ``(C, H, W)`` for images)."""
 
     id: str
     cls: type[torch.nn.Module]
     init: dict
-    features: int
-    context: int
+    x_shape: tuple[int, ...]
+    c_shape: tuple[int, ...]
+
+    @property
+    def dims(self) -> int:
+        """The number of scalars in one x."""
+        return math.prod(self.x_shape)
 
     def build(self, dtype: str = "float32", seed: int = 0) -> tuple[torch.nn.Module, dict]:
+        """The class built from JSON init kwargs, z-scored from data, its parameters moved off their initial
+        values by small seeded noise: a flow whose steps start as the identity (zero-initialized last layers)
+        would otherwise be tested at a point where no gradient reaches its earlier layers."""
         init = {**self.init, "dtype": dtype}
         with seeded_torch(seed, threads=1) as gen:
             module = self.cls(**init)
             x, c = self.inputs(256, gen, dtype)
             module.standardize(x, c)  # non-trivial z-scoring, so the buffers matter
+            with torch.no_grad():
+                for p in module.parameters():
+                    p.add_(0.05 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
         return module, init
 
     def inputs(self, n: int, gen: torch.Generator, dtype: str = "float32") -> tuple[torch.Tensor, torch.Tensor]:
-        """Pairs with means and scales far from 0 and 1, and x correlated with c."""
+        """Pairs with means and scales far from 0 and 1, and x correlated with c (with the sum of the
+        condition's features or channels)."""
         dt = getattr(torch, dtype)
-        c = 3.0 + 2.0 * torch.randn(n, self.context, generator=gen, dtype=dt)
-        x = -1.0 + 0.5 * torch.randn(n, self.features, generator=gen, dtype=dt)
-        x = x + 0.3 * c[:, : self.features].sum(-1, keepdim=True)
+        c = 3.0 + 2.0 * torch.randn(n, *self.c_shape, generator=gen, dtype=dt)
+        x = -1.0 + 0.5 * torch.randn(n, *self.x_shape, generator=gen, dtype=dt)
+        x = x + 0.3 * c.sum(1, keepdim=True)
         return x, c
 
 
 def _vector(family: str) -> Case:
     return Case(f"vector_cnf-{family}", VectorCNF,
                 {"features": 3, "context": 2, "transforms": 2, "hidden_features": [16, 16], "family": family},
-                features=3, context=2)
+                x_shape=(3,), c_shape=(2,))
 
 
-CASES = [_vector("nsf"), _vector("maf")]
+def _image(pixelwise: bool) -> Case:
+    """A conditional Glow on 8×8 one-channel images given two channels: 2 levels of 2 steps, tiny nets;
+    z-scoring per channel or per pixel."""
+    return Case("image_cnf-glow" + ("-pixelwise" if pixelwise else ""), ImageCNF,
+                {"channels": 1, "context_channels": 2, "size": [8, 8], "levels": 2, "steps": 2, "hidden": 8,
+                 "context_features": 4, "pixelwise": pixelwise},
+                x_shape=(1, 8, 8), c_shape=(2, 8, 8))
+
+
+CASES = [_vector("nsf"), _vector("maf"), _image(False), _image(True)]
 cases = pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 
 
@@ -91,13 +115,15 @@ def test_the_log_determinant_is_the_autograd_jacobian_and_log_prob_uses_it(case)
     x, c = _tiny(case, "float64", n=3)
     for i in range(len(x)):
         dist = module.conditional(c[i])
-        jac = torch.autograd.functional.jacobian(lambda v, d=dist: d.transform(v), x[i])
-        assert jac.shape == (case.features, case.features)
+        flat = x[i].reshape(-1)  # the Jacobian of the flattened event
+        jac = torch.autograd.functional.jacobian(
+            lambda v, d=dist: d.transform(v.reshape(case.x_shape)).reshape(-1), flat)
+        assert jac.shape == (case.dims, case.dims)
         sign, logdet = torch.linalg.slogdet(jac)
         z, ladj = dist.transform.call_and_ladj(x[i])
         assert sign > 0 and torch.allclose(ladj, logdet, atol=1e-9, rtol=1e-9)
         # change of variables with a standard normal base, in the original units of x
-        normal = -0.5 * (z**2).sum() - 0.5 * case.features * math.log(2 * math.pi)
+        normal = -0.5 * (z**2).sum() - 0.5 * case.dims * math.log(2 * math.pi)
         assert torch.allclose(module.log_prob(x[i], c[i]), normal + logdet, atol=1e-9, rtol=1e-9)
 
 
@@ -125,14 +151,14 @@ def test_sample_and_density_shapes_and_the_generator_fixes_the_samples(case):
     with torch.no_grad():
         assert module.log_prob(x, c).shape == (5,)
         assert module.log_prob(x[0], c[0]).shape == ()
-        assert module.sample(c, 7, torch.Generator().manual_seed(0)).shape == (7, 5, case.features)
-        assert module.sample(c[0], 7, torch.Generator().manual_seed(0)).shape == (7, case.features)
+        assert module.sample(c, 7, torch.Generator().manual_seed(0)).shape == (7, 5, *case.x_shape)
+        assert module.sample(c[0], 7, torch.Generator().manual_seed(0)).shape == (7, *case.x_shape)
         a = module.sample(c, 7, torch.Generator().manual_seed(3))
         b = module.sample(c, 7, torch.Generator().manual_seed(3))
         d = module.sample(c, 7, torch.Generator().manual_seed(4))
         assert torch.equal(a, b) and not torch.equal(a, d) and torch.isfinite(a).all()
     mean, std = module.posterior_mean_std(c, 64, torch.Generator().manual_seed(0))
-    assert mean.shape == std.shape == (5, case.features) and bool((std > 0).all())
+    assert mean.shape == std.shape == (5, *case.x_shape) and bool((std > 0).all())
     draws = module.sample(c, 64, torch.Generator().manual_seed(0)).detach()
     assert torch.allclose(mean, draws.mean(0)) and torch.allclose(std, draws.std(0))
 
