@@ -12,11 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tasks.inference import aspire, aspire_metrics
 
 from .step import Ref, Step
 
-__all__ = ["Problem", "aspire_loop", "train", "estimate", "posterior", "metrics", "table"]
+__all__ = ["Problem", "aspire_loop", "sample_labels", "HELD_OUT", "train", "estimate", "posterior", "metrics", "table"]
 
 train = Step("train_posterior", aspire.train_posterior, version="1", kind="checkpoint", isolated=True)
 estimate = Step("posterior_estimates", aspire.posterior_estimates, version="1", kind="estimates", map_over="sample")
@@ -25,6 +27,13 @@ metrics = Step("iteration_metrics", aspire_metrics.iteration_metrics, version="1
 table = Step("aspire_metrics", aspire_metrics.metrics_table, version="1", kind="aspire_metrics")
 
 SPLITS = ("train", "test")
+HELD_OUT = 1_000_000_000  # the first held-out sample label: held-out cases do not change with train_pairs
+
+
+def sample_labels(a: Any) -> dict[str, np.ndarray]:
+    """Sample labels of the training and held-out splits (``a``: the config's ``aspire`` section); each
+    sample's draws are seeded by its label."""
+    return {"train": np.arange(a.train_pairs), "test": HELD_OUT + np.arange(a.test_cases)}
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from tasks.seismic.pairs import repeat_model
 
-from .aspire import Problem, aspire_loop
+from .aspire import Problem, aspire_loop, sample_labels
 from .seismic_imaging import background, gradients, pair_data, pair_models
 from .seismic_survey import geometry, model_params, velocity_model
 from .step import Ref, Step
@@ -31,7 +29,7 @@ def aspire_seismic(cfg: Any) -> dict[str, Ref]:
     geo = geometry(vel, label=f"{g.n_shots} shots", space_order=s.space_order, **g.model_dump(mode="json"))
     bg = background(vel, label=f"sigma {p.estimate_smoothing:g} m", sigma=p.estimate_smoothing)
     field = {"std": p.perturbation_std, "correlation_length": p.correlation_length}
-    labels = {"train": np.arange(a.train_pairs), "test": a.train_pairs + np.arange(a.test_cases)}
+    labels = sample_labels(a)
     models, data, x0 = {}, {}, {}
     for w, v in labels.items():
         models[w] = pair_models(pieces=a.pieces, label=f"{len(v)} {w}", samples=v, base=params, perturbation=field,

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from tasks.inference import stylized_data
 
-from .aspire import Problem, aspire_loop
+from .aspire import Problem, aspire_loop, sample_labels
 from .step import Ref, Step
 from .study import study_flow
 
@@ -27,7 +25,7 @@ def aspire_stylized(cfg: Any) -> dict[str, Ref]:
     """``cfg``: the study's frozen config (``pipelines.aspire_models.AspireStylizedConfig``)."""
     a = cfg.aspire
     prob = problem(label=f"d={cfg.problem.d} m={cfg.problem.m}", **cfg.problem.model_dump(mode="json"))
-    labels = {"train": np.arange(a.train_pairs), "test": a.train_pairs + np.arange(a.test_cases)}
+    labels = sample_labels(a)
     xy = {w: pairs(prob, pieces=a.pieces, label=f"{len(v)} {w}", samples=v, seed=a.seed) for w, v in labels.items()}
     x0 = {w: initial(xy[w], prob, pieces=a.pieces, label=w) for w in xy}
 

@@ -10,7 +10,9 @@ the imports (a few seconds), small next to training.
 The child gets the pickled :class:`flows.pieces.PieceSpec` on stdin, runs
 :func:`flows.pieces.compute_whole` (it loads the inputs, calls the function and writes the dataset)
 and writes the pickled outcome — the warnings raised, or the exception — to a file. A child killed
-by a signal is a :class:`RunError` naming the signal; its output tail is kept in the message.
+by a signal is a :class:`RunError` naming the signal; its output tail is kept in the message. The
+child ends itself when its parent is gone (a killed worker leaves no training behind), and an
+exception comes back with the child's traceback as a note.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import traceback
 from pathlib import Path
 
 from strata_errors import RunError
@@ -30,32 +35,53 @@ from .pieces import PieceSpec, Warned, compute_whole
 __all__ = ["compute_isolated"]
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def compute_isolated(spec: PieceSpec) -> list[Warned]:
     """:func:`compute_whole` of ``spec`` in a child interpreter; its warnings, or its exception, re-raised."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # what this process can import
     with tempfile.TemporaryDirectory(prefix="strata-isolated-") as tmp:
         result = Path(tmp) / "result.pickle"
-        proc = subprocess.run([sys.executable, "-m", "flows.isolated", str(result)], input=pickle.dumps(spec),
-                              capture_output=True, env=env, check=False)
+        # -P: the working directory is not put first on the child's path (a ./flows there is not ours)
+        proc = subprocess.run([sys.executable, "-P", "-m", "flows.isolated", str(result), str(os.getpid())],
+                              input=pickle.dumps(spec), capture_output=True, env=env, check=False)
         if proc.returncode != 0 or not result.exists():
             tail = (proc.stderr or b"").decode(errors="replace").strip().splitlines()[-5:]
-            how = (f"was killed by {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+            how = (f"was killed by {_signal_name(-proc.returncode)}" if proc.returncode < 0
                    else f"exited with status {proc.returncode}")
             raise RunError(f"step {spec.step}: its process {how}" + (f": {' / '.join(tail)}" if tail else ""))
-        ok, value = pickle.loads(result.read_bytes())
+        try:
+            ok, value = pickle.loads(result.read_bytes())
+        except Exception as exc:
+            raise RunError(f"step {spec.step}: its process sent back a result that does not load: {exc}") from None
     if not ok:
         raise value
     return value
 
 
-def _main(result: str) -> int:
+def _orphaned_exit(parent: int) -> None:
+    """End this process when its parent is gone (a killed worker must not leave training running)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(70)
+
+
+def _main(result: str, parent: int) -> int:
+    threading.Thread(target=_orphaned_exit, args=(parent,), daemon=True).start()
     spec = pickle.loads(sys.stdin.buffer.read())
     try:
         outcome = (True, compute_whole(spec))
     except Exception as exc:  # sent back and raised in the parent, with its type (exit codes kept)
+        exc.add_note("".join(traceback.format_exc()))
         try:
-            pickle.dumps(exc)
+            pickle.loads(pickle.dumps(exc))
         except Exception:
             exc = RunError(f"{type(exc).__name__}: {exc}")
         outcome = (False, exc)
@@ -64,4 +90,4 @@ def _main(result: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1]))
+    sys.exit(_main(sys.argv[1], int(sys.argv[2])))

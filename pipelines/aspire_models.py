@@ -122,10 +122,16 @@ class AspireSeismicConfig(SeismicSurveyConfig):
 
         spacing, order = [self.model.spacing] * 2, self.simulation.space_order
         dt = self.geometry.dt or 0.9 * critical_dt(max(self.model.velocities), spacing, order)
-        limit = critical_dt(self.prior.vp_max, spacing, order)
+        p = self.prior
+        fastest = max(p.vp_max, max(self.model.velocities) + 5 * p.perturbation_std)  # estimates, prior models
+        limit = critical_dt(fastest, spacing, order)
         if dt > limit:
-            raise ValueError(f"prior.vp_max = {self.prior.vp_max:g} m/s needs a time step <= {limit:.3g} s, "
-                             f"the survey's is {dt:.3g} s: set geometry.dt or lower prior.vp_max")
+            raise ValueError(f"velocities up to {fastest:g} m/s (prior.vp_max, or the fastest layer + 5 "
+                             f"perturbation_std) need a time step <= {limit:.3g} s, the survey's is {dt:.3g} s: "
+                             "set geometry.dt, or lower prior.vp_max or prior.perturbation_std")
+        if min(self.model.velocities) - 5 * p.perturbation_std <= 0:
+            raise ValueError(f"prior.perturbation_std = {p.perturbation_std:g} m/s makes velocities below 0 likely "
+                             f"in the slowest layer ({min(self.model.velocities):g} m/s): at most a fifth of it")
         n = 2 ** self.cnf.levels
         if self.model.shape[0] % n or self.model.shape[1] % n:
             raise ValueError(f"model.shape {list(self.model.shape)} must be divisible by 2**cnf.levels = {n}")

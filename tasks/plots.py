@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import xarray as xr
 
-__all__ = ["plot_dataset", "register", "PLOTTERS"]
+__all__ = ["plot_dataset", "register", "sections", "PLOTTERS"]
 
 PLOTTERS: dict[str, Callable[[xr.Dataset], object]] = {}
 
@@ -239,7 +239,7 @@ def plot_segy(ds: xr.Dataset, max_traces: int = 2000):
     return fig
 
 
-def _sections(ds: xr.Dataset, var: str, *, lead: str | None, max_panels: int, symmetric: bool,
+def sections(ds: xr.Dataset, var: str, *, lead: str | None, max_panels: int, symmetric: bool,
               title: str, cmap: str = "gray"):
     """Panels of ``ds[var]`` on (x, z), x right and depth down, one per ``lead`` index (up to
     ``max_panels``, evenly picked); symmetric data share a ±98th-percentile scale."""
@@ -280,14 +280,14 @@ def _sections(ds: xr.Dataset, var: str, *, lead: str | None, max_panels: int, sy
 def plot_image(ds: xr.Dataset):
     """Stacked migrated image, red/blue symmetric scale."""
     extra = ", illumination-compensated" if ds.attrs.get("normalized") else ""
-    return _sections(ds, "image", lead=None, max_panels=1, symmetric=True,
+    return sections(ds, "image", lead=None, max_panels=1, symmetric=True,
                      title=f"stacked RTM image of {ds.attrs.get('n_shots', '?')} shots{extra}")
 
 
 @register("shot_images")
 def plot_shot_images(ds: xr.Dataset):
     """A few per-shot RTM images (before stacking)."""
-    return _sections(ds, "image", lead="shot", max_panels=3, symmetric=True,
+    return sections(ds, "image", lead="shot", max_panels=3, symmetric=True,
                      title=f"per-shot RTM images ({ds.sizes['shot']} shots)")
 
 
@@ -295,14 +295,14 @@ def plot_shot_images(ds: xr.Dataset):
 def plot_summary(ds: xr.Dataset):
     """A few samples of a summary statistic (FWI gradient or RTM image per sample)."""
     var = "gradient" if "gradient" in ds else "image"
-    return _sections(ds, var, lead="sample", max_panels=3, symmetric=True,
+    return sections(ds, var, lead="sample", max_panels=3, symmetric=True,
                      title=f"summary statistic '{var}' ({ds.sizes['sample']} samples)")
 
 
 @register("model_samples")
 def plot_model_samples(ds: xr.Dataset):
     """A few sampled velocity models (or estimates)."""
-    return _sections(ds, "vp", lead="sample", max_panels=3, symmetric=False, cmap="viridis",
+    return sections(ds, "vp", lead="sample", max_panels=3, symmetric=False, cmap="viridis",
                      title=f"velocity model samples ({ds.sizes['sample']})")
 
 

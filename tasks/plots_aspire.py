@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .plots import _sections, register
+from .plots import register, sections
 
 __all__ = ["plot_posterior", "plot_aspire_metrics", "plot_estimates"]
 
@@ -115,7 +115,7 @@ def plot_estimates(ds: xr.Dataset):
     import matplotlib.pyplot as plt
 
     if "vp" in ds:
-        return _sections(ds, "vp", lead="sample", max_panels=3, symmetric=False, cmap="viridis",
+        return sections(ds, "vp", lead="sample", max_panels=3, symmetric=False, cmap="viridis",
                          title=f"estimates ({ds.sizes['sample']} samples)")
     var = next(iter(ds.data_vars))
     fig, ax = plt.subplots(figsize=(6, 3.6))

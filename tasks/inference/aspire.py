@@ -89,25 +89,35 @@ def _generator(seed: int, iteration: int, sample: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state) % 2**63)
 
 
+_ROWS_BUDGET = 2**22  # numbers of x per call of the inverse transform (memory of one call)
+
+
 @torch.no_grad()
-def _draws(module: torch.nn.Module, c: np.ndarray, samples: np.ndarray, n: int, *, seed: int, iteration: int,
-           batch: int) -> np.ndarray:
-    """``n`` posterior draws per sample, ``(n, samples, *event)``: standard normal base draws from each sample's
-    generator, pushed through the inverse transform ``batch`` rows at a time."""
+def _draws(module: torch.nn.Module, c: np.ndarray, samples: np.ndarray, n: int, *, seed: int,
+           iteration: int) -> np.ndarray:
+    """``n`` posterior draws per sample, ``(samples, n, *event)``: standard normal base draws from each sample's
+    generator through the inverse transform. Samples go in groups, and a sample's draws in chunks, of at most
+    ``_ROWS_BUDGET`` numbers per call; the condition is encoded once per group."""
     ct = torch.from_numpy(c).to(module.dtype)
-    base = module.conditional(ct[:1]).base
-    event = tuple(base.event_shape)
-    eps = torch.stack([torch.randn((n, *event), generator=_generator(seed, iteration, s), dtype=module.dtype)
-                       for s in samples], 1).reshape(-1, *event)
-    cond = ct.expand(n, *ct.shape).reshape(-1, *ct.shape[1:])
-    out = torch.empty_like(eps)
-    for lo in range(0, len(eps), batch):
-        dist = module.conditional(cond[lo:lo + batch])
-        out[lo:lo + batch] = dist.transform.inv(dist.base.mean + dist.base.stddev * eps[lo:lo + batch])
-    return out.reshape(n, len(samples), *event).numpy()
+    event = tuple(module.conditional(ct[:1]).base.event_shape)
+    rows = max(1, _ROWS_BUDGET // int(np.prod(event)))
+    group = max(1, rows // n)
+    out = np.empty((len(samples), n, *event), dtype=np.float32)
+    for g in range(0, len(samples), group):
+        dist = module.conditional(ct[g:g + group])
+        eps = torch.stack([torch.randn((n, *event), generator=_generator(seed, iteration, s), dtype=module.dtype)
+                           for s in samples[g:g + group]], 1)  # (n, group, *event)
+        chunk = max(1, rows // eps.shape[1])
+        for lo in range(0, n, chunk):
+            z = eps[lo:lo + chunk]
+            x = dist.transform.inv(dist.base.mean + dist.base.stddev * z)
+            out[g:g + group, lo:lo + len(z)] = np.moveaxis(x.numpy(), 0, 1)
+    return out
 
 
 def _module(checkpoint: xr.Dataset) -> torch.nn.Module:
+    """The network of a checkpoint; call inside ``seeded_torch(..., threads=1)``: a multi-threaded torch op
+    would change later Devito results of this process in their last bits."""
     return from_dataset(checkpoint).module
 
 
@@ -116,8 +126,8 @@ def _squeeze(draws: np.ndarray, image: bool) -> np.ndarray:
 
 
 def posterior_estimates(checkpoint: xr.Dataset, summaries: xr.Dataset, estimates: xr.Dataset, *, var: str,
-                        draws: int, seed: int, iteration: int, clip: tuple[float, float] | None = None,
-                        batch: int = 4096) -> xr.Dataset:
+                        draws: int, seed: int, iteration: int, clip: tuple[float, float] | None = None
+                        ) -> xr.Dataset:
     """The next estimates: ``var`` = the mean of ``draws`` posterior draws per sample (``std`` their standard
     deviation), on the samples of ``summaries``, in the layout (coords, attrs) of ``estimates``; ``clip``:
     the mean is kept inside ``[lo, hi]`` (e.g. the velocities a wave solver's time step allows)."""
@@ -125,32 +135,30 @@ def posterior_estimates(checkpoint: xr.Dataset, summaries: xr.Dataset, estimates
         raise InputError(f"posterior_estimates: draws must be >= 2, got {draws}")
     samples, _, c = _pairs(None, summaries, estimates, var)
     with seeded_torch(seed, iteration, threads=1):
-        d = _squeeze(_draws(_module(checkpoint), c, samples, draws, seed=seed, iteration=iteration, batch=batch),
-                     c.ndim == 4)
+        d = _squeeze(_draws(_module(checkpoint), c, samples, draws, seed=seed, iteration=iteration), c.ndim == 4)
     out = estimates[[var]].sel(sample=samples)
     dims = out[var].dims
-    mean = d.mean(0) if clip is None else np.clip(d.mean(0), *clip)
+    mean = d.mean(1) if clip is None else np.clip(d.mean(1), *clip)
     out[var] = (dims, mean.astype(np.float32), dict(estimates[var].attrs))
-    out["std"] = (dims, d.std(0, ddof=1).astype(np.float32), {"long_name": f"posterior std of {var}"})
+    out["std"] = (dims, d.std(1, ddof=1).astype(np.float32), {"long_name": f"posterior std of {var}"})
     out.attrs.update({"iteration": int(iteration), "draws": int(draws)})
     return out
 
 
 def posterior(checkpoint: xr.Dataset, summaries: xr.Dataset, estimates: xr.Dataset, truth: xr.Dataset, *,
-              var: str, draws: int, seed: int, iteration: int, batch: int = 4096) -> xr.Dataset:
+              var: str, draws: int, seed: int, iteration: int) -> xr.Dataset:
     """Held-out cases through CNF_k: ``draws`` (case, draw, *event), their ``mean`` and ``std``
     (case, *event), the ``truth`` and ``nll`` (case) = −log p(truth | condition) in nats."""
     if draws < 2:
         raise InputError(f"posterior: draws must be >= 2, got {draws}")
     samples, x, c = _pairs(truth, summaries, estimates, var)
     image = c.ndim == 4
-    module = _module(checkpoint)
     with seeded_torch(seed, iteration, threads=1):
-        d = _squeeze(_draws(module, c, samples, draws, seed=seed + 1, iteration=iteration, batch=batch), image)
+        module = _module(checkpoint)
+        d = _squeeze(_draws(module, c, samples, draws, seed=seed + 1, iteration=iteration), image)
         with torch.no_grad():
             nll = -module.log_prob(torch.from_numpy(x).to(module.dtype), torch.from_numpy(c).to(module.dtype))
     event = event_dims(truth, var, "the truth")
-    d = np.moveaxis(d, 0, 1).astype(np.float32)  # (case, draw, *event)
     x = x[:, 0] if image else x
     coords = {"case": ("case", samples.astype(np.int64), {"long_name": "held-out sample"}),
               "draw": ("draw", np.arange(draws))}

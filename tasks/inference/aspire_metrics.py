@@ -18,7 +18,7 @@ from strata_errors import InputError
 
 from .stylized import coverage, error_std_corr, gaussian_kl
 
-__all__ = ["iteration_metrics", "metrics_table", "PER_CASE"]
+__all__ = ["per_case", "iteration_metrics", "metrics_table", "PER_CASE"]
 
 PER_CASE = ("rmse", "ssim", "mean_std", "coverage_50", "coverage_90", "nll", "mean_error", "cov_error", "kl")
 _LONG = {"rmse": "RMS error of the posterior mean", "ssim": "structural similarity of mean and truth",
@@ -52,15 +52,15 @@ def _reference(post: xr.Dataset, ref: xr.Dataset) -> dict[str, np.ndarray]:
             "kl": gaussian_kl(mu_hat, cov_hat, mu, np.broadcast_to(cov, cov_hat.shape))}
 
 
-def iteration_metrics(post: xr.Dataset, *reference: xr.Dataset, iteration: int) -> xr.Dataset:
-    """One row (dim ``iteration``, length 1) of metrics of the posterior dataset ``post`` of
-    :func:`tasks.inference.aspire.posterior`; ``reference``: the analytic posterior, if known."""
+def per_case(post: xr.Dataset, *reference: xr.Dataset) -> dict[str, np.ndarray]:
+    """Every per-case metric of the posterior dataset ``post`` (one value per case), e.g. for paired
+    comparisons of two iterations on the same cases; ``reference``: the analytic posterior, if known."""
     if len(reference) > 1:
-        raise InputError("iteration_metrics takes at most one reference posterior")
+        raise InputError("per_case takes at most one reference posterior")
     draws, truth = np.asarray(post.draws.values, float), np.asarray(post.truth.values, float)
     mean, std = np.asarray(post["mean"].values, float), np.asarray(post["std"].values, float)
     cases = len(truth)
-    per_case: dict[str, np.ndarray] = {
+    out: dict[str, np.ndarray] = {
         "rmse": np.sqrt(((mean - truth) ** 2).reshape(cases, -1).mean(1)),
         "mean_std": std.reshape(cases, -1).mean(1),
         "coverage_50": np.array([coverage(draws[i], truth[i], 0.5) for i in range(cases)]),
@@ -68,19 +68,28 @@ def iteration_metrics(post: xr.Dataset, *reference: xr.Dataset, iteration: int) 
         "nll": np.asarray(post.nll.values, float),
     }
     if truth.ndim == 3:
-        per_case["ssim"] = np.array([_ssim(truth[i], mean[i]) for i in range(cases)])
+        out["ssim"] = np.array([_ssim(truth[i], mean[i]) for i in range(cases)])
     if reference:
-        per_case.update(_reference(post, reference[0]))
+        out.update(_reference(post, reference[0]))
+    return out
+
+
+def iteration_metrics(post: xr.Dataset, *reference: xr.Dataset, iteration: int) -> xr.Dataset:
+    """One row (dim ``iteration``, length 1) of metrics of the posterior dataset ``post`` of
+    :func:`tasks.inference.aspire.posterior`; ``reference``: the analytic posterior, if known."""
+    per = per_case(post, *reference)
+    mean, std, truth = (np.asarray(post[v].values, float) for v in ("mean", "std", "truth"))
+    cases = len(truth)
     data = {}
     for name in PER_CASE:
-        if name in per_case:
-            v = per_case[name]
+        if name in per:
+            v = per[name]
             se = float(v.std(ddof=1) / np.sqrt(cases)) if cases > 1 else 0.0
             data[name] = ("iteration", [float(v.mean())], {"long_name": _LONG[name]})
             data[f"{name}_se"] = ("iteration", [se], {"long_name": f"standard error of {name} over cases"})
     data["error_std_corr"] = ("iteration", [error_std_corr(mean, std, truth)], {"long_name": _LONG["error_std_corr"]})
     ds = xr.Dataset(data, coords={"iteration": ("iteration", [int(iteration)])})
-    ds.attrs.update({"cases": cases, "draws": int(draws.shape[1])})
+    ds.attrs.update({"cases": cases, "draws": int(post.sizes["draw"])})
     return ds
 
 

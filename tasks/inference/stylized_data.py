@@ -70,6 +70,9 @@ def summaries(estimates: xr.Dataset, pairs: xr.Dataset, problem: xr.Dataset) -> 
     """``gradient`` = Aᵀ Gn⁻¹ (A x̂ − y) of each sample (the data-misfit gradient at the estimate)."""
     p = as_problem(problem)
     samples = estimates["sample"].values
+    missing = np.setdiff1d(samples, pairs["sample"].values)
+    if missing.size:
+        raise InputError(f"summaries: samples {missing[:5].tolist()} have an estimate but no observation")
     y = np.asarray(pairs["y"].sel(sample=samples).values, float)
     g = summary(np.asarray(estimates[_VAR].values, float), y, p.A, p.Gn)
     return xr.Dataset({"gradient": (("sample", "component"), g.astype(np.float32),

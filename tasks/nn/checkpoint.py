@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from .layout import (
 )
 from .registry import MODELS, callable_name, callable_named, model_class, model_name
 
-_OWN_PACKAGE = "tasks."  # the only modules a checkpoint may ask to import
+_OWN_MODULE = re.compile(r"tasks(\.[A-Za-z_][A-Za-z0-9_]*)+")  # the only modules a checkpoint may ask to import
 
 __all__ = ["Trained", "to_dataset", "from_dataset"]
 
@@ -122,10 +123,10 @@ def from_dataset(ds: xr.Dataset) -> Trained:
         raise InputError(f"checkpoint format {ds.attrs.get(FORMAT_ATTR)!r} is not {FORMAT}")
     name = ds.attrs[CLASS_ATTR]
     where = ds.attrs.get(MODULE_ATTR)
-    if name not in MODELS and isinstance(where, str) and where.startswith(_OWN_PACKAGE):
+    if name not in MODELS and isinstance(where, str) and _OWN_MODULE.fullmatch(where):
         try:
             importlib.import_module(where)  # registers the class
-        except ImportError as exc:
+        except Exception as exc:
             raise InputError(f"checkpoint of {name}: its module {where} does not import: {exc}") from None
     cls = model_class(name)
     init = _decode(ds.attrs[INIT_ATTR])

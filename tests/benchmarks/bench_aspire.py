@@ -15,6 +15,7 @@ K distinct networks of the preset's architecture are built.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
+os.environ.setdefault("DEVITO_LOGGING", "WARNING")
 sys.path.insert(0, str(REPO))
 
 from pipelines.config import load_study  # noqa: E402
@@ -105,13 +107,14 @@ def main() -> None:
         s_k = gradient_summary(xhat, new["d"], geo, factor=p.snapshot_factor, **fd)
         n_grads += 1
         draws = args.draws if k == len(nets) else a.estimate_draws
-        xhat = posterior_estimates(ckpt, s_k, xhat, var="vp", draws=draws, seed=0, iteration=k, batch=64,
+        xhat = posterior_estimates(ckpt, s_k, xhat, var="vp", draws=draws, seed=0, iteration=k,
                                    clip=(p.vp_min, p.vp_max))
     t_chain = time.perf_counter() - t0
     units = t_chain / t_grad
     print(f"amortized posterior of a new observation, K={len(nets)}: {t_chain:.2f} s = {units:.1f} gradient "
           f"evaluations ({units / len(nets):.1f} per iteration; {n_grads} of them are the summaries; "
-          f"{a.estimate_draws} draws per intermediate mean, {args.draws} draws at the end) — goal <= 10 per iteration")
+          f"{a.estimate_draws} draws per intermediate mean, {args.draws} draws at the end; sampling with 1 torch "
+          "thread as the study's steps do, gradients with Devito's default threads) — goal <= 10 per iteration")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (this process): {peak:.0f} MB")
 

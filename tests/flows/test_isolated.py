@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import warnings
 
 import numpy as np
@@ -29,6 +30,20 @@ def dies(*, value: float) -> xr.Dataset:
     os._exit(3)
 
 
+def killed(*, value: float) -> xr.Dataset:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Unpicklable(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.callback = lambda: None  # a lambda does not pickle
+
+
+def odd_error(*, value: float) -> xr.Dataset:
+    raise Unpicklable(f"{value} and b")
+
+
 def _spec(tmp_path, fn, name="isolated_test"):
     cat = Catalog(tmp_path / "root")
     storage = cat.storage
@@ -52,6 +67,15 @@ def test_errors_of_the_child_come_back_with_their_type_and_a_dead_child_is_named
     assert info.value.exit_code == 2
     _, spec = _spec(tmp_path, dies, name="dying")
     with pytest.raises(RunError, match="step dying: its process exited with status 3"):
+        compute_isolated(spec)
+
+
+def test_a_child_killed_by_a_signal_and_an_exception_that_does_not_pickle_are_named(tmp_path):
+    _, spec = _spec(tmp_path, killed, name="killed")
+    with pytest.raises(RunError, match="step killed: its process was killed by SIGKILL"):
+        compute_isolated(spec)
+    _, spec = _spec(tmp_path, odd_error, name="odd")
+    with pytest.raises(RunError, match="Unpicklable: 1.5 and b"):
         compute_isolated(spec)
 
 

@@ -117,10 +117,14 @@ try:
     from_dataset(forged)
 except Exception as exc:
     print(type(exc).__name__, "json.tool" in sys.modules)
+try:
+    from_dataset(ds.assign_attrs(model_class="nope", model_module="tasks.nonexistent"))
+except Exception as exc:
+    print(type(exc).__name__, "does not import" in str(exc))
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split("\n")[:2] == ["VectorCNF", "InputError False"]
+    assert proc.stdout.split("\n")[:3] == ["VectorCNF", "InputError False", "InputError True"]
 
 
 def test_a_class_outside_the_registry_is_refused(trained):

@@ -105,3 +105,21 @@ def test_bad_inputs_are_named(problem):
     bad["x"][0, 0] = np.nan
     with pytest.raises(InputError, match="not finite"):
         aspire.posterior_estimates(ckpt, s, bad, var="x", draws=4, seed=0, iteration=1)
+
+
+def test_image_posterior_estimates_of_a_sample_do_not_depend_on_the_other_samples():
+    from tasks.inference.glow import train_image_cnf
+
+    rng = np.random.default_rng(0)
+    coords = {"sample": np.arange(6), "x": np.arange(8) * 10.0, "z": np.arange(8) * 10.0}
+    truth = xr.Dataset({"vp": (("sample", "x", "z"), 2000 + 100 * rng.standard_normal((6, 8, 8)))}, coords=coords)
+    est = xr.Dataset({"vp": (("sample", "x", "z"), np.full((6, 8, 8), 2000.0))}, coords=coords)
+    s = xr.Dataset({"gradient": (("sample", "x", "z"), rng.standard_normal((6, 8, 8)))}, coords=coords)
+    c = np.stack([s.gradient.values, est.vp.values], 1)
+    ckpt = to_dataset(train_image_cnf(truth.vp.values[:, None], c, seed=0, threads=1, epochs=1, batch_size=3,
+                                      levels=1, steps=1, hidden=4, context_features=2, pixelwise=True))
+    whole = aspire.posterior_estimates(ckpt, s, est, var="vp", draws=5, seed=1, iteration=1)
+    part = aspire.posterior_estimates(ckpt, s.isel(sample=[4]), est, var="vp", draws=5, seed=1, iteration=1)
+    assert whole.vp.dims == ("sample", "x", "z")
+    np.testing.assert_array_equal(part.vp.values, whole.vp.sel(sample=[4]).values)
+    np.testing.assert_array_equal(part["std"].values, whole["std"].sel(sample=[4]).values)
