@@ -104,6 +104,21 @@ def region_markers(root: Path, kind: str) -> dict[str, int]:
             for p in (root / "datasets" / kind).rglob(".strata/regions/*")}
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, prefect_server):
+    """``tiny_run(study) -> (Strata, proc)``: one serial ``strata run STUDY --preset tiny --json`` per study and
+    test session, shared by the study contract suite (its reference run) and study-specific checks."""
+    runs: dict[str, tuple[Strata, subprocess.CompletedProcess]] = {}
+
+    def get(study: str) -> tuple[Strata, subprocess.CompletedProcess]:
+        if study not in runs:
+            s = Strata(tmp_path_factory.mktemp(f"{study}-tiny") / "root", prefect_server)
+            runs[study] = (s, s("run", study, "--preset", "tiny", "--json"))
+        return runs[study]
+
+    return get
+
+
 @pytest.fixture
 def strata(tmp_path, prefect_server):
     return Strata(tmp_path / "root", prefect_server)

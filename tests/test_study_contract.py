@@ -94,10 +94,10 @@ def study(request) -> str:
 
 
 @pytest.fixture(scope="module")
-def reference(study, tmp_path_factory, prefect_server) -> Reference:
-    """The study's uninterrupted serial run, once per study; its root is only read afterwards."""
-    s = Strata(tmp_path_factory.mktemp(f"{study}-reference") / "root", prefect_server)
-    proc = s(*_run_args(study, "--json"))
+def reference(study, tiny_run) -> Reference:
+    """The study's uninterrupted serial run, once per study and session (shared with study-specific
+    tests); its root is only read afterwards, or rerun with everything reused."""
+    s, proc = tiny_run(study)
     out = json.loads(proc.stdout)
     cat = Catalog(s.root)
     try:
