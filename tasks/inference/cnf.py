@@ -26,22 +26,21 @@ from tasks.nn.checkpoint import Trained
 from tasks.nn.registry import register_model
 from tasks.nn.training import fit, seeded_torch
 
+from .zscored import DTYPES, ZScored, positive_int
+
 __all__ = ["VectorCNF", "train_cnf", "FAMILIES", "ACTIVATIONS"]
 
 FAMILIES = ("nsf", "maf")
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU, "tanh": nn.Tanh}
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_MIN_SCALE = 1e-12  # a constant column is scaled by 1, not by 0
+_DTYPES = DTYPES
 
 
 def _positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < minimum:
-        raise InputError(f"VectorCNF {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return positive_int("VectorCNF", name, value, minimum)
 
 
 @register_model("vector_cnf")
-class VectorCNF(nn.Module):
+class VectorCNF(ZScored):
     """``p(x | c)`` for ``x`` in R^features and ``c`` in R^context: a zuko ``family`` (``nsf``: rational-
     quadratic splines with ``bins`` bins; ``maf``: affine) of ``transforms`` autoregressive transforms, each
     conditioned by a masked MLP of ``hidden_features`` with ``activation``, on a standard normal base.
@@ -72,23 +71,14 @@ class VectorCNF(nn.Module):
             net = zuko.flows.MAF(**kwargs)
         self.net = net.to(_DTYPES[dtype])
         dt = _DTYPES[dtype]
-        self.register_buffer("x_mean", torch.zeros(features, dtype=dt))
-        self.register_buffer("x_scale", torch.ones(features, dtype=dt))
-        self.register_buffer("c_mean", torch.zeros(context, dtype=dt))
-        self.register_buffer("c_scale", torch.ones(context, dtype=dt))
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.x_mean.dtype
+        self.register_stats((features,), (context,), dt)
 
     @torch.no_grad()
     def standardize(self, x: torch.Tensor, c: torch.Tensor) -> None:
         """Set the z-scoring buffers to the column means and standard deviations of ``x`` and ``c``."""
         x, c = self._check(x, c)
-        for name, v in (("x", x), ("c", c)):
-            mean, std = v.mean(0), v.std(0, correction=0)
-            getattr(self, f"{name}_mean").copy_(mean)
-            getattr(self, f"{name}_scale").copy_(torch.where(std > _MIN_SCALE, std, torch.ones_like(std)))
+        self.set_stats("x", x)
+        self.set_stats("c", c)
 
     def _check(self, x: torch.Tensor | None, c: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         if c.shape[-1:] != (self.context,):

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 from torch.distributions import AffineTransform, Transform, constraints
 from zuko.distributions import DiagNormal, NormalizingFlow
 from zuko.transforms import ComposedTransform
@@ -27,17 +26,15 @@ from tasks.nn.registry import register_model
 from tasks.nn.training import fit, seeded_torch
 
 from .glow_layers import ConditionEncoder, Glow
+from .zscored import DTYPES, ZScored, positive_int
 
 __all__ = ["ImageCNF", "GlowTransform", "train_image_cnf"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_MIN_SCALE = 1e-12  # a constant channel is scaled by 1, not by 0
+_DTYPES = DTYPES
 
 
 def _positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < minimum:
-        raise InputError(f"ImageCNF {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return positive_int("ImageCNF", name, value, minimum)
 
 
 def _flat(t: torch.Tensor, batch: torch.Size) -> torch.Tensor:
@@ -77,7 +74,7 @@ class GlowTransform(Transform):
 
 
 @register_model("image_cnf")
-class ImageCNF(nn.Module):
+class ImageCNF(ZScored):
     """``p(x | c)`` for images ``x`` ``(channels, H, W)`` and conditions ``c`` ``(context_channels, H, W)``,
     ``size = [H, W]`` (each divisible by ``2**levels``): ``levels`` Glow levels of ``steps`` flow steps, the
     coupling conditioners with ``hidden`` conv channels, the condition encoded into ``context_features``
@@ -110,14 +107,7 @@ class ImageCNF(nn.Module):
             raise InputError(f"ImageCNF pixelwise must be true or false, got {pixelwise!r}")
         self.pixelwise = pixelwise
         x_stats, c_stats = (self.event_shape, self.context_shape) if pixelwise else ((channels,), (context_channels,))
-        self.register_buffer("x_mean", torch.zeros(x_stats, dtype=dt))
-        self.register_buffer("x_scale", torch.ones(x_stats, dtype=dt))
-        self.register_buffer("c_mean", torch.zeros(c_stats, dtype=dt))
-        self.register_buffer("c_scale", torch.ones(c_stats, dtype=dt))
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.x_mean.dtype
+        self.register_stats(x_stats, c_stats, dt)
 
     @torch.no_grad()
     def standardize(self, x: torch.Tensor, c: torch.Tensor) -> None:
@@ -128,9 +118,7 @@ class ImageCNF(nn.Module):
             v = v.reshape(-1, *v.shape[-3:])
             if not self.pixelwise:  # (channel, every pixel of every image)
                 v = v.transpose(0, 1).reshape(v.shape[1], -1).T
-            mean, std = v.mean(0), v.std(0, correction=0)
-            getattr(self, f"{name}_mean").copy_(mean)
-            getattr(self, f"{name}_scale").copy_(torch.where(std > _MIN_SCALE, std, torch.ones_like(std)))
+            self.set_stats(name, v)
 
     def _check(self, x: torch.Tensor | None, c: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         if tuple(c.shape[-3:]) != self.context_shape:
