@@ -10,7 +10,7 @@ from tasks.seismic.pairs import repeat_model
 
 from .aspire import Problem, aspire_loop, sample_labels
 from .seismic_imaging import background, gradients, pair_data, pair_models
-from .seismic_survey import geometry, model_params, velocity_model
+from .seismic_survey import model_and_geometry
 from .step import Ref, Step
 from .study import study_flow
 
@@ -22,11 +22,9 @@ initial = Step("initial_estimates", repeat_model, version="1", kind="model_sampl
 @study_flow("aspire_seismic")
 def aspire_seismic(cfg: Any) -> dict[str, Ref]:
     """``cfg``: the study's frozen config (``pipelines.aspire_models.AspireSeismicConfig``)."""
-    a, p, s, g = cfg.aspire, cfg.prior, cfg.simulation, cfg.geometry
+    a, p, s = cfg.aspire, cfg.prior, cfg.simulation
     fd = {"space_order": s.space_order, "nbl": s.nbl}
-    params, label = model_params(cfg.model)
-    vel = velocity_model(label=label, **params)
-    geo = geometry(vel, label=f"{g.n_shots} shots", space_order=s.space_order, **g.model_dump(mode="json"))
+    params, vel, geo = model_and_geometry(cfg)
     bg = background(vel, label=f"sigma {p.estimate_smoothing:g} m", sigma=p.estimate_smoothing)
     field = {"std": p.perturbation_std, "correlation_length": p.correlation_length}
     labels = sample_labels(a)

@@ -12,7 +12,7 @@ from tasks.seismic.migration import migrate_shot, stack_images
 from tasks.seismic.model import smooth_model
 from tasks.seismic.pairs import sample_models, simulate_pairs, smooth_samples
 
-from .seismic_survey import geometry, model_params, survey, velocity_model
+from .seismic_survey import model_and_geometry, survey
 from .step import Ref, Step
 from .study import study_flow
 
@@ -34,9 +34,7 @@ def seismic_imaging(cfg: Any) -> dict[str, Ref]:
     """``cfg``: the study's frozen config (``pipelines.models.SeismicImagingConfig``)."""
     g, s, im, su = cfg.geometry, cfg.simulation, cfg.imaging, cfg.summaries
     fd = {"space_order": s.space_order, "nbl": s.nbl}
-    params, label = model_params(cfg.model)
-    vel = velocity_model(label=label, **params)
-    geo = geometry(vel, label=f"{g.n_shots} shots", space_order=s.space_order, **g.model_dump(mode="json"))
+    params, vel, geo = model_and_geometry(cfg)
     records = survey(vel, geo, pieces=s.pieces, label=f"{g.n_shots} shots",
                      noise_snr_db=s.noise_snr_db, seed=s.seed, **fd)
     bg = background(vel, label=f"sigma {im.smoothing:g} m", sigma=im.smoothing)

@@ -12,7 +12,7 @@ from tasks.seismic.solver import survey_shots
 from .step import Ref, Step
 from .study import study_flow
 
-__all__ = ["seismic_survey", "velocity_model", "geometry", "survey", "model_params"]
+__all__ = ["seismic_survey", "velocity_model", "geometry", "survey", "model_params", "model_and_geometry"]
 
 velocity_model = Step("velocity_model", build_model, version="1", kind="velocity_model")
 geometry = Step("geometry", acquisition, version="1", kind="geometry")
@@ -32,14 +32,22 @@ def model_params(m: Any) -> tuple[dict[str, Any], str]:
     return params, f"{m.shape[0]}x{m.shape[1]} @ {m.spacing:g} m"
 
 
+def model_and_geometry(cfg: Any) -> tuple[dict[str, Any], Ref, Ref]:
+    """The velocity_model step's params and the velocity_model and geometry steps of a config with the
+    sections ``model``, ``geometry`` and ``simulation`` (every study built on a survey)."""
+    g = cfg.geometry
+    params, label = model_params(cfg.model)
+    vel = velocity_model(label=label, **params)
+    geo = geometry(vel, label=f"{g.n_shots} shots x {g.n_receivers} receivers",
+                   space_order=cfg.simulation.space_order, **g.model_dump(mode="json"))
+    return params, vel, geo
+
+
 @study_flow("seismic_survey")
 def seismic_survey(cfg: Any) -> dict[str, Ref]:
     """``cfg``: the study's frozen config (``pipelines.models.SeismicSurveyConfig``)."""
     g, s = cfg.geometry, cfg.simulation
-    params, label = model_params(cfg.model)
-    vel = velocity_model(label=label, **params)
-    geo = geometry(vel, label=f"{g.n_shots} shots x {g.n_receivers} receivers",
-                   space_order=s.space_order, **g.model_dump(mode="json"))
+    _, vel, geo = model_and_geometry(cfg)
     records = survey(vel, geo, pieces=s.pieces, label=f"{g.n_shots} shots",
                      space_order=s.space_order, nbl=s.nbl, noise_snr_db=s.noise_snr_db, seed=s.seed)
     return {"velocity_model": vel, "geometry": geo, "shot_records": records}

@@ -25,6 +25,7 @@ from tasks.nn.checkpoint import Trained, from_dataset
 from tasks.nn.training import seeded_torch
 
 from .cnf import train_cnf
+from .cnf_base import CNFBase
 from .glow import train_image_cnf
 
 __all__ = ["SUMMARY", "train_posterior", "posterior_estimates", "posterior", "event_dims"]
@@ -93,13 +94,13 @@ _ROWS_BUDGET = 2**22  # numbers of x per call of the inverse transform (memory o
 
 
 @torch.no_grad()
-def _draws(module: torch.nn.Module, c: np.ndarray, samples: np.ndarray, n: int, *, seed: int,
+def _draws(module: CNFBase, c: np.ndarray, samples: np.ndarray, n: int, *, seed: int,
            iteration: int) -> np.ndarray:
     """``n`` posterior draws per sample, ``(samples, n, *event)``: standard normal base draws from each sample's
     generator through the inverse transform. Samples go in groups, and a sample's draws in chunks, of at most
     ``_ROWS_BUDGET`` numbers per call; the condition is encoded once per group."""
     ct = torch.from_numpy(c).to(module.dtype)
-    event = tuple(module.conditional(ct[:1]).base.event_shape)
+    event = tuple(module.event_shape)
     rows = max(1, _ROWS_BUDGET // int(np.prod(event)))
     group = max(1, rows // n)
     out = np.empty((len(samples), n, *event), dtype=np.float32)
@@ -110,12 +111,12 @@ def _draws(module: torch.nn.Module, c: np.ndarray, samples: np.ndarray, n: int, 
         chunk = max(1, rows // eps.shape[1])
         for lo in range(0, n, chunk):
             z = eps[lo:lo + chunk]
-            x = dist.transform.inv(dist.base.mean + dist.base.stddev * z)
+            x = module.from_base(dist, z)
             out[g:g + group, lo:lo + len(z)] = np.moveaxis(x.numpy(), 0, 1)
     return out
 
 
-def _module(checkpoint: xr.Dataset) -> torch.nn.Module:
+def _module(checkpoint: xr.Dataset) -> CNFBase:
     """The network of a checkpoint; call inside ``seeded_torch(..., threads=1)``: a multi-threaded torch op
     would change later Devito results of this process in their last bits."""
     return from_dataset(checkpoint).module

@@ -26,7 +26,7 @@ from tasks.nn.checkpoint import Trained
 from tasks.nn.registry import register_model
 from tasks.nn.training import fit, seeded_torch
 
-from .zscored import DTYPES, ZScored, positive_int
+from .cnf_base import DTYPES, CNFBase, positive_int
 
 __all__ = ["VectorCNF", "train_cnf", "FAMILIES", "ACTIVATIONS"]
 
@@ -40,7 +40,7 @@ def _positive_int(name: str, value: object, minimum: int = 1) -> int:
 
 
 @register_model("vector_cnf")
-class VectorCNF(ZScored):
+class VectorCNF(CNFBase):
     """``p(x | c)`` for ``x`` in R^features and ``c`` in R^context: a zuko ``family`` (``nsf``: rational-
     quadratic splines with ``bins`` bins; ``maf``: affine) of ``transforms`` autoregressive transforms, each
     conditioned by a masked MLP of ``hidden_features`` with ``activation``, on a standard normal base.
@@ -63,6 +63,7 @@ class VectorCNF(ZScored):
         if dtype not in _DTYPES:
             raise InputError(f"VectorCNF dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
         self.features, self.context = features, context
+        self.event_shape = (features,)
         kwargs = {"features": features, "context": context, "transforms": transforms, "hidden_features": hidden,
                   "activation": ACTIVATIONS[activation]}
         if family == "nsf":
@@ -95,33 +96,6 @@ class VectorCNF(ZScored):
         scale = 1.0 / self.x_scale
         zscore = AffineTransform(-self.x_mean * scale, scale, event_dim=1)
         return NormalizingFlow(ComposedTransform(zscore, inner.transform), inner.base)
-
-    def log_prob(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """``log p(x | c)``, shape ``broadcast(x, c).shape[:-1]``."""
-        x, c = self._check(x, c)
-        return self.conditional(c).log_prob(x)
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.log_prob(x, c)
-
-    def sample(self, c: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
-        """``n`` draws of ``x | c``, shape ``(n, *c.shape[:-1], features)``: base draws from ``generator``
-        (the same generator state gives the same samples) mapped through the inverse transform."""
-        n = _positive_int("sample count n", n)
-        dist = self.conditional(c)
-        shape = (n, *dist.batch_shape, *dist.base.event_shape)
-        eps = torch.randn(shape, generator=generator, dtype=self.dtype, device=generator.device)
-        z = dist.base.mean + dist.base.stddev * eps.to(self.x_mean.device)
-        return dist.transform.inv(z)
-
-    @torch.no_grad()
-    def posterior_mean_std(self, c: torch.Tensor, n: int, generator: torch.Generator
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample mean and standard deviation of ``n`` draws of ``x | c``, each ``(*c.shape[:-1], features)``."""
-        if n < 2:
-            raise InputError(f"posterior_mean_std needs n >= 2 samples, got {n!r}")
-        draws = self.sample(c, n, generator)
-        return draws.mean(0), draws.std(0, correction=1)
 
 
 def _nll(module: torch.nn.Module, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:

@@ -25,8 +25,8 @@ from tasks.nn.checkpoint import Trained
 from tasks.nn.registry import register_model
 from tasks.nn.training import fit, seeded_torch
 
+from .cnf_base import DTYPES, CNFBase, positive_int
 from .glow_layers import ConditionEncoder, Glow
-from .zscored import DTYPES, ZScored, positive_int
 
 __all__ = ["ImageCNF", "GlowTransform", "train_image_cnf"]
 
@@ -74,7 +74,7 @@ class GlowTransform(Transform):
 
 
 @register_model("image_cnf")
-class ImageCNF(ZScored):
+class ImageCNF(CNFBase):
     """``p(x | c)`` for images ``x`` ``(channels, H, W)`` and conditions ``c`` ``(context_channels, H, W)``,
     ``size = [H, W]`` (each divisible by ``2**levels``): ``levels`` Glow levels of ``steps`` flow steps, the
     coupling conditioners with ``hidden`` conv channels, the condition encoded into ``context_features``
@@ -143,44 +143,6 @@ class ImageCNF(ZScored):
     def _image(self, stats: torch.Tensor) -> torch.Tensor:
         """Z-scoring statistics broadcastable against ``(C, H, W)``."""
         return stats if self.pixelwise else stats[:, None, None]
-
-    def log_prob(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """``log p(x | c)`` in nats, shape ``broadcast(x, c).shape[:-3]``."""
-        x, c = self._check(x, c)
-        return self.conditional(c).log_prob(x)
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.log_prob(x, c)
-
-    def sample(self, c: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
-        """``n`` draws of ``x | c``, shape ``(n, *c.shape[:-3], C, H, W)``: standard normal base draws from
-        ``generator`` (the same generator state gives the same samples) through the inverse transform."""
-        n = _positive_int("sample count n", n)
-        dist = self.conditional(c)
-        eps = torch.randn((n, *dist.batch_shape, *self.event_shape), generator=generator, dtype=self.dtype,
-                          device=generator.device)
-        return dist.transform.inv(eps.to(self.x_mean.device))
-
-    @torch.no_grad()
-    def posterior_mean_std(self, c: torch.Tensor, n: int, generator: torch.Generator, batch: int | None = None
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample mean and standard deviation (``n - 1`` normalization) of ``n`` draws of ``x | c``, each
-        ``(*c.shape[:-3], C, H, W)``. ``batch``: draw that many at a time (bounded memory; the draws then
-        come from the generator chunk by chunk), or all at once when None."""
-        if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 2:
-            raise InputError(f"posterior_mean_std needs n >= 2 samples, got {n!r}")
-        if batch is None or batch >= n:
-            draws = self.sample(c, n, generator)
-            return draws.mean(0), draws.std(0, correction=1)
-        batch = _positive_int("posterior_mean_std batch", batch)
-        total = square = None
-        for start in range(0, n, batch):  # sums in float64: mean and variance from the moments
-            draws = self.sample(c, min(batch, n - start), generator).to(torch.float64)
-            s, q = draws.sum(0), (draws**2).sum(0)
-            total, square = (s, q) if total is None else (total + s, square + q)
-        mean = total / n
-        var = ((square - n * mean**2) / (n - 1)).clamp_min(0.0)
-        return mean.to(self.dtype), var.sqrt().to(self.dtype)
 
 
 def _nll_per_dim(module: torch.nn.Module, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
