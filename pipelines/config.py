@@ -84,12 +84,13 @@ def _field_error(path: Path, exc: ValidationError, overrides: dict[str, str]) ->
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
-    got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and "input" in err else ""
+    shown = err["type"] != "extra_forbidden" and "input" in err and not isinstance(err["input"], dict)
+    got = f" (got {err['input']!r})" if shown else ""  # a section's check names what it found
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     if not err["loc"]:  # a check across fields: the message names them; the input is the whole config
         source = ("--set " + ", --set ".join(overrides.values())) if overrides else str(path)
         return InputError(f"{source}: {msg.removeprefix('Value error, ')}{more}")
-    return InputError(f"{source}: field '{field}': {msg}{got}{more}")
+    return InputError(f"{source}: field '{field}': {msg.removeprefix('Value error, ')}{got}{more}")
 
 
 def load_study(name_or_path: str, preset: str | None, overrides: list[str] | tuple[str, ...],

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .aspire_models import AspireSeismicConfig, AspireStylizedConfig
+from .co2_models import Co2ForecastConfig
 from .config import StudyConfig
 from .models import MadGaussianConfig, SeismicImagingConfig, SeismicSurveyConfig
 
@@ -28,6 +29,8 @@ STUDIES: dict[str, StudyEntry] = {
                    "ASPIRE on seismic imaging: 64x64 GRF velocity prior, FWI-gradient summaries, conditional Glow"),
         StudyEntry("aspire_stylized", AspireStylizedConfig, "flows.aspire_stylized:aspire_stylized",
                    "ASPIRE on a linear-Gaussian problem with a known posterior: a CNF per iteration, metrics"),
+        StudyEntry("co2_forecast", Co2ForecastConfig, "flows.co2_forecast:co2_forecast",
+                   "CO2 plume: channelized permeability, two-phase flow, FNO surrogate, rock physics, time-lapse RTM"),
         StudyEntry("mad_gaussian", MadGaussianConfig, "flows.mad_gaussian:mad_gaussian",
                    "self-consuming Gaussian loop: fitted mean/covariance and W2 per generation, 3 loop types"),
         StudyEntry("seismic_survey", SeismicSurveyConfig, "flows.seismic_survey:seismic_survey",

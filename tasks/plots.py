@@ -345,3 +345,4 @@ def plot_checkpoint(ds: xr.Dataset):
 
 
 from . import plots_aspire as _aspire  # noqa: E402,F401 - registers the ASPIRE plotters
+from . import plots_co2 as _co2  # noqa: E402,F401 - registers the CO2 plotters

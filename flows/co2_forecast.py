@@ -1,0 +1,73 @@
+"""Study flow ``co2_forecast``: permeability samples → two-phase flow simulations → FNO surrogate →
+held-out plume forecasts and their errors → rock physics → baseline and monitor surveys of the simulated
+and of the forecast plume → time-lapse difference data and their RTM images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tasks.co2 import fields, monitoring, simulator, surrogate
+
+from .aspire import HELD_OUT
+from .seismic_imaging import background, migrate, stack
+from .seismic_survey import model_and_geometry, survey
+from .step import Ref, Step
+from .study import study_flow
+
+__all__ = ["co2_forecast"]
+
+rock = Step("rock_samples", fields.rock_samples, version="1", kind="rock_samples", map_over="sample",
+            coord_param="samples")
+simulate = Step("co2_simulation", simulator.simulate_samples, version="1", kind="co2_simulation", map_over="sample")
+train = Step("train_surrogate", surrogate.train_surrogate, version="1", kind="checkpoint", isolated=True)
+forecast = Step("forecast", surrogate.forecast, version="1", kind="co2_forecast", map_over="sample")
+errors = Step("forecast_metrics", surrogate.forecast_metrics, version="1", kind="forecast_metrics")
+monitor = Step("monitor_model", monitoring.monitor_model, version="1", kind="velocity_model")
+time_lapse = Step("time_lapse", monitoring.difference, version="1", kind="shot_records")
+
+
+@study_flow("co2_forecast")
+def co2_forecast(cfg: Any) -> dict[str, Ref]:
+    """``cfg``: the study's frozen config (``pipelines.co2_models.Co2ForecastConfig``)."""
+    r, f, s, m = cfg.rock, cfg.flow, cfg.samples, cfg.monitoring
+    generator = {"channel": r.channel} if r.kind == "channelized" else {"grf": r.grf}  # only the one used
+    rock_params = {"kind": r.kind, "shape": list(r.shape), "spacing": r.spacing, "seed": s.seed,
+                   "porosity": r.porosity.model_dump(mode="json"),
+                   **{k: v.model_dump(mode="json") for k, v in generator.items()}}
+    flow_params = f.model_dump(mode="json", exclude={"reports", "report_every", "wells"})
+    flow_params.update(times=f.times, wells=[w.model_dump(mode="json", exclude_none=True) for w in f.wells])
+    splits = {"train": np.arange(s.train), "test": HELD_OUT + np.arange(s.test)}
+    sims = {}
+    for split, labels in splits.items():
+        fields_ref = rock(pieces=s.pieces, label=f"{len(labels)} {split}", samples=labels, **rock_params)
+        sims[split] = simulate(fields_ref, pieces=s.pieces, label=f"{len(labels)} {split}", **flow_params)
+    t = cfg.training
+    ckpt = train(sims["train"], label=f"{s.train} simulations", fno=cfg.fno.model_dump(mode="json"),
+                 training=t.model_dump(mode="json", exclude={"threads"}), seed=s.seed, threads=t.threads)
+    fc = forecast(ckpt, sims["test"], pieces=s.pieces, label=f"{s.test} held-out")
+    out = {"simulations": sims["test"], "checkpoint": ckpt, "forecast": fc,
+           "forecast_metrics": errors(fc, label=f"{s.test} held-out")}
+
+    # time-lapse monitoring of one held-out case, for the simulated and the forecast plume
+    fd = {"space_order": m.simulation.space_order, "nbl": m.simulation.nbl}
+    _, base, geo = model_and_geometry(m)
+    shots = f"{m.geometry.n_shots} shots"
+    rec0 = survey(base, geo, pieces=m.simulation.pieces, label=f"baseline {shots}",
+                  noise_snr_db=m.simulation.noise_snr_db, seed=m.simulation.seed, **fd)
+    bg = background(base, label=f"sigma {m.imaging.smoothing:g} m", sigma=m.imaging.smoothing)
+    case = int(HELD_OUT + m.case)
+    out["baseline"] = base
+    for name, plume in (("simulated", sims["test"]), ("forecast", fc)):
+        vel = monitor(base, plume, label=f"{name} plume, case {m.case}", sample=case, report=m.report)
+        rec = survey(vel, geo, pieces=m.simulation.pieces, label=f"monitor ({name}) {shots}",
+                     noise_snr_db=m.simulation.noise_snr_db, seed=m.simulation.seed, **fd)
+        diff = time_lapse(rec, rec0, label=name)
+        per_shot = migrate(bg, geo, diff, pieces=m.imaging.pieces, label=f"{name} difference, {shots}",
+                           factor=m.imaging.snapshot_factor, condition=m.imaging.condition,
+                           subtract_background=False, **fd)
+        out[f"monitor_{name}"] = vel
+        out[f"difference_{name}"] = diff
+        out[f"image_{name}"] = stack(per_shot, normalize=m.imaging.normalize, mute_depth=m.imaging.mute_depth)
+    return out

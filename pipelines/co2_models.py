@@ -1,0 +1,181 @@
+"""Frozen pydantic models of the CO2 forecasting study's parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .aspire_models import TrainingSection
+from .config import StudyConfig
+from .models import ImagingSection, Pieces, SeismicSurveyConfig
+
+__all__ = ["RockSection", "Well", "FlowSection", "SamplesSection", "FNOSection", "MonitoringSection",
+           "Co2ForecastConfig"]
+
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class ChannelSection(StudyConfig):
+    """A channel of ``channel`` mD in a ``background`` of mD, centred at ``depth`` m, ``thickness`` m
+    thick, its top and bottom each perturbed by a Gaussian process (std ``undulation`` m, squared-
+    exponential correlation ``correlation_length`` m)."""
+
+    background: Positive = 20.0
+    channel: Positive = 120.0
+    depth: Positive = 480.0
+    thickness: Positive = 150.0
+    undulation: float = Field(60.0, ge=0, allow_inf_nan=False)
+    correlation_length: Positive = 300.0
+
+
+class GRFSection(StudyConfig):
+    """Log-normal permeability: geometric ``mean`` mD, std of ln k, Gaussian correlation length (m)."""
+
+    mean: Positive = 50.0
+    log_std: float = Field(0.5, ge=0, le=5, allow_inf_nan=False)
+    correlation_length: Positive = 120.0
+
+
+class PorositySection(StudyConfig):
+    """``constant`` (``value``) or ``from_permeability`` (φ = value · (k / k_ref)^exponent)."""
+
+    kind: Literal["constant", "from_permeability"] = "constant"
+    value: float = Field(0.25, gt=0, lt=1, allow_inf_nan=False)
+    k_ref: Positive = 50.0
+    exponent: float = Field(0.1, ge=0, le=2, allow_inf_nan=False)
+
+
+class RockSection(StudyConfig):
+    """Permeability and porosity on ``shape`` (x, z) cells of ``spacing`` m: ``channelized`` or ``grf``."""
+
+    kind: Literal["channelized", "grf"] = "channelized"
+    shape: tuple[Annotated[int, Field(ge=4, le=4096)], Annotated[int, Field(ge=4, le=4096)]] = (64, 64)
+    spacing: Positive = 15.0
+    channel: ChannelSection = ChannelSection()
+    grf: GRFSection = GRFSection()
+    porosity: PorositySection = PorositySection()
+
+
+class Well(StudyConfig):
+    """A well in the cell holding (``x``, ``z``) m: a ``rate`` (m³/s of reservoir volume; > 0 injects CO2,
+    < 0 produces) or, for a producer, a bottom-hole ``pressure`` (Pa)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    x: float = Field(ge=0, allow_inf_nan=False)
+    z: float = Field(ge=0, allow_inf_nan=False)
+    rate: float | None = Field(None, allow_inf_nan=False)
+    pressure: float | None = Field(None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _one(self) -> Well:
+        if (self.rate is None) == (self.pressure is None):
+            raise ValueError(f"well {self.name!r}: give exactly one of rate and pressure")
+        return self
+
+
+class FlowSection(StudyConfig):
+    """Incompressible two-phase flow: ``wells``, ``reports`` report times every ``report_every`` days,
+    viscosities (cP), Corey exponents and residual saturations (CO2, brine), the transport CFL number,
+    sub-stepping (off: ``dt`` s must satisfy the CFL bound), pressure solves per report interval."""
+
+    wells: tuple[Well, ...] = (Well(name="injector", x=97.5, z=480.0, rate=1e-3),
+                               Well(name="producer", x=862.5, z=480.0, rate=-1e-3))
+    reports: int = Field(16, ge=1, le=1000)
+    report_every: Positive = 50.0  # days
+    thickness: Positive = 1.0  # m, out of plane
+    mu_co2: Positive = 0.1
+    mu_brine: Positive = 1.0
+    corey: tuple[Positive, Positive] = (2.0, 2.0)
+    residual: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.0, 0.0)
+    cfl: float = Field(0.9, gt=0, le=1)
+    substep: bool = True
+    dt: float | None = Field(None, gt=0, allow_inf_nan=False)  # s, used when substep is off
+    pressure_steps: int = Field(1, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _check(self) -> FlowSection:
+        names = [w.name for w in self.wells]
+        if len(set(names)) != len(names):
+            raise ValueError(f"well names must differ, got {names}")
+        if not any(w.rate is not None and w.rate > 0 for w in self.wells):
+            raise ValueError("flow needs an injector (a well with rate > 0)")
+        if not self.substep and self.dt is None:
+            raise ValueError("substep: false needs a time step dt (s)")
+        if sum(self.residual) >= 1:
+            raise ValueError(f"residual saturations {list(self.residual)} must sum to less than 1")
+        rates = [w.rate for w in self.wells if w.rate is not None]
+        if len(rates) == len(self.wells):
+            inj, prod = sum(r for r in rates if r > 0), -sum(r for r in rates if r < 0)
+            if abs(inj - prod) > 1e-9 * (inj + prod):
+                raise ValueError(f"well rates do not balance: injection {inj:g} m³/s vs production {prod:g} m³/s; "
+                                 "incompressible flow needs them equal, or a pressure-controlled producer")
+        return self
+
+    @property
+    def times(self) -> list[float]:
+        """Report times in days."""
+        return [self.report_every * (i + 1) for i in range(self.reports)]
+
+
+class SamplesSection(StudyConfig):
+    """``train`` simulations for the surrogate and ``test`` held-out ones (forecasts and errors);
+    ``pieces.per_piece`` samples per zarr chunk."""
+
+    train: int = Field(200, ge=4, le=1_000_000)
+    test: int = Field(16, ge=1, le=100_000)
+    seed: int = Field(0, ge=0)
+    pieces: Pieces = Pieces(per_piece=4)
+
+
+class FNOSection(StudyConfig):
+    """The 2D FNO: Fourier ``modes`` kept per axis, ``width`` hidden channels, ``layers`` Fourier layers."""
+
+    modes: tuple[Annotated[int, Field(ge=1, le=512)], Annotated[int, Field(ge=1, le=512)]] = (12, 12)
+    width: int = Field(32, ge=1, le=1024)
+    layers: int = Field(4, ge=1, le=32)
+
+
+class MonitoringSection(SeismicSurveyConfig):
+    """Time-lapse seismic: the baseline model (``model``, on the flow grid), the survey, and the RTM of the
+    difference data; the monitor survey sees held-out ``case`` at report ``report`` (1-based; null: the
+    last), through patchy rock physics (porosity of the case; density of the baseline from Gardner's law)."""
+
+    imaging: ImagingSection = ImagingSection()
+    case: int = Field(0, ge=0)
+    report: int | None = Field(None, ge=1)
+
+
+class Co2ForecastConfig(StudyConfig):
+    """CO2 forecasting (see pipelines/studies/co2_forecast.yaml)."""
+
+    rock: RockSection = RockSection()
+    flow: FlowSection = FlowSection()
+    samples: SamplesSection = SamplesSection()
+    fno: FNOSection = FNOSection()
+    training: TrainingSection = TrainingSection(epochs=200, batch_size=16, lr=3e-3, held_out=0.1, patience=30)
+    monitoring: MonitoringSection = MonitoringSection()
+
+    @model_validator(mode="after")
+    def _check(self) -> Co2ForecastConfig:
+        nx, nz = self.rock.shape
+        h = self.rock.spacing
+        for w in self.flow.wells:
+            if not (w.x < nx * h and w.z < nz * h):
+                raise ValueError(f"well {w.name!r} at x={w.x:g} m, z={w.z:g} m lies outside the grid "
+                                 f"(0-{nx * h:g} m x 0-{nz * h:g} m)")
+        cells = [(int(w.x // h), int(w.z // h)) for w in self.flow.wells]
+        if len(set(cells)) != len(cells):
+            raise ValueError("two wells lie in one cell")
+        m = self.monitoring
+        if m.model.file is None and (tuple(m.model.shape) != tuple(self.rock.shape) or m.model.spacing != h):
+            raise ValueError(f"monitoring.model must lie on the flow grid: shape {list(self.rock.shape)} and "
+                             f"spacing {h:g} m (got {list(m.model.shape)}, {m.model.spacing:g} m)")
+        if m.case >= self.samples.test:
+            raise ValueError(f"monitoring.case {m.case} needs more than {self.samples.test} held-out samples")
+        if m.report is not None and m.report > self.flow.reports:
+            raise ValueError(f"monitoring.report {m.report} is past the last report ({self.flow.reports})")
+        if max(self.fno.modes) > max(self.rock.shape) // 2 + 1:
+            raise ValueError(f"fno.modes {list(self.fno.modes)} exceed what a {list(self.rock.shape)} grid holds "
+                             f"(at most {max(self.rock.shape) // 2 + 1})")
+        return self

@@ -1,0 +1,1 @@
+"""CO2 storage: permeability and porosity, two-phase flow, the FNO surrogate, rock physics, monitoring."""

@@ -1,0 +1,152 @@
+"""The Fourier neural operator surrogate of the flow simulator: (log-permeability, porosity) → the
+CO2 saturation at every report time, a 2D FNO (``neuraloperator``) whose output channels are the
+report times. Trained with a relative-L2 loss, stored as a checkpoint, forecasts per sample.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from strata_errors import InputError
+from tasks.nn.checkpoint import Trained, from_dataset
+from tasks.nn.registry import register_model
+from tasks.nn.training import fit, seeded_torch
+
+__all__ = ["FNOSurrogate", "features", "relative_l2", "train_surrogate", "forecast", "forecast_metrics"]
+
+FEATURES = ("log_permeability", "porosity")
+
+
+def _fno_class() -> type[torch.nn.Module]:
+    """``neuralop.models.FNO``, imported when first needed; its import puts a global ``once`` filter for
+    every UserWarning in front of the process's filters, which this undoes."""
+    with warnings.catch_warnings():
+        from neuralop.models import FNO
+    return FNO
+
+
+@register_model("fno_surrogate")
+class FNOSurrogate(torch.nn.Module):
+    """``neuralop.models.FNO`` on z-scored input features (buffers set from the training data).
+
+    ``times`` output channels (the saturation at each report time), ``modes`` Fourier modes kept per
+    axis, ``width`` hidden channels, ``layers`` Fourier layers; the FNO adds its own (x, z) grid
+    channels. neuraloperator's ``state_dict`` carries a ``_metadata`` entry (its init kwargs, a dict);
+    this class rebuilds from its own init kwargs, so its state dict holds tensors only.
+    """
+
+    def __init__(self, *, times: int, modes: Sequence[int] = (12, 12), width: int = 32, layers: int = 4,
+                 in_channels: int = len(FEATURES)):
+        super().__init__()
+        if times < 1 or width < 1 or layers < 1 or len(modes) != 2 or min(modes) < 1:
+            raise InputError(f"FNO: need times, width, layers >= 1 and two modes >= 1, got {times}, {width}, "
+                             f"{layers}, {list(modes)}")
+        self.fno = _fno_class()(n_modes=tuple(int(m) for m in modes), in_channels=in_channels, out_channels=times,
+                       hidden_channels=width, n_layers=layers)
+        self.register_buffer("in_mean", torch.zeros(in_channels))
+        self.register_buffer("in_std", torch.ones(in_channels))
+
+    def set_scaling(self, x: torch.Tensor) -> None:
+        """Per-channel mean and std of the inputs ``x`` (batch, channel, x, z)."""
+        self.in_mean.copy_(x.mean(dim=(0, 2, 3)))
+        self.in_std.copy_(x.std(dim=(0, 2, 3)).clamp_min(1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fno((x - self.in_mean[:, None, None]) / self.in_std[:, None, None])
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        state = super().state_dict(*args, **kwargs)
+        state.pop("_metadata", None)
+        return state
+
+
+def features(ds: xr.Dataset) -> np.ndarray:
+    """(sample, channel, x, z) float32 inputs of the surrogate: ln(permeability / mD) and porosity."""
+    for var in ("permeability", "porosity"):
+        if var not in ds.data_vars or tuple(ds[var].dims) != ("sample", "x", "z"):
+            raise InputError(f"surrogate inputs: need {var} (sample, x, z), got "
+                             f"{tuple(ds[var].dims) if var in ds.data_vars else 'none'}")
+    k = np.asarray(ds["permeability"].values, dtype=np.float64)
+    if not (np.isfinite(k).all() and (k > 0).all()):
+        raise InputError("surrogate inputs: permeability must be finite and positive")
+    return np.stack([np.log(k), np.asarray(ds["porosity"].values, dtype=np.float64)], axis=1).astype(np.float32)
+
+
+def _targets(ds: xr.Dataset) -> np.ndarray:
+    if "saturation" not in ds.data_vars or tuple(ds["saturation"].dims) != ("sample", "time", "x", "z"):
+        raise InputError("surrogate targets: need saturation (sample, time, x, z)")
+    return np.asarray(ds["saturation"].values, dtype=np.float32)
+
+
+def relative_l2(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Mean over samples of ‖pred − true‖ / ‖true‖ (norms over all other dims)."""
+    diff = (pred - true).flatten(1).norm(dim=1)
+    return (diff / true.flatten(1).norm(dim=1).clamp_min(1e-12)).mean()
+
+
+def _rel_loss(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    return relative_l2(module(x), y)
+
+
+def train_surrogate(simulations: xr.Dataset, *, fno: Mapping[str, Any], training: Mapping[str, Any], seed: int,
+                    threads: int) -> Trained:
+    """Fit :class:`FNOSurrogate` to the simulations (inputs :func:`features`, targets ``saturation``):
+    Adam on the relative-L2 loss, a seeded random ``held_out`` share of the samples for validation and
+    early stopping (``training``: epochs, batch_size, lr, held_out, patience)."""
+    x, y = features(simulations), _targets(simulations)
+    init = {"times": int(y.shape[1]), **{k: (list(v) if isinstance(v, list | tuple) else v) for k, v in fno.items()}}
+    with seeded_torch(seed, 0, threads=threads) as gen:
+        model = FNOSurrogate(**init)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        model.set_scaling(xt)
+        history = fit(model, xt, yt, generator=gen, loss=_rel_loss, **dict(training))
+    return Trained(model, init, history)
+
+
+def forecast(checkpoint: xr.Dataset, simulations: xr.Dataset, *, batch_size: int = 16) -> xr.Dataset:
+    """The surrogate's saturation forecast for each sample of ``simulations`` (kind ``co2_forecast``):
+    ``saturation`` (forecast, clipped to [0, 1]), ``simulated``, ``error`` = forecast − simulated,
+    ``relative_l2`` (sample, time) per report time, and the inputs ``permeability``, ``porosity``."""
+    model = from_dataset(checkpoint).module
+    x = torch.from_numpy(features(simulations))
+    truth = _targets(simulations)
+    if model.fno.out_channels != truth.shape[1]:
+        raise InputError(f"the surrogate forecasts {model.fno.out_channels} report times, the simulations have "
+                         f"{truth.shape[1]}")
+    with torch.no_grad():
+        pred = torch.cat([model(b) for b in x.split(batch_size)]).clamp_(0.0, 1.0).numpy()
+    err = pred - truth
+    norm = np.sqrt((truth.astype(np.float64) ** 2).sum(axis=(2, 3)))
+    rel = np.sqrt((err.astype(np.float64) ** 2).sum(axis=(2, 3))) / np.maximum(norm, 1e-12)
+    dims = ("sample", "time", "x", "z")
+    sat_attrs = {"units": "1", "long_name": "CO2 saturation, FNO forecast"}
+    out = xr.Dataset(
+        {"saturation": (dims, pred, sat_attrs),
+         "simulated": (dims, truth, {"units": "1", "long_name": "CO2 saturation, simulator"}),
+         "error": (dims, err, {"units": "1", "long_name": "forecast - simulated saturation"}),
+         "relative_l2": (("sample", "time"), rel, {"units": "1", "long_name": "relative L2 error per report time"}),
+         "permeability": simulations["permeability"], "porosity": simulations["porosity"]},
+        coords={d: simulations[d] for d in dims})
+    out.attrs.update({k: v for k, v in simulations.attrs.items() if k in ("spacing", "thickness", "wells")})
+    return out
+
+
+def forecast_metrics(forecasts: xr.Dataset) -> xr.Dataset:
+    """Held-out errors per report time (kind ``forecast_metrics``): mean relative L2 over samples and its
+    standard error; attrs ``relative_l2`` (all times: ‖error‖/‖simulated‖ per sample, averaged)."""
+    rel = forecasts["relative_l2"]
+    n = rel.sizes["sample"]
+    err = forecasts["error"].astype(np.float64)
+    total = np.sqrt((err ** 2).sum(("time", "x", "z"))) / np.sqrt(
+        (forecasts["simulated"].astype(np.float64) ** 2).sum(("time", "x", "z"))).clip(min=1e-12)
+    se = rel.std("sample", ddof=1) / np.sqrt(n) if n > 1 else xr.zeros_like(rel.mean("sample"))
+    out = xr.Dataset({"relative_l2": rel.mean("sample").assign_attrs(long_name="mean relative L2 error", units="1"),
+                      "relative_l2_se": se.assign_attrs(long_name="standard error of the mean", units="1")})
+    out.attrs.update({"relative_l2": float(total.mean()), "samples": int(n)})
+    return out
