@@ -119,7 +119,8 @@ def forecast(checkpoint: xr.Dataset, simulations: xr.Dataset, *, batch_size: int
     if model.fno.out_channels != truth.shape[1]:
         raise InputError(f"the surrogate forecasts {model.fno.out_channels} report times, the simulations have "
                          f"{truth.shape[1]}")
-    with torch.no_grad():
+    # one torch thread: a multi-threaded torch op changes later Devito results of this process in their last bits
+    with seeded_torch(0, threads=1), torch.no_grad():
         pred = torch.cat([model(b) for b in x.split(batch_size)]).clamp_(0.0, 1.0).numpy()
     err = pred - truth
     norm = np.sqrt((truth.astype(np.float64) ** 2).sum(axis=(2, 3)))

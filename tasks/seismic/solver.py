@@ -63,15 +63,21 @@ def compiled_operator(name: str, model: Model, build: Callable[[Model], Operator
 
 
 def thread_args(op: Operator, threads: int | None) -> dict:
-    """The keyword arguments that run ``op.apply`` on ``threads`` OpenMP threads.
+    """The keyword arguments that run ``op.apply`` on ``threads`` OpenMP threads, with sparse-point
+    injection on one thread.
 
-    ``{"nthreads": threads}``, or ``{}`` when ``threads`` is None or ``op`` has no
-    ``nthreads`` parameter (not an OpenMP build). Pass them to every ``apply``: devito otherwise
-    keeps the ``OMP_NUM_THREADS`` seen when the (shared) operator was built.
+    ``{"nthreads": threads}`` (none when ``threads`` is None: devito keeps the ``OMP_NUM_THREADS``
+    seen when the shared operator was built), and ``{"nthreads_nonaffine": 1}`` when ``op`` has
+    that parameter (an OpenMP build). Injection adds into the wavefield with ``omp atomic``: two
+    receivers off the grid points (e.g. a spacing whose reciprocal float32 does not hold exactly,
+    15 m or 30 m) add into one point in thread order, and the last bits of a run would differ from
+    the next. Its cost is that of a few hundred points per time step. Pass them to every ``apply``.
     """
-    if threads is None or "nthreads" not in {p.name for p in op.parameters}:
-        return {}
-    return {"nthreads": int(threads)}
+    names = {p.name for p in op.parameters}
+    args = {"nthreads_nonaffine": 1} if "nthreads_nonaffine" in names else {}
+    if threads is not None and "nthreads" in names:
+        args["nthreads"] = int(threads)
+    return args
 
 
 def clear_operator_cache() -> None:
