@@ -1,6 +1,7 @@
 """Study flow ``co2_forecast``: permeability samples → two-phase flow simulations → FNO surrogate →
 held-out plume forecasts and their errors → rock physics → baseline and monitor surveys of the simulated
-and of the forecast plume → time-lapse difference data and their RTM images."""
+and of the forecast plume → time-lapse difference data and their RTM images; optionally (``inversion.iterations``)
+the coupled inversion of the monitored case's permeability from its monitor records."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.co2 import fields, monitoring, simulator, surrogate
+from tasks.co2 import fields, inversion, monitoring, simulator, surrogate
 
 from .aspire import HELD_OUT
 from .seismic_imaging import background, migrate, stack
@@ -26,6 +27,7 @@ forecast = Step("forecast", surrogate.forecast, version="1", kind="co2_forecast"
 errors = Step("forecast_metrics", surrogate.forecast_metrics, version="1", kind="forecast_metrics")
 monitor = Step("monitor_model", monitoring.monitor_model, version="1", kind="velocity_model")
 time_lapse = Step("time_lapse", monitoring.difference, version="1", kind="shot_records")
+invert = Step("coupled_inversion", inversion.coupled_inversion, version="1", kind="coupled_inversion", isolated=True)
 
 
 @study_flow("co2_forecast")
@@ -59,9 +61,10 @@ def co2_forecast(cfg: Any) -> dict[str, Ref]:
     bg = background(base, label=f"sigma {m.imaging.smoothing:g} m", sigma=m.imaging.smoothing)
     case = int(HELD_OUT + m.case)
     out["baseline"] = base
+    monitor_records = {}
     for name, plume in (("simulated", sims["test"]), ("forecast", fc)):
         vel = monitor(base, plume, label=f"{name} plume, case {m.case}", sample=case, report=m.report)
-        rec = survey(vel, geo, pieces=m.simulation.pieces, label=f"monitor ({name}) {shots}",
+        rec = monitor_records[name] = survey(vel, geo, pieces=m.simulation.pieces, label=f"monitor ({name}) {shots}",
                      noise_snr_db=m.simulation.noise_snr_db, seed=m.simulation.seed, **fd)
         diff = time_lapse(rec, rec0, label=name)
         per_shot = migrate(bg, geo, diff, pieces=m.imaging.pieces, label=f"{name} difference, {shots}",
@@ -70,4 +73,11 @@ def co2_forecast(cfg: Any) -> dict[str, Ref]:
         out[f"monitor_{name}"] = vel
         out[f"difference_{name}"] = diff
         out[f"image_{name}"] = stack(per_shot, normalize=m.imaging.normalize, mute_depth=m.imaging.mute_depth)
+
+    inv = cfg.inversion
+    if inv.iterations:  # the stretch: permeability from the (simulated plume's) monitor records through the FNO
+        out["inversion"] = invert(ckpt, base, geo, monitor_records["simulated"], sims["test"],
+                                  label=f"case {m.case}, {inv.iterations} iterations", sample=case, report=m.report,
+                                  **inv.model_dump(mode="json", exclude={"snapshot_factor"}),
+                                  factor=inv.snapshot_factor, **fd)
     return out

@@ -11,7 +11,7 @@ from .config import StudyConfig
 from .models import ImagingSection, Pieces, SeismicSurveyConfig
 
 __all__ = ["RockSection", "Well", "FlowSection", "SamplesSection", "FNOSection", "MonitoringSection",
-           "Co2ForecastConfig"]
+           "InversionSection", "Co2ForecastConfig"]
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -146,6 +146,26 @@ class MonitoringSection(SeismicSurveyConfig):
     report: int | None = Field(None, ge=1)
 
 
+class InversionSection(StudyConfig):
+    """Coupled inversion of the monitored case's permeability from its monitor records through the FNO,
+    rock physics and the wave equation: ``iterations`` gradient steps (0: off) from a constant ``initial``
+    mD, steps of at most ``step`` in ln mD (halved up to ``backtracks`` times until the misfit falls), ln k
+    kept inside ``bounds`` mD; ``snapshot_factor`` 1 = the exact gradient."""
+
+    iterations: int = Field(0, ge=0, le=1000)
+    initial: Positive = 40.0
+    bounds: tuple[Positive, Positive] = (5.0, 500.0)
+    step: Positive = 0.5
+    backtracks: int = Field(4, ge=0, le=30)
+    snapshot_factor: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> InversionSection:
+        if not self.bounds[0] < self.initial < self.bounds[1]:
+            raise ValueError(f"initial {self.initial:g} mD must lie inside bounds {list(self.bounds)}")
+        return self
+
+
 class Co2ForecastConfig(StudyConfig):
     """CO2 forecasting (see pipelines/studies/co2_forecast.yaml)."""
 
@@ -155,6 +175,7 @@ class Co2ForecastConfig(StudyConfig):
     fno: FNOSection = FNOSection()
     training: TrainingSection = TrainingSection(epochs=200, batch_size=16, lr=3e-3, held_out=0.1, patience=30)
     monitoring: MonitoringSection = MonitoringSection()
+    inversion: InversionSection = InversionSection()
 
     @model_validator(mode="after")
     def _check(self) -> Co2ForecastConfig:

@@ -9,7 +9,8 @@ import xarray as xr
 
 from .plots import register
 
-__all__ = ["plot_rock_samples", "plot_co2_simulation", "plot_co2_forecast", "plot_forecast_metrics"]
+__all__ = ["plot_rock_samples", "plot_co2_simulation", "plot_co2_forecast", "plot_forecast_metrics",
+           "plot_coupled_inversion"]
 
 
 def _extent(ds: xr.Dataset) -> tuple[float, float, float, float]:
@@ -110,5 +111,34 @@ def plot_forecast_metrics(ds: xr.Dataset):
            title=f"FNO forecast error, {ds.attrs.get('samples', '?')} held-out cases "
                  f"(all times: {ds.attrs.get('relative_l2', float('nan')):.3f})")
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+@register("coupled_inversion")
+def plot_coupled_inversion(ds: xr.Dataset):
+    """True, starting and inverted permeability, observed vs FNO saturation at the last iteration, misfit curve."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    k = ds["permeability"]
+    norm = LogNorm(float(min(k.min(), ds.true_permeability.min())), float(max(k.max(), ds.true_permeability.max())))
+    fig, axes = plt.subplots(2, 3, figsize=(14, 8.5))
+    last = int(ds["iteration"].values[-1])
+    _show(fig, axes[0][0], ds["true_permeability"], ds, "true permeability (mD)", cmap="viridis", norm=norm)
+    _show(fig, axes[0][1], k.isel(iteration=0), ds, "starting model (mD)", cmap="viridis", norm=norm)
+    _show(fig, axes[0][2], k.isel(iteration=-1), ds, f"inverted, iteration {last} (mD)", cmap="viridis", norm=norm)
+    _show(fig, axes[1][0], ds["observed_saturation"], ds, "simulated saturation (truth)", cmap="magma", vmin=0, vmax=1)
+    _show(fig, axes[1][1], ds["saturation"].isel(iteration=-1), ds, f"FNO saturation, iteration {last}", cmap="magma",
+          vmin=0, vmax=1)
+    ax = axes[1][2]
+    m = ds["misfit"].values
+    ax.semilogy(ds["iteration"].values, m / m[0], "o-", label="data misfit / initial")
+    ax.plot(ds["iteration"].values, ds["log_error"].values / ds["log_error"].values[0], "s--",
+            label="RMS ln k error / initial")
+    ax.set(xlabel="iteration", title="coupled inversion")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.suptitle(f"coupled inversion of held-out case {ds.attrs.get('sample', '?')} (report {ds.attrs.get('report')})")
     fig.tight_layout()
     return fig

@@ -85,6 +85,21 @@ def interior(model: Model, field: np.ndarray) -> np.ndarray:
     return np.asarray(field)[tuple(slice(n, n + s) for s in model.shape)]
 
 
+def fold_padding(model: Model, field: np.ndarray) -> np.ndarray:
+    """The adjoint of edge padding (how :class:`Model` extends ``m`` into the absorbing layer): the
+    unpadded part of a padded-grid array with each pad slab summed onto the edge it copies. A gradient
+    on the padded grid folded so is the gradient w.r.t. the unpadded ``m`` when the layer follows it."""
+    out = np.asarray(field, dtype=np.float64)
+    n = model.nbl
+    for axis in range(out.ndim):
+        out = np.moveaxis(out, axis, 0)
+        inner = out[n:out.shape[0] - n].copy()
+        inner[0] += out[:n].sum(axis=0)
+        inner[-1] += out[out.shape[0] - n:].sum(axis=0)
+        out = np.moveaxis(inner, 0, axis)
+    return out
+
+
 def pad(model: Model, field: np.ndarray) -> np.ndarray:
     """An unpadded-grid array embedded in zeros on the padded grid."""
     field = np.asarray(field)
@@ -153,13 +168,14 @@ def born(model: Model, dm: np.ndarray, src_positions: np.ndarray, wavelet: np.nd
 
 def backpropagate(model: Model, state: ForwardState, rec_positions: np.ndarray,
                   data: np.ndarray, dt: float, *, condition: str = "born",
-                  threads: int | None = None) -> np.ndarray:
+                  threads: int | None = None, edge_padded: bool = False) -> np.ndarray:
     """Back-propagate receiver ``data`` (time, receiver) and apply the imaging condition.
 
     With ``condition="born"`` and ``state.factor == 1`` this is exactly ``J^T data`` (the FWI
     gradient when ``data`` is the residual ``F(m) - d``); with a larger factor it is its
     snapshot approximation. ``"crosscorrelation"`` gives ``sum_n u v`` instead. Returns the
-    unpadded image.
+    unpadded image (``edge_padded``: with the absorbing layer's part folded onto the edges, see
+    :func:`fold_padding`).
     """
     data = np.asarray(data)
     nt = data.shape[0]
@@ -171,4 +187,4 @@ def backpropagate(model: Model, state: ForwardState, rec_positions: np.ndarray,
     op.apply(v=wavefield(model, name="v"), usave=state.usave, grad=grad, m=model.m,
              damp=model.damp, rec=rec, dt=model.dtype.type(dt), time_m=1, time_M=nt - 1,
              **thread_args(op, threads))
-    return interior(model, grad.data)
+    return fold_padding(model, grad.data) if edge_padded else interior(model, grad.data)

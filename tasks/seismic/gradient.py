@@ -34,7 +34,7 @@ def fwi_objective(model: Model, geometry_ds: xr.Dataset, shot_records_ds: xr.Dat
 
 
 def fwi_gradient(model: Model, geometry_ds: xr.Dataset, shot_records_ds: xr.Dataset, *,
-                 factor: int = 1, threads: int | None = None) -> tuple[float, np.ndarray]:
+                 factor: int = 1, threads: int | None = None, edge_padded: bool = False) -> tuple[float, np.ndarray]:
     """Objective ``1/2 ||F(m) - d||^2`` over the shots in ``shot_records_ds`` and its gradient.
 
     Parameters
@@ -43,6 +43,9 @@ def fwi_gradient(model: Model, geometry_ds: xr.Dataset, shot_records_ds: xr.Data
         The current model (its ``m`` may be set directly; ``damp`` is kept).
     factor : int
         Snapshot interval; 1 gives the exact gradient.
+    edge_padded : bool
+        The gradient w.r.t. ``m`` when the absorbing layer's ``m`` is the edge extension of the
+        interior (as :class:`Model` builds it from a velocity model), instead of held fixed.
 
     Returns
     -------
@@ -56,7 +59,7 @@ def fwi_gradient(model: Model, geometry_ds: xr.Dataset, shot_records_ds: xr.Data
         state = forward_snapshots(model, src, wavelet, rec, dt, factor=factor, threads=threads)
         residual = state.traces - data
         value += 0.5 * float(np.sum(residual.astype(np.float64) ** 2))
-        grad += backpropagate(model, state, rec, residual, dt, threads=threads)
+        grad += backpropagate(model, state, rec, residual, dt, threads=threads, edge_padded=edge_padded)
     return value, grad
 
 

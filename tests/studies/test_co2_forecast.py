@@ -45,6 +45,10 @@ def test_tiny_chain_datasets_and_mass_balance(tiny_run):
             assert (mon.vp.values[mon.saturation.values > 0.01] < base.vp.values[mon.saturation.values > 0.01]).all()
             diff = cat.open(out[f"difference_{name}"]).load()
             assert float(np.abs(diff.data).max()) > 0
+        inv = cat.open(out["inversion"]).load()  # the coupled inversion (tiny: 2 iterations)
+        assert inv.permeability.dims == ("iteration", "x", "z") and inv.sizes["iteration"] == 3
+        assert np.all(np.diff(inv.misfit.values) <= 0) and inv.misfit.values[-1] < inv.misfit.values[0]
+        assert out["checkpoint"] in cat.get(out["inversion"]).inputs
         # lineage: the forecast comes from the checkpoint trained on the training simulations
         rec = cat.get(out["forecast"])
         assert out["checkpoint"] in rec.inputs and out["simulations"] in rec.inputs
@@ -52,7 +56,7 @@ def test_tiny_chain_datasets_and_mass_balance(tiny_run):
         assert [r.step for r in train] == ["co2_simulation"] and train[0].key != out["simulations"]
         pngs = {p.name for p in (strata.root / "reports").glob("*/*.png")}
         assert {"simulations.png", "forecast.png", "forecast_metrics.png", "image_simulated.png",
-                "difference_forecast.png"} <= pngs
+                "difference_forecast.png", "inversion.png"} <= pngs
     finally:
         cat.close()
 

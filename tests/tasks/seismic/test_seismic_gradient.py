@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 from strata_errors import InputError
-from tasks.seismic.born import pad, snapshot_factor
+from tasks.seismic.born import fold_padding, pad, snapshot_factor
 from tasks.seismic.geometry import surface_geometry
 from tasks.seismic.gradient import fwi_gradient, fwi_objective, gradient_summary, rtm_summary
 from tasks.seismic.model import Model, layered_model, smooth_model, with_circle
@@ -73,6 +73,15 @@ def test_snapshot_gradient_correlates_with_exact(problem):
     phi_s, approx = fwi_gradient(model, geo, records, factor=factor)
     assert phi_s == pytest.approx(phi, rel=1e-12)             # the forward run is unchanged
     assert np.corrcoef(exact.ravel(), approx.ravel())[0, 1] >= 0.99
+
+
+def test_fold_padding_is_the_adjoint_of_edge_padding(problem):
+    model = problem[4]
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=tuple(model.shape))
+    y = rng.normal(size=np.pad(x, model.nbl).shape)
+    assert np.vdot(np.pad(x, model.nbl, mode="edge"), y) == pytest.approx(np.vdot(x, fold_padding(model, y)),
+                                                                        rel=1e-12)
 
 
 def test_snapshot_factor():
