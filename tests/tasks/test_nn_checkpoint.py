@@ -105,7 +105,7 @@ def test_a_checkpoint_names_the_module_that_registers_its_class_and_only_ours_is
 
     cnf = Trained(VectorCNF(2, 1, transforms=1, hidden_features=[4]),
                   {"features": 2, "context": 1, "transforms": 1, "hidden_features": [4]})
-    to_dataset(cnf).to_zarr(tmp_path / "cnf.zarr")
+    to_dataset(cnf).to_zarr(tmp_path / "cnf.zarr", consolidated=False)
     code = f"""
 import sys, xarray as xr
 from tasks.nn.checkpoint import from_dataset
