@@ -22,7 +22,8 @@ import xarray as xr
 from strata_errors import InputError
 
 __all__ = ["LOOPS", "ESTIMATORS", "truth", "draw_real", "fit_generation",
-           "wasserstein2_gaussian", "summarize", "curves", "expected_variance"]
+           "wasserstein2_gaussian", "summarize", "curves", "expected_variance",
+           "expected_mean_error"]
 
 LOOPS = ("fully_synthetic", "synthetic_augmentation", "fresh_data")
 ESTIMATORS = {"unbiased": 1, "mle": 0}  # estimator -> ddof
@@ -275,6 +276,13 @@ def expected_variance(loop: str, generations: int, *, n: int, n_synth: int, n_fr
     """
     return _moments(loop, generations, n=n, n_synth=n_synth, n_fresh=n_fresh, lam=lam,
                     estimator=estimator, sigma0=sigma0)[0]
+
+
+def expected_mean_error(loop: str, generations: int, *, n: int, n_synth: int, n_fresh: int,
+                        lam: float, estimator: str, sigma0: float) -> np.ndarray:
+    """Exact E(mu_t - mu0)^2 of one marginal for t = 0..G (the D_t of :func:`expected_variance`)."""
+    return _moments(loop, generations, n=n, n_synth=n_synth, n_fresh=n_fresh, lam=lam,
+                    estimator=estimator, sigma0=sigma0)[1]
 
 
 _CURVES = {"w2_mean": "mean Wasserstein-2 distance to the truth",
