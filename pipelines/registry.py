@@ -9,6 +9,7 @@ from typing import Any
 from .aspire_models import AspireSeismicConfig, AspireStylizedConfig
 from .co2_models import Co2ForecastConfig
 from .config import StudyConfig
+from .mad_models import MadConfig
 from .models import MadGaussianConfig, SeismicImagingConfig, SeismicSurveyConfig
 
 __all__ = ["StudyEntry", "STUDIES", "models", "load_flow"]
@@ -31,6 +32,8 @@ STUDIES: dict[str, StudyEntry] = {
                    "ASPIRE on a linear-Gaussian problem with a known posterior: a CNF per iteration, metrics"),
         StudyEntry("co2_forecast", Co2ForecastConfig, "flows.co2_forecast:co2_forecast",
                    "CO2 plume: channelized permeability, two-phase flow, FNO surrogate, rock physics, time-lapse RTM"),
+        StudyEntry("mad", MadConfig, "flows.mad:mad_study",
+                   "self-consuming loops of any model family: precision/recall and Fréchet distance per generation"),
         StudyEntry("mad_gaussian", MadGaussianConfig, "flows.mad_gaussian:mad_gaussian",
                    "self-consuming Gaussian loop: fitted mean/covariance and W2 per generation, 3 loop types"),
         StudyEntry("seismic_survey", SeismicSurveyConfig, "flows.seismic_survey:seismic_survey",

@@ -53,9 +53,13 @@ def _plot_generic(ds: xr.Dataset):
 
 @register("mad_curves")
 def plot_mad_curves(ds: xr.Dataset):
-    """MAD summary (``summarize`` output): W2, variance and mean error vs generation per loop."""
+    """MAD summary (``summarize`` output): W2, variance and mean error vs generation per loop; the ``mad``
+    study's curves (precision, recall, Fréchet distance) by :func:`tasks.plots_mad.curves`."""
     import matplotlib.pyplot as plt
     import numpy as np
+
+    if "fid" in ds:
+        return _mad.curves(ds)
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     gen = ds["generation"].values
@@ -90,9 +94,13 @@ def plot_mad_curves(ds: xr.Dataset):
 
 @register("mad_generation")
 def plot_mad_generation(ds: xr.Dataset):
-    """One MAD generation: histograms over chains of trace(Σ̂)/d and of W2 to the truth."""
+    """One MAD generation: histograms over chains of trace(Σ̂)/d and of W2 to the truth; the ``mad``
+    study's generations (samples, metrics) by :func:`tasks.plots_mad.generation`."""
     import matplotlib.pyplot as plt
     import numpy as np
+
+    if "samples" in ds:
+        return _mad.generation(ds)
 
     var = np.trace(ds["cov"].values, axis1=1, axis2=2) / ds.sizes["dim"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -346,3 +354,4 @@ def plot_checkpoint(ds: xr.Dataset):
 
 from . import plots_aspire as _aspire  # noqa: E402,F401 - registers the ASPIRE plotters
 from . import plots_co2 as _co2  # noqa: E402,F401 - registers the CO2 plotters
+from . import plots_mad as _mad  # noqa: E402 - the mad study's curves and generations

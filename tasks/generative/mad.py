@@ -1,0 +1,128 @@
+"""The ``mad`` study's datasets: the real data with its fixed feature map, one generation of many chains
+(models, samples, metrics), and the curves over generations.
+
+Real data: ``ring`` (a mixture of ``modes`` Gaussians on a circle, 2D) or ``digits`` (scikit-learn's 8×8
+digits scaled to [0, 1], shipped with the package). A pool of real points (each chain's real set and
+its fresh data are drawn from it) and a held-out set (the metrics' reference) are fixed by the seed, and
+so is the feature space: a PCA of the pool (whitened), fitted once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from strata_errors import InputError
+from tasks.nn.checkpoint import from_dataset, to_dataset
+
+from .loop import chain_generation
+from .metrics import PCAFeatures, frechet_distance, precision_recall
+
+__all__ = ["real_data", "generation", "curves", "ring", "chain_model"]
+
+METRICS = ("precision", "recall", "fid")
+
+
+def ring(rng: np.random.Generator, m: int, *, modes: int = 6, radius: float = 4.0, std: float = 0.4) -> np.ndarray:
+    """``m`` points of an equal-weight mixture of ``modes`` isotropic Gaussians on a circle."""
+    angle = 2 * np.pi * rng.integers(0, modes, m) / modes
+    return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)]) + std * rng.normal(size=(m, 2))
+
+
+def real_data(*, kind: str, pool: int, held_out: int, components: int, seed: int,
+              ring_options: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """``pool`` (point, feature) and ``held_out`` (held, feature) real points, and the PCA feature map
+    (``feature_mean``, ``feature_axes``, ``feature_scale``) of the pool."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
+    if kind == "ring":
+        x = ring(rng, pool + held_out, **dict(ring_options or {}))
+    elif kind == "digits":
+        from sklearn.datasets import load_digits
+
+        x = load_digits().data.astype(np.float64) / 16.0
+        if pool + held_out > len(x):
+            raise InputError(f"digits: pool + held_out = {pool + held_out} exceeds the {len(x)} images")
+        x = x[rng.permutation(len(x))[:pool + held_out]]
+    else:
+        raise InputError(f"real data kind {kind!r} is not ring or digits")
+    feats = PCAFeatures.fit(x[:pool], min(components, x.shape[1]))
+    return xr.Dataset(
+        {"pool": (("point", "feature"), x[:pool]), "held_out": (("held", "feature"), x[pool:]),
+         "feature_mean": ("feature", feats.mean), "feature_axes": (("component", "feature"), feats.axes),
+         "feature_scale": ("component", feats.scale)},
+        attrs={"kind": kind, "seed": seed})
+
+
+def _features(real: xr.Dataset) -> PCAFeatures:
+    return PCAFeatures(real["feature_mean"].values, real["feature_axes"].values, real["feature_scale"].values)
+
+
+def chain_model(prev: xr.Dataset, chain: int):
+    """The fitted model (:class:`~tasks.nn.checkpoint.Trained`) of one chain of a ``mad_generation`` dataset."""
+    one = prev[json.loads(prev.attrs["model_vars"])].sel(chain=chain, drop=True)
+    one.attrs = {k: v for k, v in prev.attrs.items() if k.startswith(("model_", "checkpoint_"))}
+    one.attrs["history"] = {}
+    return from_dataset(one)
+
+
+def generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, chains: np.ndarray, family: str,
+               options: Mapping[str, Any], loop: str, lam: float, generation: int, n: int, n_synth: int,
+               n_fresh: int, n_eval: int, k: int, seed: int) -> xr.Dataset:
+    """Generation ``generation`` of ``chains`` (kind ``mad_generation``): each chain's fitted model (its
+    checkpoint tensors stacked over ``chain``), ``n_eval`` samples drawn with bias ``lam``, and their
+    ``precision``, ``recall`` (k-NN, in the feature space) and ``fid`` (Fréchet distance in the feature space)
+    against the held-out real points."""
+    chains = np.atleast_1d(np.asarray(chains, dtype=np.int64))
+    pool = real["pool"].values
+    if n > len(pool):
+        raise InputError(f"the real set of a chain ({n}) exceeds the pool ({len(pool)})")
+    feats = _features(real)
+    held = feats(real["held_out"].values)
+
+    def fresh(rng: np.random.Generator, m: int) -> np.ndarray:
+        return pool[rng.choice(len(pool), m, replace=False)]
+
+    models, samples, scores = [], [], []
+    for c in chains:
+        own = pool[np.random.default_rng(np.random.SeedSequence([seed, int(c), 10**6])).choice(len(pool), n,
+                                                                                                 replace=False)]
+        before = None if prev is None else chain_model(prev, int(c))
+        g = chain_generation(family, options, real=own, prev=before, generation=generation, loop=loop, lam=lam,
+                             n_synth=n_synth, n_fresh=n_fresh, seed=seed, chain=int(c), draw_fresh=fresh)
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, int(c), generation, 7])
+                                                .generate_state(1, np.uint64)[0] % 2**63))
+        fake = g.trained.module.sample(n_eval, lam, gen).numpy()
+        f = feats(fake)
+        scores.append((*precision_recall(held, f, k=k), frechet_distance(held, f)))
+        models.append(to_dataset(g.trained))
+        samples.append(fake)
+    state = xr.concat([m.assign_attrs(history={}) for m in models], dim="chain", combine_attrs="override")
+    out = state.assign(samples=(("chain", "sample", "feature"), np.stack(samples), {"long_name": "generated points"}))
+    scores = np.asarray(scores)
+    for i, name in enumerate(METRICS):
+        out[name] = ("chain", scores[:, i], {"units": "1"})
+    out = out.assign_coords(chain=("chain", chains, {"long_name": "chain"}))
+    out.attrs.update({"model_vars": json.dumps(list(map(str, state.data_vars))), "family": family, "loop": loop,
+                      "lam": float(lam), "generation": int(generation)})
+    return out
+
+
+def curves(*generations: xr.Dataset, loops: Sequence[str], biases: Sequence[float]) -> xr.Dataset:
+    """``precision``, ``recall``, ``fid`` with dims (loop, bias, chain, generation) (kind ``mad_curves``)."""
+    g_max = max(int(g.attrs["generation"]) for g in generations)
+    chains = generations[0]["chain"].values
+    shape = (len(loops), len(biases), len(chains), g_max + 1)
+    data = {m: np.full(shape, np.nan) for m in METRICS}
+    for g in generations:
+        i, j = list(loops).index(g.attrs["loop"]), [float(b) for b in biases].index(float(g.attrs["lam"]))
+        for m in METRICS:
+            data[m][i, j, :, int(g.attrs["generation"])] = g[m].values
+    dims = ("loop", "bias", "chain", "generation")
+    return xr.Dataset({m: (dims, v, {"units": "1"}) for m, v in data.items()},
+                      coords={"loop": list(loops), "bias": [float(b) for b in biases], "chain": chains,
+                              "generation": np.arange(g_max + 1)})
