@@ -34,12 +34,7 @@ invert = Step("coupled_inversion", inversion.coupled_inversion, version="1", kin
 def co2_forecast(cfg: Any) -> dict[str, Ref]:
     """``cfg``: the study's frozen config (``pipelines.co2_models.Co2ForecastConfig``)."""
     r, f, s, m = cfg.rock, cfg.flow, cfg.samples, cfg.monitoring
-    generator = {"channel": r.channel} if r.kind == "channelized" else {"grf": r.grf}  # only the one used
-    rock_params = {"kind": r.kind, "shape": list(r.shape), "spacing": r.spacing, "seed": s.seed,
-                   "porosity": r.porosity.model_dump(mode="json"),
-                   **{k: v.model_dump(mode="json") for k, v in generator.items()}}
-    flow_params = f.model_dump(mode="json", exclude={"reports", "report_every", "wells"})
-    flow_params.update(times=f.times, wells=[w.model_dump(mode="json", exclude_none=True) for w in f.wells])
+    rock_params, flow_params = {**r.sampler_params(), "seed": s.seed}, f.simulator_params()
     splits = {"train": np.arange(s.train), "test": HELD_OUT + np.arange(s.test)}
     sims = {}
     for split, labels in splits.items():
@@ -64,8 +59,9 @@ def co2_forecast(cfg: Any) -> dict[str, Ref]:
     monitor_records = {}
     for name, plume in (("simulated", sims["test"]), ("forecast", fc)):
         vel = monitor(base, plume, label=f"{name} plume, case {m.case}", sample=case, report=m.report)
-        rec = monitor_records[name] = survey(vel, geo, pieces=m.simulation.pieces, label=f"monitor ({name}) {shots}",
+        rec = survey(vel, geo, pieces=m.simulation.pieces, label=f"monitor ({name}) {shots}",
                      noise_snr_db=m.simulation.noise_snr_db, seed=m.simulation.seed, **fd)
+        monitor_records[name] = rec
         diff = time_lapse(rec, rec0, label=name)
         per_shot = migrate(bg, geo, diff, pieces=m.imaging.pieces, label=f"{name} difference, {shots}",
                            factor=m.imaging.snapshot_factor, condition=m.imaging.condition,

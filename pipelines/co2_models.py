@@ -56,6 +56,14 @@ class RockSection(StudyConfig):
     grf: GRFSection = GRFSection()
     porosity: PorositySection = PorositySection()
 
+    def sampler_params(self) -> dict:
+        """The keyword arguments of ``tasks.co2.fields.rock_samples`` but ``samples`` and ``seed`` (only the
+        section of the generator used)."""
+        generator = {"channel": self.channel} if self.kind == "channelized" else {"grf": self.grf}
+        return {"kind": self.kind, "shape": list(self.shape), "spacing": self.spacing,
+                "porosity": self.porosity.model_dump(mode="json"),
+                **{k: v.model_dump(mode="json") for k, v in generator.items()}}
+
 
 class Well(StudyConfig):
     """A well in the cell holding (``x``, ``z``) m: a ``rate`` (m³/s of reservoir volume; > 0 injects CO2,
@@ -95,27 +103,22 @@ class FlowSection(StudyConfig):
 
     @model_validator(mode="after")
     def _check(self) -> FlowSection:
-        names = [w.name for w in self.wells]
-        if len(set(names)) != len(names):
-            raise ValueError(f"well names must differ, got {names}")
-        if not any(w.rate is not None and w.rate > 0 for w in self.wells):
-            raise ValueError("flow needs an injector (a well with rate > 0)")
         if not self.substep and self.dt is None:
             raise ValueError("substep: false needs a time step dt (s)")
         if sum(self.residual) >= 1:
             raise ValueError(f"residual saturations {list(self.residual)} must sum to less than 1")
-        rates = [w.rate for w in self.wells if w.rate is not None]
-        if len(rates) == len(self.wells):
-            inj, prod = sum(r for r in rates if r > 0), -sum(r for r in rates if r < 0)
-            if abs(inj - prod) > 1e-9 * (inj + prod):
-                raise ValueError(f"well rates do not balance: injection {inj:g} m³/s vs production {prod:g} m³/s; "
-                                 "incompressible flow needs them equal, or a pressure-controlled producer")
         return self
 
     @property
     def times(self) -> list[float]:
         """Report times in days."""
         return [self.report_every * (i + 1) for i in range(self.reports)]
+
+    def simulator_params(self) -> dict:
+        """The keyword arguments of ``tasks.co2.simulator.simulate_samples``."""
+        params = self.model_dump(mode="json", exclude={"reports", "report_every", "wells"})
+        params.update(times=self.times, wells=[w.model_dump(mode="json", exclude_none=True) for w in self.wells])
+        return params
 
 
 class SamplesSection(StudyConfig):
@@ -179,15 +182,14 @@ class Co2ForecastConfig(StudyConfig):
 
     @model_validator(mode="after")
     def _check(self) -> Co2ForecastConfig:
-        nx, nz = self.rock.shape
+        from strata_errors import InputError
+        from tasks.co2.simulator import check_wells
+
         h = self.rock.spacing
-        for w in self.flow.wells:
-            if not (w.x < nx * h and w.z < nz * h):
-                raise ValueError(f"well {w.name!r} at x={w.x:g} m, z={w.z:g} m lies outside the grid "
-                                 f"(0-{nx * h:g} m x 0-{nz * h:g} m)")
-        cells = [(int(w.x // h), int(w.z // h)) for w in self.flow.wells]
-        if len(set(cells)) != len(cells):
-            raise ValueError("two wells lie in one cell")
+        try:  # the simulator's own well checks, before any work
+            check_wells(self.flow.simulator_params()["wells"], self.rock.shape, h)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
         m = self.monitoring
         if m.model.file is None and (tuple(m.model.shape) != tuple(self.rock.shape) or m.model.spacing != h):
             raise ValueError(f"monitoring.model must lie on the flow grid: shape {list(self.rock.shape)} and "

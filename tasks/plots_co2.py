@@ -31,6 +31,14 @@ def _wells(ax, ds: xr.Dataset) -> None:
         ax.plot(w["x"], w["z"], "v" if inj else "^", color="w" if inj else "k", mec="k", ms=7)
 
 
+def _log_norm(*arrays: xr.DataArray):
+    """A log colour scale spanning ``arrays`` (never empty: a constant field gets 1 % of range)."""
+    from matplotlib.colors import LogNorm
+
+    lo, hi = min(float(a.min()) for a in arrays), max(float(a.max()) for a in arrays)
+    return LogNorm(lo, max(hi, lo * 1.01))
+
+
 def _times(ds: xr.Dataset, n: int) -> list[int]:
     return list(np.unique(np.linspace(0, ds.sizes["time"] - 1, min(n, ds.sizes["time"])).round().astype(int)))
 
@@ -39,12 +47,11 @@ def _times(ds: xr.Dataset, n: int) -> list[int]:
 def plot_rock_samples(ds: xr.Dataset):
     """Permeability (log scale) of up to four samples, and one porosity field."""
     import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
 
     samples = ds["sample"].values[:4]
     fig, axes = plt.subplots(1, len(samples) + 1, figsize=(4.2 * (len(samples) + 1), 3.8), squeeze=False)
     k = ds["permeability"]
-    norm = LogNorm(float(k.min()), float(max(k.max(), k.min() * 1.01)))
+    norm = _log_norm(k)
     for ax, s in zip(axes[0], samples, strict=False):
         _show(fig, ax, k.sel(sample=s), ds, f"sample {s}: permeability (mD)", cmap="viridis", norm=norm)
     _show(fig, axes[0][-1], ds["porosity"].sel(sample=samples[0]), ds, f"sample {samples[0]}: porosity",
@@ -57,15 +64,13 @@ def plot_rock_samples(ds: xr.Dataset):
 def plot_co2_simulation(ds: xr.Dataset):
     """One sample's permeability and its plume (CO2 saturation) at several report times; wells marked."""
     import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
 
     s = ds["sample"].values[0]
     one = ds.sel(sample=s)
     picks = _times(ds, 4)
     fig, axes = plt.subplots(1, len(picks) + 1, figsize=(4.2 * (len(picks) + 1), 3.8), squeeze=False)
     k = one["permeability"]
-    _show(fig, axes[0][0], k, ds, f"sample {s}: permeability (mD)", cmap="viridis",
-          norm=LogNorm(float(k.min()), float(max(k.max(), k.min() * 1.01))))
+    _show(fig, axes[0][0], k, ds, f"sample {s}: permeability (mD)", cmap="viridis", norm=_log_norm(k))
     for ax, i in zip(axes[0][1:], picks, strict=True):
         _show(fig, ax, one["saturation"].isel(time=i), ds, f"saturation, day {float(ds['time'].values[i]):g}",
               cmap="magma", vmin=0, vmax=1)
@@ -119,10 +124,9 @@ def plot_forecast_metrics(ds: xr.Dataset):
 def plot_coupled_inversion(ds: xr.Dataset):
     """True, starting and inverted permeability, observed vs FNO saturation at the last iteration, misfit curve."""
     import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
 
     k = ds["permeability"]
-    norm = LogNorm(float(min(k.min(), ds.true_permeability.min())), float(max(k.max(), ds.true_permeability.max())))
+    norm = _log_norm(k, ds["true_permeability"])
     fig, axes = plt.subplots(2, 3, figsize=(14, 8.5))
     last = int(ds["iteration"].values[-1])
     _show(fig, axes[0][0], ds["true_permeability"], ds, "true permeability (mD)", cmap="viridis", norm=norm)

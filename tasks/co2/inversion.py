@@ -24,7 +24,7 @@ from tasks.seismic.gradient import fwi_gradient, fwi_objective
 from tasks.seismic.model import model_from_array, model_spacing
 from tasks.seismic.solver import shared_model
 
-from .monitoring import gardner_density
+from .monitoring import baseline_rock
 from .rock_physics import patchy
 
 __all__ = ["PatchyMap", "Objective", "coupled_inversion"]
@@ -55,10 +55,8 @@ class Objective:
         self.fno = from_dataset(checkpoint).module  # float32 (complex64 spectral weights)
         for p in self.fno.parameters():
             p.requires_grad_(False)
-        vp0 = np.asarray(baseline["vp"].values, dtype=np.float64)
-        rho0 = np.asarray(baseline["rho"].values, dtype=np.float64) if "rho" in baseline else gardner_density(vp0)
+        vp0, rho0, coords = baseline_rock(baseline)
         self.phi = torch.tensor(np.asarray(porosity, dtype=np.float64))
-        coords = {d: np.asarray(baseline[d].values) for d in baseline["vp"].dims}
         self.rock = PatchyMap(vp0, rho0, np.asarray(porosity, dtype=np.float64), coords)
         self.baseline, self.geometry, self.observed = baseline, geometry, observed
         self.report, self.fd, self.factor = report, {"space_order": space_order, "nbl": nbl}, factor

@@ -9,7 +9,7 @@ from strata_errors import InputError
 
 from .rock_physics import patchy
 
-__all__ = ["gardner_density", "monitor_model", "difference"]
+__all__ = ["gardner_density", "baseline_rock", "monitor_model", "difference"]
 
 
 def gardner_density(vp: np.ndarray) -> np.ndarray:
@@ -17,12 +17,20 @@ def gardner_density(vp: np.ndarray) -> np.ndarray:
     return 310.0 * np.asarray(vp, dtype=np.float64) ** 0.25
 
 
+def baseline_rock(baseline: xr.Dataset) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(vp, rho, coords) of a baseline velocity model: float64 arrays, its ``rho`` if present else Gardner's
+    relation, and its coordinates by dim (for errors that name a cell)."""
+    vp0 = np.asarray(baseline["vp"].values, dtype=np.float64)
+    rho0 = np.asarray(baseline["rho"].values, dtype=np.float64) if "rho" in baseline else gardner_density(vp0)
+    return vp0, rho0, {d: np.asarray(baseline[d].values) for d in baseline["vp"].dims}
+
+
 def monitor_model(baseline: xr.Dataset, plume: xr.Dataset, *, sample: int, report: int | None = None) -> xr.Dataset:
     """The baseline velocity model with the CO2 of ``plume`` (a ``co2_simulation`` or ``co2_forecast``
     dataset on the same grid) at sample ``sample`` and report ``report`` (1-based; None: the last), through
     patchy rock physics with that sample's porosity. ``vp`` and ``rho`` (x, z); ``saturation`` kept for plots.
     The baseline's density is its ``rho`` if present, else Gardner's relation."""
-    vp0 = np.asarray(baseline["vp"].values, dtype=np.float64)
+    vp0, rho0, coords = baseline_rock(baseline)
     if "sample" not in plume.dims or sample not in plume["sample"].values:
         raise InputError(f"the plume dataset has no sample {sample}")
     case = plume.sel(sample=sample)
@@ -34,8 +42,6 @@ def monitor_model(baseline: xr.Dataset, plume: xr.Dataset, *, sample: int, repor
     phi = np.asarray(case["porosity"].values, dtype=np.float64)
     if sat.shape != vp0.shape:
         raise InputError(f"the plume's grid {sat.shape} differs from the baseline model's {vp0.shape}")
-    rho0 = np.asarray(baseline["rho"].values, dtype=np.float64) if "rho" in baseline else gardner_density(vp0)
-    coords = {d: np.asarray(baseline[d].values) for d in baseline["vp"].dims}
     vp, rho = patchy(vp0, rho0, phi, sat, coords=coords)
     dims = baseline["vp"].dims
     out = baseline[["vp"]].copy()

@@ -31,7 +31,7 @@ from strata_errors import InputError
 
 from .fields import grid_spacing
 
-__all__ = ["Fluids", "SimulationResult", "simulate", "simulate_samples", "mass_balance_error"]
+__all__ = ["Fluids", "SimulationResult", "simulate", "simulate_samples", "mass_balance_error", "check_wells"]
 
 MILLIDARCY = 9.869233e-16  # m²
 CENTIPOISE = 1e-3  # Pa·s
@@ -179,7 +179,7 @@ def _parse_wells(wells: Sequence[Mapping[str, Any]], nx: int, nz: int, dx: float
         x, z = float(w["x"]), float(w["z"])
         if not (0 <= x <= nx * dx and 0 <= z <= nz * dz):
             raise InputError(f"well {name!r} at x={x:g} m, z={z:g} m lies outside the grid "
-                             f"(0–{nx * dx:g} m x 0–{nz * dz:g} m)")
+                             f"(0-{nx * dx:g} m x 0-{nz * dz:g} m)")
         ix, iz = min(int(x // dx), nx - 1), min(int(z // dz), nz - 1)
         if (ix, iz) in taken:
             raise InputError(f"wells {taken[ix, iz]!r} and {name!r} both lie in the cell at {_at(ix, iz, dx, dz)}")
@@ -197,9 +197,17 @@ def _parse_wells(wells: Sequence[Mapping[str, Any]], nx: int, nz: int, dx: float
         raise InputError("simulate: no injector (a well with 'rate' > 0 m³/s)")
     inj, prod = float(rates[rates > 0].sum()), float(-rates[rates < 0].sum())
     if all(w.rate is not None for w in parsed) and abs(inj - prod) > BALANCE_TOL * (inj + prod):
-        raise InputError(f"rates do not balance: injection {inj:.6g} m³/s vs production {prod:.6g} m³/s; "
+        raise InputError(f"well rates do not balance: injection {inj:.6g} m³/s vs production {prod:.6g} m³/s; "
                          f"incompressible flow needs them equal, or a pressure-controlled producer")
     return tuple(parsed)
+
+
+def check_wells(wells: Sequence[Mapping[str, Any]], shape: Sequence[int], spacing: float | Sequence[float]) -> None:
+    """Check a well list against a grid of ``shape`` cells of ``spacing`` m, as :func:`simulate` does before any
+    work (InputError naming the well): keys, finite values, inside the grid, one well per cell, distinct
+    names, an injector, balanced rates when every well is rate-controlled."""
+    dx, dz = grid_spacing(spacing)
+    _parse_wells(wells, int(shape[0]), int(shape[1]), dx, dz)
 
 
 def _prepare(permeability: np.ndarray, porosity: np.ndarray, *, spacing: float | Sequence[float], thickness: float,

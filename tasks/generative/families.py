@@ -25,15 +25,9 @@ from tasks.nn.checkpoint import Trained
 from tasks.nn.registry import register_model
 from tasks.nn.training import fit, seeded_torch
 
-__all__ = ["FAMILIES", "GaussianModel", "MixtureModel", "FlowModel", "fit_model", "as_points"]
+from .metrics import as_points
 
-
-def as_points(x: np.ndarray | torch.Tensor, what: str = "training data") -> np.ndarray:
-    """``x`` as a finite float64 (n, features) array with n >= 2 (InputError otherwise)."""
-    x = np.asarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1 or not np.isfinite(x).all():
-        raise InputError(f"{what} must be a finite (n, features) array with n >= 2, got shape {x.shape}")
-    return x
+__all__ = ["FAMILIES", "GaussianModel", "MixtureModel", "FlowModel", "fit_model"]
 
 
 def _lam(lam: float) -> float:
@@ -153,4 +147,4 @@ def fit_model(family: str, x: np.ndarray | torch.Tensor, *, seed: int, **options
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise InputError(f"{family}: unknown options {unknown} (known: {', '.join(allowed)})")
-    return fn(as_points(x), seed, **options)
+    return fn(as_points(x, "training data", min_rows=2), seed, **options)

@@ -20,8 +20,9 @@ import torch
 from strata_errors import InputError
 from tasks.nn.checkpoint import Trained
 
-from .families import as_points, fit_model
+from .families import fit_model
 from .gaussian import LOOPS
+from .metrics import as_points
 
 __all__ = ["Generation", "training_set", "chain_generation"]
 
@@ -57,7 +58,7 @@ def chain_generation(family: str, options: Mapping[str, Any], *, real: np.ndarra
                      draw_fresh: FreshSource | None = None) -> Generation:
     """Generation ``generation`` of chain ``chain``: fit ``family`` (with ``options``) to the real set
     (generation 0) or to the loop's mix of the fresh and the synthetic points drawn from ``prev``."""
-    real = as_points(real, "the real set")
+    real = as_points(real, "the real set", min_rows=2)
     m_synth, m_fresh = _sizes(loop, len(real), n_synth, n_fresh)
     stream = np.random.SeedSequence([int(seed), int(chain), int(generation), LOOPS.index(loop)])
     fresh_seq, synth_seq, fit_seq = stream.spawn(3)
@@ -74,7 +75,7 @@ def chain_generation(family: str, options: Mapping[str, Any], *, real: np.ndarra
         raise InputError(f"the {loop} loop fits on fewer than 2 points: raise n_synth or n_fresh")
     gen = torch.Generator().manual_seed(int(synth_seq.generate_state(1, np.uint64)[0] % 2**63))
     synth = prev.module.sample(m_synth, lam, gen).numpy() if m_synth else np.empty((0, real.shape[1]))
-    fresh = (as_points(draw_fresh(np.random.default_rng(fresh_seq), m_fresh), "fresh points") if m_fresh
+    fresh = (as_points(draw_fresh(np.random.default_rng(fresh_seq), m_fresh), "fresh points", min_rows=2) if m_fresh
              else np.empty((0, real.shape[1])))
     x = training_set(loop, real, synth, fresh)
     return Generation(fit_model(family, x, seed=fit_seed, **options), x)

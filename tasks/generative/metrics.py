@@ -12,13 +12,20 @@ from strata_errors import InputError
 
 from .gaussian import wasserstein2_gaussian
 
-__all__ = ["precision_recall", "frechet_distance", "PCAFeatures"]
+__all__ = ["precision_recall", "frechet_distance", "PCAFeatures", "as_points"]
+
+
+def as_points(x, what: str = "points", min_rows: int = 1) -> np.ndarray:
+    """``x`` (an array or a torch tensor) as a finite float64 (n, features) array with n >= ``min_rows``
+    (InputError naming ``what`` otherwise)."""
+    x = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < min_rows or x.shape[1] < 1 or not np.isfinite(x).all():
+        raise InputError(f"{what} must be a finite (n, features) array with n >= {min_rows}, got shape {x.shape}")
+    return x
 
 
 def _points(name: str, x: np.ndarray, k: int | None = None) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0 or not np.isfinite(x).all():
-        raise InputError(f"{name} must be a finite (n, features) array with n >= 1, got shape {x.shape}")
+    x = as_points(x, name)
     if k is not None and x.shape[0] <= k:
         raise InputError(f"{name} has {x.shape[0]} points: the k-NN manifold with k={k} needs more than k")
     return x

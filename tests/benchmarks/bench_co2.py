@@ -74,11 +74,8 @@ def main() -> None:
         cat.close()
 
     # 2. the simulator on new fields, one at a time (as the study's pieces do)
-    generator = {"channel": r.channel.model_dump()} if r.kind == "channelized" else {"grf": r.grf.model_dump()}
-    rock = rock_samples(np.arange(args.cases) + 10**8, kind=r.kind, shape=list(r.shape), spacing=r.spacing,
-                        porosity=r.porosity.model_dump(), seed=cfg.samples.seed + 1, **generator)
-    flow = f.model_dump(mode="json", exclude={"reports", "report_every", "wells"})
-    flow.update(times=f.times, wells=[w.model_dump(mode="json", exclude_none=True) for w in f.wells])
+    rock = rock_samples(np.arange(args.cases) + 10**8, seed=cfg.samples.seed + 1, **r.sampler_params())
+    flow = f.simulator_params()
     t0 = time.perf_counter()
     sims = [simulate_samples(rock.isel(sample=[i]), **flow) for i in range(args.cases)]
     sim_s = (time.perf_counter() - t0) / args.cases

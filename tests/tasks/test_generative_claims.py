@@ -8,15 +8,11 @@ import numpy as np
 import torch
 
 from tasks.generative.loop import chain_generation
+from tasks.generative.mad import ring
 from tasks.generative.metrics import frechet_distance, precision_recall
 
 CHAINS, G, N = 10, 5, 200
 FAMILY = ("mixture", {"components": 6})
-
-
-def ring(rng: np.random.Generator, m: int, modes: int = 6, radius: float = 4.0, std: float = 0.4) -> np.ndarray:
-    angle = 2 * np.pi * rng.integers(0, modes, m) / modes
-    return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)]) + std * rng.normal(size=(m, 2))
 
 
 def _chain(loop: str, lam: float, c: int, n_fresh: int) -> np.ndarray:

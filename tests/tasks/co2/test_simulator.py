@@ -200,7 +200,7 @@ def _well(n, **kw):
     ({"porosity": _set(4, 4, 1.0)}, r"porosity is 1 at x=67.5 m, z=67.5 m \(cell 4, 4\); it must be in \(0, 1\)"),
     ({"porosity": np.full((16, 15), 0.2)}, r"porosity shape \(16, 15\) differs from permeability shape \(16, 16\)"),
     ({"wells": _well(0, x=1000.0, z=30.0)},
-     r"well 'injector' at x=1000 m, z=30 m lies outside the grid \(0–240 m x 0–240 m\)"),
+     r"well 'injector' at x=1000 m, z=30 m lies outside the grid \(0-240 m x 0-240 m\)"),
     ({"wells": _well(1, x=10.0, z=2.0)}, r"wells 'injector' and 'producer' both lie in the cell at x=7.5 m, z=7.5 m"),
     ({"wells": _well(1, rate=-1.5e-4)}, r"rates do not balance: injection 0.0002 m³/s vs production 0.00015 m³/s"),
     ({"wells": _well(0, rate=-2e-4)}, r"no injector"),
