@@ -80,7 +80,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _field_error(path: Path, exc: ValidationError, overrides: dict[str, str]) -> InputError:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"]) or "(top)"
-    source = f"--set {overrides[field]}" if field in overrides else str(path)
+    given = [v for k, v in overrides.items() if k == field or k.startswith(field + ".")]  # a section's: its fields'
+    source = ("--set " + ", --set ".join(given)) if given else str(path)
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown field"

@@ -34,6 +34,8 @@ CASES = [
      "rate: -1e-3}]"], "well 'i' at x=2000 m, z=480 m lies outside the grid (0-960 m x 0-960 m)"),
     (["run", "co2_forecast", "--set", "flow.wells=[{name: i, x: 100, z: 480, rate: 1e-3}, {name: p, x: 800, z: 480, "
      "rate: -2e-3}]"], "well rates do not balance: injection 0.001 m³/s vs production 0.002 m³/s"),
+    (["run", "co2_forecast", "--set", "inversion.initial=1000"],
+     "--set inversion.initial=1000: field 'inversion': initial 1000 mD must lie inside bounds [5.0, 500.0]"),
     (["catalog", "show", "NOTAKEY"], "malformed key 'NOTAKEY'"),
     (["catalog", "show", "abcdef12"], "no dataset with key 'abcdef12'"),
     (["bogus-command"], "invalid choice"),
