@@ -7,6 +7,7 @@ read and write goes through xarray's and zarr's public API.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
 from collections.abc import Iterator, Mapping
@@ -20,12 +21,13 @@ import zarr
 
 from .fingerprint import fingerprint
 
-__all__ = ["Storage", "COMPLETE_ATTR", "LINEAGE_ATTR", "prepare"]
+__all__ = ["Storage", "COMPLETE_ATTR", "LINEAGE_ATTR", "prepare", "layout_digest"]
 
 COMPLETE_ATTR = "strata_complete"
 LINEAGE_ATTR = "strata_lineage"
 _MARKERS = ".strata/regions"
 _TEMPLATE_MARKER = ".strata/template"
+_LAYOUT_CLAIM = ".layout-claim"  # a sibling of the group: laying the group out must not delete it
 
 # Region markers live inside the group (the contract: they travel with the data); zarr notes that
 # it does not know the `.strata` folder when it lists the group. That note is ours, not the user's.
@@ -43,6 +45,29 @@ def prepare(ds: xr.Dataset) -> xr.Dataset:
             ds[name] = var.astype(object) if var.dtype.kind == "U" else xr.Variable(
                 var.dims, np.char.decode(var.values, "utf-8").astype(object), var.attrs)
     return ds
+
+
+def _digest_values(values: np.ndarray) -> str:
+    if values.dtype.kind == "O":
+        return hashlib.sha256(repr(values.tolist()).encode()).hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
+
+
+def layout_digest(piece: xr.Dataset, region_dim: str) -> str:
+    """What a region-filled dataset takes from the piece that lays it out, as a digest: the attrs, every
+    variable's dims, dtype, attrs and shape outside ``region_dim``, and the values of the variables without
+    ``region_dim``. The pieces of one dataset must agree on it (any of them may lay the dataset out)."""
+    piece = prepare(piece)
+    doc = {"attrs": piece.attrs, "variables": {}}
+    for name, var in sorted(piece.variables.items(), key=lambda kv: str(kv[0])):
+        if name == region_dim:
+            continue
+        entry = {"dims": list(var.dims), "dtype": str(var.dtype), "attrs": var.attrs,
+                 "shape": [n for d, n in zip(var.dims, var.shape, strict=True) if d != region_dim]}
+        if region_dim not in var.dims:
+            entry["values"] = _digest_values(np.asarray(var.values))
+        doc["variables"][str(name)] = entry
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=repr).encode()).hexdigest()
 
 
 def region_compressors() -> tuple[Any, ...]:
@@ -154,6 +179,8 @@ class Storage:
         path = self.path(uri)
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
+        if self.fs.exists(path + _LAYOUT_CLAIM):
+            self.fs.rm(path + _LAYOUT_CLAIM)
 
     def variables(self, uri: str) -> dict[str, dict[str, Any]]:
         """{name: {dims, shape, chunks, dtype, units}} for ``catalog show`` (metadata only)."""
@@ -203,7 +230,32 @@ class Storage:
                           attrs=piece.attrs)
         tmpl.to_zarr(uri, mode="w", compute=False, consolidated=False, zarr_format=3, encoding=encoding,
                      **self._zarr_kwargs())
-        self.fs.pipe_file(f"{self.path(uri)}/{_TEMPLATE_MARKER}", b"done\n")
+        self.fs.pipe_file(f"{self.path(uri)}/{_TEMPLATE_MARKER}", layout_digest(piece, region_dim).encode())
+
+    def claim_layout(self, uri: str) -> bool:
+        """Claim the right to lay out ``uri`` (True for one caller only, until :meth:`reset_layout`): the
+        claim is an exclusive create, so pieces computed at once on different workers never both lay out."""
+        path = self.path(uri) + _LAYOUT_CLAIM
+        try:
+            if self.is_local:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            else:
+                with self.fs.open(path, "xb") as f:  # an exclusive create where the store supports it
+                    f.write(b"claimed\n")
+        except FileExistsError:
+            return False
+        return True
+
+    def reset_layout(self, uri: str) -> None:
+        """Remove what a run that died while laying out ``uri`` left (no template marker: nothing of it
+        counts), and its layout claim; a laid-out dataset is left as it is."""
+        if not self.template_ready(uri):
+            self.delete(uri)
+
+    def layout_of(self, uri: str) -> str:
+        """The layout digest (:func:`layout_digest`) of the piece that laid ``uri`` out."""
+        return self.fs.cat_file(f"{self.path(uri)}/{_TEMPLATE_MARKER}").decode().strip()
 
     def template_ready(self, uri: str) -> bool:
         """Was the region template written to the end?"""

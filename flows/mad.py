@@ -1,4 +1,5 @@
-"""Study flow ``mad``: real data → per (loop type, bias λ) G generations of every chain → curves."""
+"""Study flow ``mad``: real data → per (loop type, bias λ) G generations of every chain (models, a checkpoint;
+then their samples and metrics) → curves."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from .study import study_flow
 __all__ = ["mad_study"]
 
 real = Step("mad_real_data", mad.real_data, version="1", kind="mad_real")
-generation = Step("mad_generation", mad.generation, version="1", kind="mad_generation", map_over="chain",
+models = Step("mad_models", mad.fit_chains, version="1", kind="checkpoint", map_over="chain", coord_param="chains")
+generation = Step("mad_generation", mad.generation, version="2", kind="mad_generation", map_over="chain",
                   coord_param="chains")
 curves = Step("mad_curves", mad.curves, version="1", kind="mad_curves")
 
@@ -33,12 +35,15 @@ def mad_study(cfg: Any) -> dict[str, Ref]:
         for lam in cfg.biases:
             prev: Ref | None = None
             for t in range(cfg.generations + 1):
+                label = f"{loop} λ={lam:g} t={t}"
                 inputs = (data,) if prev is None else (data, prev)
-                prev = generation(*inputs, pieces=cfg.pieces, label=f"{loop} λ={lam:g} t={t}", chains=chains,
-                                  family=cfg.family, options=cfg.options, loop=loop, lam=lam, generation=t, n=cfg.n,
-                                  n_synth=cfg.n_synth, n_fresh=cfg.n_fresh, n_eval=cfg.n_eval, k=cfg.k, seed=cfg.seed)
-                every.append(prev)
-            out[f"last_{loop}_{lam:g}"] = prev
+                prev = models(*inputs, pieces=cfg.pieces, label=label, chains=chains, family=cfg.family,
+                              options=cfg.options, loop=loop, lam=lam, generation=t, n=cfg.n, n_synth=cfg.n_synth,
+                              n_fresh=cfg.n_fresh, seed=cfg.seed)
+                scored = generation(data, prev, pieces=cfg.pieces, label=label, chains=chains, n_eval=cfg.n_eval,
+                                    k=cfg.k, seed=cfg.seed)
+                every.append(scored)
+            out[f"last_{loop}_{lam:g}"] = scored
     out["curves"] = curves(*every, label=f"{len(every)} generations", loops=list(cfg.loops),
                            biases=list(cfg.biases))
     return out

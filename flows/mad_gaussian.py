@@ -16,7 +16,7 @@ __all__ = ["mad_gaussian", "real_samples", "generation", "curves"]
 
 real_samples = Step("real_samples", gaussian.draw_real, version="1", kind="mad_real",
                     map_over="chain", coord_param="chains")
-generation = Step("generation", gaussian.fit_generation, version="1", kind="mad_generation", map_over="chain")
+generation = Step("generation", gaussian.fit_generation, version="2", kind="mad_generation", map_over="chain")
 curves = Step("curves", gaussian.curves, version="1", kind="mad_curves")
 
 

@@ -159,22 +159,21 @@ def compute_whole(spec: PieceSpec) -> list[Warned]:
     return kept
 
 
-def compute_pieces(spec: PieceSpec, indices: Sequence[int], lay_out: bool = False) -> list[Warned]:
+def compute_pieces(spec: PieceSpec, indices: Sequence[int]) -> list[Warned]:
     """One task: the regions ``indices`` of a mapped step, one after the other, each computed by one
     call of the function and written (region, then its marker) before the next starts. A region
-    whose marker exists is skipped (a retried task redoes only what it did not finish).
-    ``lay_out``: the first region also lays out the dataset (it runs alone, before the others)."""
+    whose marker exists is skipped (a retried task redoes only what it did not finish)."""
     kept: list[Warned] = []
-    for n, index in enumerate(indices):
-        first = lay_out and n == 0
-        if not first and spec.writer.done(index):
+    for index in indices:
+        if spec.writer.laid_out() and spec.writer.done(index):
             continue
-        compute_piece(spec, index, first, kept)
+        compute_piece(spec, index, kept)
     return kept
 
 
-def compute_piece(spec: PieceSpec, index: int, lay_out: bool, kept: list[Warned]) -> None:
-    """Run the function on region ``index`` and write it (and its marker)."""
+def compute_piece(spec: PieceSpec, index: int, kept: list[Warned]) -> None:
+    """Run the function on region ``index`` and write it (and its marker); the first piece to finish
+    lays the dataset out (:meth:`~data_catalog.RegionWriter.ensure_layout`)."""
     import dask
 
     maybe_fault(spec.step, index)
@@ -188,6 +187,8 @@ def compute_piece(spec: PieceSpec, index: int, lay_out: bool, kept: list[Warned]
     if writer.dim not in out.dims or not np.array_equal(np.asarray(out[writer.dim].values), labels):
         raise RunError(f"step {spec.step} piece {index}: the result must have dim {writer.dim!r} "
                        f"with the piece's coordinates {labels.tolist()[:5]}...")
-    if lay_out:
-        writer.lay_out(out)
+    try:
+        writer.ensure_layout(out)
+    except (ValueError, TimeoutError) as exc:
+        raise RunError(f"step {spec.step} piece {index}: {exc}") from None
     writer.write(index, out)

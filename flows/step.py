@@ -171,12 +171,14 @@ def _whole(run: StudyRun, step: Step, spec: PieceSpec, inputs: Sequence[Ref], pi
 
 
 def _mapped(run: StudyRun, step: Step, spec: PieceSpec, inputs: Sequence[Ref], pieces: Pieces) -> Record:
-    """The missing regions: when the dataset is not laid out yet, the first alone (it lays it out,
-    and its time sizes the tasks of ``per_task: auto``), then the others; a failed task stops no
-    other. Then the dataset is completed and indexed."""
+    """The missing regions: when the dataset is not laid out yet, a first wave of one piece per worker
+    thread (whichever finishes first lays the dataset out; the wave's time sizes the tasks of
+    ``per_task: auto``), then the others; a failed task stops no other. Then the dataset is completed
+    and indexed."""
     cat, ex = run.catalog, run.executor
     coord = _full_coord(step, inputs, spec)
     writer = cat.create(spec.lineage["key"], step.kind, step.map_over, coord, pieces.per_piece)
+    writer.reset()  # a layout a dead run left unfinished
     spec = replace(spec, writer=writer)
     todo, total = writer.missing(), writer.n_pieces
     failures = []
@@ -187,10 +189,11 @@ def _mapped(run: StudyRun, step: Step, spec: PieceSpec, inputs: Sequence[Ref], p
 
         piece_seconds = None
         if todo and not writer.laid_out():
+            wave = todo[:max(1, ex.slots)]
             t0 = time.perf_counter()
-            failures = ex.map(partial(compute_pieces, spec, lay_out=True), todo[:1], name=step.name,
-                              retries=step.retries, per_task=1, on_done=done)
-            piece_seconds, todo = time.perf_counter() - t0, todo[1:]
+            failures = ex.map(partial(compute_pieces, spec), wave, name=step.name, retries=step.retries,
+                              per_task=1, on_done=done)
+            piece_seconds, todo = time.perf_counter() - t0, todo[len(wave):]
         if not failures:
             failures = ex.map(partial(compute_pieces, spec), todo, name=step.name, retries=step.retries,
                               per_task=pieces.per_task, piece_seconds=piece_seconds, on_done=done)

@@ -222,13 +222,17 @@ def test_checkpoints_load(reference):
     if not keys:
         pytest.skip(f"{reference.study} writes no {CHECKPOINT_KIND}")
     from tasks.nn.checkpoint import from_dataset
+    from tasks.nn.layout import MEMBERS_ATTR
 
     cat = Catalog(reference.root)
     try:
         for key in keys:
             with cat.open(key) as ds:
-                trained = from_dataset(ds.load())
-            assert len(trained.module.state_dict()) == len(ds.data_vars), f"checkpoint {key}"
+                ds = ds.load()
+            dim = ds.attrs.get(MEMBERS_ATTR)  # a checkpoint of several models (e.g. one per chain)
+            for member in [None] if dim is None else ds[dim].values.tolist():
+                trained = from_dataset(ds, member=member)
+                assert len(trained.module.state_dict()) == len(ds.data_vars), f"checkpoint {key} {member}"
     finally:
         cat.close()
 

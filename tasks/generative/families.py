@@ -12,6 +12,7 @@ Sampling bias λ (λ = 1: the fitted law; λ < 1 trades diversity for quality):
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Sequence
 
@@ -27,7 +28,7 @@ from tasks.nn.training import fit, seeded_torch
 
 from .metrics import as_points
 
-__all__ = ["FAMILIES", "GaussianModel", "MixtureModel", "FlowModel", "fit_model"]
+__all__ = ["FAMILIES", "GaussianModel", "MixtureModel", "FlowModel", "fit_model", "cholesky_factor"]
 
 
 def _lam(lam: float) -> float:
@@ -36,7 +37,7 @@ def _lam(lam: float) -> float:
     return float(lam)
 
 
-def _chol(cov: np.ndarray, jitter: float = 1e-9) -> np.ndarray:
+def cholesky_factor(cov: np.ndarray, jitter: float = 1e-9) -> np.ndarray:
     """Cholesky factor of a symmetric PSD matrix (..., d, d), with a relative jitter on the diagonal."""
     d = cov.shape[-1]
     scale = np.trace(cov, axis1=-2, axis2=-1)[..., None, None] / d
@@ -45,11 +46,12 @@ def _chol(cov: np.ndarray, jitter: float = 1e-9) -> np.ndarray:
 
 @register_model("gaussian_model")
 class GaussianModel(nn.Module):
-    """N(mean, L Lᵀ) in ``features`` dimensions; sampling N(mean, λ L Lᵀ)."""
+    """N(mean, cov) in ``features`` dimensions (``chol``: the Cholesky factor of cov); sampling N(mean, λ cov)."""
 
     def __init__(self, features: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(features, dtype=torch.float64))
+        self.register_buffer("cov", torch.eye(features, dtype=torch.float64))
         self.register_buffer("chol", torch.eye(features, dtype=torch.float64))
 
     def sample(self, n: int, lam: float, generator: torch.Generator) -> torch.Tensor:
@@ -94,10 +96,15 @@ class FlowModel(nn.Module):
 
 
 def _fit_gaussian(x: np.ndarray, seed: int, ddof: int = 1) -> Trained:
+    if ddof not in (0, 1):
+        raise InputError(f"gaussian: ddof must be 0 (maximum likelihood) or 1 (unbiased), got {ddof!r}")
     model = GaussianModel(x.shape[1])
-    cov = np.atleast_2d(np.cov(x, rowvar=False, ddof=ddof))
-    model.mean.copy_(torch.from_numpy(x.mean(0)))
-    model.chol.copy_(torch.from_numpy(_chol(cov)))
+    mean = x.mean(0)
+    centred = x - mean
+    cov = centred.T @ centred / (len(x) - ddof)
+    model.mean.copy_(torch.from_numpy(mean))
+    model.cov.copy_(torch.from_numpy(cov))
+    model.chol.copy_(torch.from_numpy(cholesky_factor(cov)))
     return Trained(model, {"features": x.shape[1]})
 
 
@@ -112,7 +119,7 @@ def _fit_mixture(x: np.ndarray, seed: int, components: int = 8, reg_covar: float
     model = MixtureModel(x.shape[1], components)
     model.weights.copy_(torch.from_numpy(gm.weights_))
     model.means.copy_(torch.from_numpy(gm.means_))
-    model.chol.copy_(torch.from_numpy(_chol(gm.covariances_)))
+    model.chol.copy_(torch.from_numpy(cholesky_factor(gm.covariances_)))
     return Trained(model, {"features": x.shape[1], "components": components})
 
 
@@ -137,13 +144,18 @@ def _fit_flow(x: np.ndarray, seed: int, transforms: int = 4, hidden_features: Se
 FAMILIES = {"gaussian": _fit_gaussian, "mixture": _fit_mixture, "flow": _fit_flow}
 
 
+@functools.cache
+def _options(fn) -> tuple[str, ...]:
+    return tuple(p for p in inspect.signature(fn).parameters if p not in ("x", "seed"))
+
+
 def fit_model(family: str, x: np.ndarray | torch.Tensor, *, seed: int, **options) -> Trained:
     """Fit a model of ``family`` (``gaussian``, ``mixture``, ``flow``) to the rows of ``x`` with that
     family's ``options``; deterministic given ``seed``. Returns the checkpointable :class:`Trained`."""
     if family not in FAMILIES:
         raise InputError(f"unknown model family {family!r} (known: {', '.join(FAMILIES)})")
     fn = FAMILIES[family]
-    allowed = [p for p in inspect.signature(fn).parameters if p not in ("x", "seed")]
+    allowed = _options(fn)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise InputError(f"{family}: unknown options {unknown} (known: {', '.join(allowed)})")

@@ -6,10 +6,11 @@ synthetic samples from N(mu_t-1, lam * Sigma_t-1), mixes them per loop type and 
 0 + n_synth synthetic), ``fresh_data`` (n_fresh new real + n_synth synthetic). Many independent
 chains run at once.
 
-Randomness: chain c draws from ``default_rng(SeedSequence([seed, c, stream]))``; stream 0 is the
-real set, stream ``1000 * t + LOOPS.index(loop)`` generation t, which draws the fresh real
-normals first, then the synthetic ones. Every array operation is per chain (no cross-chain
-reduction), so a chain's bytes never depend on which other chains share the call.
+Each generation of each chain is one step of the loop every model family shares
+(:func:`tasks.generative.loop.chain_generation`, the ``gaussian`` family): its seeding makes a chain's
+bytes independent of which other chains share the call. The real sets are drawn here, chain c from
+``default_rng(SeedSequence([seed, c, 0]))``. The exact moment recursions of the loop
+(:func:`expected_variance`, :func:`expected_mean_error`) are the known answers it is tested against.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 import xarray as xr
 
 from strata_errors import InputError
+from tasks.nn.checkpoint import Trained
 
 __all__ = ["LOOPS", "ESTIMATORS", "truth", "draw_real", "fit_generation",
            "wasserstein2_gaussian", "summarize", "curves", "expected_variance",
@@ -135,25 +138,27 @@ def draw_real(chains: np.ndarray, *, n: int, dim: int, mu0: float, sigma0: float
                       coords=coords, attrs=attrs)
 
 
-def _fit(x: np.ndarray, ddof: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-chain mean (C, d) and covariance (C, d, d) of samples x (C, N, d)."""
-    mean = x.mean(axis=1)
-    c = x - mean[:, None, :]
-    cov = np.empty(x.shape[:1] + x.shape[2:] * 2)
-    for j in range(x.shape[2]):
-        cov[:, j, :] = (c[:, :, j : j + 1] * c).sum(axis=1) / (x.shape[1] - ddof)
-    return mean, cov
+def _model(mean: np.ndarray, cov: np.ndarray) -> Trained:
+    """One chain's fitted N(mean, cov) as the ``gaussian`` family's model."""
+    from .families import GaussianModel, cholesky_factor
+
+    model = GaussianModel(mean.size)
+    model.mean.copy_(torch.from_numpy(np.ascontiguousarray(mean)))
+    model.cov.copy_(torch.from_numpy(np.ascontiguousarray(cov)))
+    model.chol.copy_(torch.from_numpy(cholesky_factor(cov)))
+    return Trained(model, {"features": mean.size})
 
 
 def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, generation: int, loop: str,
                    lam: float, n_synth: int, n_fresh: int, estimator: str, mu0: float,
                    sigma0: float, rho: float, seed: int) -> xr.Dataset:
-    """Fit generation ``generation`` of every chain of ``real``.
+    """Fit generation ``generation`` of every chain of ``real``: the generic loop
+    (:func:`tasks.generative.loop.chain_generation`) with the ``gaussian`` model family, chain by chain.
 
     Generation 0 (``prev`` None) fits ``real.x`` and so does not depend on loop, lam, n_synth or
     n_fresh. Generation t >= 1 samples N(prev.mean, lam * prev.cov), mixes per ``loop``
-    (``fully_synthetic`` draws n = real.sizes["sample"] and ignores n_synth, n_fresh) and refits
-    with ``estimator`` ("unbiased": ddof 1, "mle": ddof 0).
+    (``fully_synthetic`` draws n = real.sizes["sample"] and ignores n_synth, n_fresh; fresh real
+    samples are drawn from N(mu0, Sigma0)) and refits with ``estimator`` ("unbiased": ddof 1, "mle": ddof 0).
 
     Returns
     -------
@@ -161,6 +166,8 @@ def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, generati
         ``mean`` (chain, dim), ``cov`` (chain, dim, dim_), ``w2`` (chain): Wasserstein-2 distance
         (not squared) to N(mu0, Sigma0); scalar coord ``generation``; parameters in attrs.
     """
+    from .loop import chain_generation
+
     _one_of("loop", loop, LOOPS)
     _one_of("estimator", estimator, tuple(ESTIMATORS))
     _check_lam(lam)
@@ -170,6 +177,7 @@ def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, generati
     chains, x_real = _chain_ids(real["chain"].values), real["x"].values.astype(np.float64)
     _, n, d = x_real.shape
     mu_true, cov_true = truth(d, mu0=mu0, sigma0=sigma0, rho=rho)
+    root_true = _sqrtm_psd(cov_true)
     m_synth = n if loop == "fully_synthetic" else n_synth
     m_fresh = n_fresh if loop == "fresh_data" else 0
     n_fit = m_synth + m_fresh + (n if loop == "synthetic_augmentation" else 0)
@@ -178,7 +186,6 @@ def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, generati
            f"chain, got {n_fit} (n, or n_fresh + n_synth)")
     if generation == 0:
         _check(prev is None, "prev must be None for generation 0")
-        x = x_real
     else:
         _check(prev is not None, f"prev (generation {generation - 1}) is required for generation "
                f"{generation}")
@@ -186,13 +193,19 @@ def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, generati
         _check(prev["cov"].shape == (len(chains), d, d), "prev cov must be (chain, dim, dim_)")
         g = int(prev["generation"]) if "generation" in prev.coords else generation - 1
         _check(g == generation - 1, f"prev is generation {g}, expected {generation - 1}")
-        z = _normals(chains, seed, 1000 * generation + LOOPS.index(loop), m_fresh + m_synth, d)
-        synth = _affine(prev["mean"].values, np.sqrt(lam) * _sqrtm_psd(prev["cov"].values),
-                        z[:, m_fresh:])
-        fresh = _affine(mu_true[None], _sqrtm_psd(cov_true)[None], z[:, :m_fresh])
-        x = np.concatenate({"fully_synthetic": [synth], "synthetic_augmentation": [x_real, synth],
-                            "fresh_data": [fresh, synth]}[loop], axis=1)
-    mean, cov = _fit(x, ESTIMATORS[estimator])
+
+    def fresh(rng: np.random.Generator, m: int) -> np.ndarray:
+        return mu_true + rng.standard_normal((m, d)) @ root_true
+
+    options = {"ddof": ESTIMATORS[estimator]}
+    mean, cov = np.empty((len(chains), d)), np.empty((len(chains), d, d))
+    prev_mean, prev_cov = (None, None) if prev is None else (prev["mean"].values, prev["cov"].values)
+    for i, c in enumerate(chains):
+        before = None if prev is None else _model(prev_mean[i], prev_cov[i])
+        fitted = chain_generation("gaussian", options, real=x_real[i], prev=before, generation=generation,
+                                  loop=loop, lam=lam, n_synth=n_synth, n_fresh=n_fresh, seed=seed, chain=int(c),
+                                  draw_fresh=fresh).trained.module
+        mean[i], cov[i] = fitted.mean.numpy(), fitted.cov.numpy()
     w2 = wasserstein2_gaussian(mean, cov, mu_true, cov_true)
     coords = _coords(chains, d) | {"generation": ((), generation, _GEN)}
     w2_name = "Wasserstein-2 distance to N(mu0, Sigma0), not squared"

@@ -1,5 +1,5 @@
-"""The ``mad`` study's datasets: the real data with its fixed feature map, one generation of many chains
-(models, samples, metrics), and the curves over generations.
+"""The ``mad`` study's datasets: the real data with its fixed feature map, per generation the models of many
+chains (a checkpoint) and their samples and metrics, and the curves over generations.
 
 Real data: ``ring`` (a mixture of ``modes`` Gaussians on a circle, 2D) or ``digits`` (scikit-learn's 8×8
 digits scaled to [0, 1], shipped with the package). A pool of real points (each chain's real set and
@@ -9,7 +9,6 @@ so is the feature space: a PCA of the pool (whitened), fitted once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,12 +17,12 @@ import torch
 import xarray as xr
 
 from strata_errors import InputError
-from tasks.nn.checkpoint import from_dataset, to_dataset
+from tasks.nn.checkpoint import Trained, from_dataset, stack
 
 from .loop import chain_generation
 from .metrics import PCAFeatures, frechet_distance, precision_recall
 
-__all__ = ["real_data", "generation", "curves", "ring", "chain_model"]
+__all__ = ["real_data", "fit_chains", "generation", "curves", "ring", "chain_model"]
 
 METRICS = ("precision", "recall", "fid")
 
@@ -62,53 +61,63 @@ def _features(real: xr.Dataset) -> PCAFeatures:
     return PCAFeatures(real["feature_mean"].values, real["feature_axes"].values, real["feature_scale"].values)
 
 
-def chain_model(prev: xr.Dataset, chain: int):
-    """The fitted model (:class:`~tasks.nn.checkpoint.Trained`) of one chain of a ``mad_generation`` dataset."""
-    one = prev[json.loads(prev.attrs["model_vars"])].sel(chain=chain, drop=True)
-    one.attrs = {k: v for k, v in prev.attrs.items() if k.startswith(("model_", "checkpoint_"))}
-    one.attrs["history"] = {}
-    return from_dataset(one)
+def chain_model(models: xr.Dataset, chain: int) -> Trained:
+    """The fitted model of one chain of a ``mad_models`` checkpoint (:func:`fit_chains`)."""
+    return from_dataset(models, member=int(chain))
 
 
-def generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, chains: np.ndarray, family: str,
+def fit_chains(real: xr.Dataset, prev: xr.Dataset | None = None, *, chains: np.ndarray, family: str,
                options: Mapping[str, Any], loop: str, lam: float, generation: int, n: int, n_synth: int,
-               n_fresh: int, n_eval: int, k: int, seed: int) -> xr.Dataset:
-    """Generation ``generation`` of ``chains`` (kind ``mad_generation``): each chain's fitted model (its
-    checkpoint tensors stacked over ``chain``), ``n_eval`` samples drawn with bias ``lam``, and their
-    ``precision``, ``recall`` (k-NN, in the feature space) and ``fid`` (Fréchet distance in the feature space)
-    against the held-out real points."""
+               n_fresh: int, seed: int) -> xr.Dataset:
+    """Generation ``generation`` of the models of ``chains`` (kind ``checkpoint``): one step of the generic
+    loop per chain (:func:`tasks.generative.loop.chain_generation`), generation t−1's models (``prev``)
+    sampled with bias ``lam``: one checkpoint stacking the chains' models over ``chain``
+    (:func:`tasks.nn.checkpoint.stack`)."""
     chains = np.atleast_1d(np.asarray(chains, dtype=np.int64))
     pool = real["pool"].values
     if n > len(pool):
         raise InputError(f"the real set of a chain ({n}) exceeds the pool ({len(pool)})")
-    feats = _features(real)
-    held = feats(real["held_out"].values)
 
     def fresh(rng: np.random.Generator, m: int) -> np.ndarray:
         return pool[rng.choice(len(pool), m, replace=False)]
 
-    models, samples, scores = [], [], []
+    models = []
     for c in chains:
         own = pool[np.random.default_rng(np.random.SeedSequence([seed, int(c), 10**6])).choice(len(pool), n,
                                                                                                  replace=False)]
         before = None if prev is None else chain_model(prev, int(c))
         g = chain_generation(family, options, real=own, prev=before, generation=generation, loop=loop, lam=lam,
                              n_synth=n_synth, n_fresh=n_fresh, seed=seed, chain=int(c), draw_fresh=fresh)
-        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, int(c), generation, 7])
+        models.append(g.trained)
+    out = stack(models, "chain", chains)
+    out["chain"].attrs["long_name"] = "chain"
+    return out.assign_attrs(family=family, loop=loop, lam=float(lam), generation=int(generation))
+
+
+def generation(real: xr.Dataset, models: xr.Dataset, *, chains: np.ndarray, n_eval: int, k: int,
+               seed: int) -> xr.Dataset:
+    """One generation of ``chains`` scored (kind ``mad_generation``): ``n_eval`` samples of each chain's model
+    (``models``, from :func:`fit_chains`) drawn with the loop's bias λ, and their ``precision``, ``recall``
+    (k-NN, in the feature space) and ``fid`` (Fréchet distance in the feature space) against the held-out
+    real points. The loop, λ and the generation come from the models' attrs."""
+    chains = np.atleast_1d(np.asarray(chains, dtype=np.int64))
+    feats = _features(real)
+    held = feats(real["held_out"].values)
+    t, lam = int(models.attrs["generation"]), float(models.attrs["lam"])
+    samples, scores = [], []
+    for c in chains:
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, int(c), t, 7])
                                                 .generate_state(1, np.uint64)[0] % 2**63))
-        fake = g.trained.module.sample(n_eval, lam, gen).numpy()
+        fake = chain_model(models, int(c)).module.sample(n_eval, lam, gen).numpy()
         f = feats(fake)
         scores.append((*precision_recall(held, f, k=k), frechet_distance(held, f)))
-        models.append(to_dataset(g.trained))
         samples.append(fake)
-    state = xr.concat([m.assign_attrs(history={}) for m in models], dim="chain", combine_attrs="override")
-    out = state.assign(samples=(("chain", "sample", "feature"), np.stack(samples), {"long_name": "generated points"}))
+    points = (("chain", "sample", "feature"), np.stack(samples), {"long_name": "generated points"})
+    out = xr.Dataset({"samples": points}, coords={"chain": ("chain", chains, {"long_name": "chain"})})
     scores = np.asarray(scores)
     for i, name in enumerate(METRICS):
         out[name] = ("chain", scores[:, i], {"units": "1"})
-    out = out.assign_coords(chain=("chain", chains, {"long_name": "chain"}))
-    out.attrs.update({"model_vars": json.dumps(list(map(str, state.data_vars))), "family": family, "loop": loop,
-                      "lam": float(lam), "generation": int(generation)})
+    out.attrs.update({k: models.attrs[k] for k in ("family", "loop", "lam", "generation")})
     return out
 
 

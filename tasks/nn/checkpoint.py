@@ -24,6 +24,7 @@ from .layout import (
     FORMAT_ATTR,
     HISTORY_ATTR,
     INIT_ATTR,
+    MEMBERS_ATTR,
     MODULE_ATTR,
     ROLE_ATTR,
     tensor_dims,
@@ -32,7 +33,7 @@ from .registry import MODELS, callable_name, callable_named, model_class, model_
 
 _OWN_MODULE = re.compile(r"tasks(\.[A-Za-z_][A-Za-z0-9_]*)+")  # the only modules a checkpoint may ask to import
 
-__all__ = ["Trained", "to_dataset", "from_dataset"]
+__all__ = ["Trained", "to_dataset", "from_dataset", "stack"]
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,26 @@ def to_dataset(trained: Trained) -> xr.Dataset:
     return xr.Dataset(variables, attrs=attrs)
 
 
-def from_dataset(ds: xr.Dataset) -> Trained:
-    """Build the registered class from a checkpoint dataset and load its tensors (on the CPU, eval mode).
+def stack(members: Sequence[Trained], dim: str, labels: Sequence[Any]) -> xr.Dataset:
+    """One checkpoint dataset of several models of one class and init (e.g. one per chain), their tensors
+    stacked along ``dim`` (coordinate ``labels``); their histories are not kept. Load one with
+    ``from_dataset(ds, member=label)``."""
+    if not members or len(members) != len(labels):
+        raise InputError(f"stack: {len(members)} models for {len(labels)} labels of {dim!r}")
+    sets = [to_dataset(m) for m in members]
+    first = sets[0].attrs
+    for label, one in zip(labels, sets, strict=True):
+        if (one.attrs[CLASS_ATTR], one.attrs[INIT_ATTR]) != (first[CLASS_ATTR], first[INIT_ATTR]):
+            raise InputError(f"stack: the model of {dim}={label} is a {one.attrs[CLASS_ATTR]}"
+                             f"({json.dumps(one.attrs[INIT_ATTR])}), not a {first[CLASS_ATTR]}"
+                             f"({json.dumps(first[INIT_ATTR])})")
+    out = xr.concat([one.assign_attrs({HISTORY_ATTR: {}}) for one in sets], dim=dim, combine_attrs="override")
+    return out.assign_coords({dim: (dim, np.asarray(labels))}).assign_attrs({MEMBERS_ATTR: dim})
+
+
+def from_dataset(ds: xr.Dataset, member: Any = None) -> Trained:
+    """Build the registered class from a checkpoint dataset and load its tensors (on the CPU, eval mode);
+    of a stacked checkpoint (:func:`stack`), the model ``member`` (a label of its members' dim).
 
     Only classes and callables of the registry are built (InputError for any other name); a class
     not registered yet is looked for in the checkpoint's ``model_module`` if that is a module of the
@@ -121,6 +140,15 @@ def from_dataset(ds: xr.Dataset) -> Trained:
         raise InputError(f"not a checkpoint dataset: attrs {CLASS_ATTR!r} and {INIT_ATTR!r} are missing")
     if ds.attrs.get(FORMAT_ATTR) != FORMAT:
         raise InputError(f"checkpoint format {ds.attrs.get(FORMAT_ATTR)!r} is not {FORMAT}")
+    dim = ds.attrs.get(MEMBERS_ATTR)
+    if dim is not None:
+        labels = ds[dim].values.tolist() if dim in ds.coords else []
+        if member is None or member not in labels:
+            raise InputError(f"this checkpoint stacks {len(labels)} models along {dim!r}: pick one with member= "
+                             f"(one of {labels[:10]}{'...' if len(labels) > 10 else ''}), got {member!r}")
+        ds = ds.sel({dim: member}, drop=True)
+    elif member is not None:
+        raise InputError(f"this checkpoint holds one model: member={member!r} names none")
     name = ds.attrs[CLASS_ATTR]
     where = ds.attrs.get(MODULE_ATTR)
     if name not in MODELS and isinstance(where, str) and _OWN_MODULE.fullmatch(where):

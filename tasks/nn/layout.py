@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["FORMAT", "FORMAT_ATTR", "CLASS_ATTR", "MODULE_ATTR", "INIT_ATTR", "HISTORY_ATTR", "ROLE_ATTR",
-           "CALLABLE_KEY", "tensor_dims", "parameter_summary"]
+           "MEMBERS_ATTR", "CALLABLE_KEY", "tensor_dims", "parameter_summary"]
 
 FORMAT = 1
 FORMAT_ATTR = "checkpoint_format"
@@ -25,6 +25,7 @@ MODULE_ATTR = "model_module"
 INIT_ATTR = "model_init"
 HISTORY_ATTR = "history"
 ROLE_ATTR = "role"
+MEMBERS_ATTR = "checkpoint_members"  # the dim along which a checkpoint stacks models of one class and init
 CALLABLE_KEY = "$callable"
 
 

@@ -61,4 +61,4 @@ def simulate_pairs(models: xr.Dataset, geometry: xr.Dataset, *, space_order: int
     pieces = [survey_shots(models.sel(sample=s).drop_vars("sample"), geometry, space_order=space_order,
                            nbl=nbl, noise_snr_db=noise_snr_db, seed=int(seed) + int(s))
               for s in models.sample.values]
-    return _stack(pieces, models.sample.values)
+    return _stack(pieces, models.sample.values).assign_attrs(seed=int(seed))  # the step's seed, not a sample's

@@ -37,15 +37,16 @@ so each flow figure is measured alternately with its reference, round by round.
     outside forward() (median over runs) / the fastest plain round; contention slows the kernel
     on both sides of that split alike. Also printed: the ratio of medians and per round
     (disturbed rounds included). Prefect server, cluster and flow-run start-up are reported
-    separately. The flow runs with its default ``pieces.per_task: auto`` (the first shot alone,
-    then tasks of about a second); ``--per-task K`` also measures K shots per task (1: one Dask
-    task per shot).
+    separately. The flow runs with its default ``pieces.per_task: auto`` (a first wave of one shot
+    per worker thread, the first to finish lays the dataset out; then tasks of about a second);
+    ``--per-task K`` also measures K shots per task (1: one Dask task per shot).
     Fixed costs, measured where they happen: on the worker, every ``flows.pieces.compute_piece``
     and the science function call inside it (``spec.fn``, i.e. ``survey_shots``) are timed by
     wrappers installed with ``client.run``; the per-piece fixed cost = piece wall − science
     function wall (median and p90 over all pieces of all measured runs; goal <= 20 ms), split into
     input loading, the region write (``to_zarr(region=...)``, the marker, ``prepare``), the
-    template (first piece only) and the rest (result checks, context managers). The per-step fixed
+    template (only the piece that lays the dataset out) and the rest (result checks, context
+    managers). The per-step fixed
     cost = the survey step's seconds − the sum of its pieces' walls, split into the tasks' time
     outside their pieces (resume-marker checks), and the flow process's (claim, lay-out sizing,
     dispatch and scheduler round trips, fingerprint of the written dataset, index), timed by
@@ -327,19 +328,20 @@ def time_worker() -> None:
     piece, task = pieces.compute_piece, pieces.compute_pieces
 
     @functools.wraps(piece)
-    def compute_piece(spec, index, lay_out, warned):
+    def compute_piece(spec, index, warned):
         spec = dataclasses.replace(spec, fn=timers.timed(spec.fn, "fn"))
-        with timers.record({"index": index, "first": lay_out}) as rec:
+        with timers.record({"index": index}) as rec:
             try:
-                return piece(spec, index, lay_out, warned)
+                return piece(spec, index, warned)
             finally:
+                rec["first"] = "lay_out" in rec  # the piece that laid the dataset out
                 kept["pieces"].append(rec)
 
     @functools.wraps(task)
-    def compute_pieces(spec, indices, lay_out=False):
+    def compute_pieces(spec, indices):
         with timers.record({"pieces": len(indices)}) as rec:
             try:
-                return task(spec, indices, lay_out)
+                return task(spec, indices)
             finally:
                 kept["tasks"].append(rec)
 

@@ -13,7 +13,7 @@ from data_catalog import RegionWriter, Storage
 from flows import pieces
 from flows.executors import TASK_SECONDS, InProcess, tasks_of
 from flows.pieces import PieceSpec, compute_pieces, select_piece
-from strata_errors import InputError
+from strata_errors import InputError, RunError
 
 
 def test_auto_tasks_last_about_a_second_and_keep_every_slot_busy():
@@ -69,22 +69,57 @@ def _piece(shots):
 def test_a_retried_task_skips_the_regions_it_wrote(tmp_path, monkeypatch):
     """compute_pieces redoes only the regions without a marker (a retry after a failure mid-task)."""
     spec = _spec(tmp_path, _piece)
-    compute_pieces(spec, [0], lay_out=True)
-    compute_pieces(spec, [1], lay_out=False)
+    compute_pieces(spec, [1])  # any piece may come first: it lays the dataset out
+    compute_pieces(spec, [0])
     done = []
-    monkeypatch.setattr(pieces, "compute_piece", lambda spec, i, lay_out, kept: done.append((i, lay_out)))
+    monkeypatch.setattr(pieces, "compute_piece", lambda spec, i, kept: done.append(i))
     compute_pieces(spec, [1, 2, 3])
-    assert done == [(2, False), (3, False)]
-    done.clear()
-    compute_pieces(spec, [0, 1], lay_out=True)  # the piece that lays out the dataset always runs
-    assert done == [(0, True)]
+    assert done == [2, 3]
+
+
+def test_pieces_computed_at_once_lay_the_dataset_out_once(tmp_path):
+    """Pieces of one dataset computed at the same time: one claims the layout, the others wait for it and
+    write; every region lands (a second layout would have wiped the regions written before it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = _spec(tmp_path, _piece, n=8)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: compute_pieces(spec, [i]), range(8)))
+    assert spec.writer.missing() == []
+    with spec.storage.open(spec.uri, dask=False) as ds:
+        assert ds.v.values.tolist() == [2.0 * i for i in range(8)]
+
+
+def test_pieces_that_disagree_outside_the_mapped_dim_fail(tmp_path):
+    """The layout comes from whichever piece is first: a piece whose attrs differ from it is refused
+    (its result would depend on which piece won), naming the step and the piece."""
+    def attrs_per_piece(shots):
+        return _piece(shots).assign_attrs(first_shot=int(shots[0]))
+
+    spec = _spec(tmp_path, attrs_per_piece)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compute_pieces(spec, [2])
+        with pytest.raises(RunError, match=r"step s piece 1: its attrs.*differ"):
+            compute_pieces(spec, [1])
+
+
+def test_a_layout_left_unfinished_by_a_dead_run_is_cleared(tmp_path):
+    spec = _spec(tmp_path, _piece)
+    assert spec.storage.claim_layout(spec.uri) and not spec.storage.claim_layout(spec.uri)
+    spec.writer.reset()  # the claimant died before the template marker: nothing of it counts
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compute_pieces(spec, [0])
+    spec.writer.reset()  # laid out: kept, with its region
+    assert spec.writer.missing() == [1, 2, 3]
 
 
 def test_pieces_write_through_the_region_writer_and_return_their_warnings_once(tmp_path):
     spec = _spec(tmp_path, _piece)
     with warnings.catch_warnings(record=True) as leaked:
         warnings.simplefilter("always")
-        kept = compute_pieces(spec, [0], lay_out=True) + compute_pieces(spec, [1, 2, 3])
+        kept = compute_pieces(spec, [0]) + compute_pieces(spec, [1, 2, 3])
     assert [str(w.message) for w in leaked if "careful" in str(w.message)] == []  # they come back instead
     assert kept == [(UserWarning, "careful with 1 shot(s)")] * 2  # once per task
     assert spec.writer.missing() == []

@@ -15,7 +15,7 @@ import xarray as xr
 from data_catalog import Catalog, make_key
 from pipelines.cli import main
 from strata_errors import InputError
-from tasks.nn.checkpoint import Trained, from_dataset, to_dataset
+from tasks.nn.checkpoint import Trained, from_dataset, stack, to_dataset
 from tasks.nn.layout import parameter_summary
 from tasks.nn.models import MLP
 from tasks.nn.registry import register_callable, register_model
@@ -153,6 +153,23 @@ def test_a_checkpoint_that_does_not_fit_its_class_is_refused(trained):
         from_dataset(ds.assign_attrs(model_init={"sizes": SIZES, "dtype": "float64"}))
     with pytest.raises(InputError, match="not a checkpoint"):
         from_dataset(xr.Dataset())
+
+
+def test_a_stacked_checkpoint_holds_several_models_and_loads_each(trained):
+    """Models of one class and init stacked along a dim (one per chain of a loop): each loads by its label
+    with the outputs it had; asking for none, or for one a single checkpoint does not have, is refused."""
+    other = train(seed=1)
+    ds = stack([trained, other], "chain", [3, 7])
+    assert ds.attrs["checkpoint_members"] == "chain" and ds["chain"].values.tolist() == [3, 7]
+    assert outputs(from_dataset(ds, member=7).module) == outputs(other.module) != outputs(trained.module)
+    assert outputs(from_dataset(ds, member=3).module) == outputs(trained.module)
+    with pytest.raises(InputError, match="stacks 2 models along 'chain'"):
+        from_dataset(ds)
+    with pytest.raises(InputError, match="holds one model"):
+        from_dataset(to_dataset(trained), member=0)
+    bigger = Trained(MLP([1, 4, 1], activation=torch.tanh), {"sizes": [1, 4, 1], "activation": torch.tanh})
+    with pytest.raises(InputError, match="chain=7 is a mlp"):
+        stack([trained, bigger], "chain", [3, 7])
 
 
 def test_training_is_bitwise_reproducible_and_restores_torch_state():
