@@ -42,6 +42,8 @@ class FlowSection(StudyConfig):
     epochs: int = Field(40, ge=1, le=10_000)
     batch_size: int = Field(128, ge=1)
     lr: float = Field(1e-3, gt=0, le=1)
+    dequantize: float = Field(0.0, ge=0, le=1e6, allow_inf_nan=False)  # width of the uniform noise added to
+    # the training points (discrete data such as the digits' 17 grey levels: 1/16 on the [0, 1] scale)
 
 
 class MadConfig(StudyConfig):

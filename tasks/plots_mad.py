@@ -13,6 +13,7 @@ _NAMES = {"precision": "precision (quality)", "recall": "recall (diversity)", "f
 def curves(ds: xr.Dataset):
     """Rows: precision, recall, Fréchet distance; columns: loop types; a line per bias λ (chain mean ± 2 SE)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     loops, metrics = list(ds["loop"].values), list(_NAMES)
     fig, axes = plt.subplots(len(metrics), len(loops), figsize=(4.6 * len(loops), 3.2 * len(metrics)),
@@ -29,6 +30,7 @@ def curves(ds: xr.Dataset):
             ax.set(title=f"{loop}" if i == 0 else "", ylabel=_NAMES[m] if j == 0 else "",
                    xlabel="generation" if i == len(metrics) - 1 else "")
             ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"self-consuming loops: {n} chains, mean ± 2 SE")
     fig.tight_layout()

@@ -7,7 +7,8 @@ Sampling bias λ (λ = 1: the fitted law; λ < 1 trades diversity for quality):
 - ``mixture`` — a Gaussian mixture (scikit-learn EM, full covariances): a component by its weight, then
   N(μ_k, λ Σ_k) (temperature per component; the modes and their weights are kept).
 - ``flow`` — a neural spline flow (zuko NSF: monotonic rational-quadratic splines, autoregressive) on
-  z-scored data: base draws z ~ N(0, λ I) mapped back (temperature sampling).
+  z-scored data: base draws z ~ N(0, λ I) mapped back (temperature sampling). ``dequantize``: the width of
+  uniform noise added to the training points once (for discrete data such as the digits' grey levels).
 """
 
 from __future__ import annotations
@@ -129,10 +130,14 @@ def _nll(module: nn.Module, x: torch.Tensor, _: torch.Tensor | None) -> torch.Te
 
 def _fit_flow(x: np.ndarray, seed: int, transforms: int = 4, hidden_features: Sequence[int] = (64, 64), bins: int = 8,
               epochs: int = 100, batch_size: int = 128, lr: float = 1e-3, held_out: float = 0.2,
-              patience: int | None = 20, threads: int = 1) -> Trained:
+              patience: int | None = 20, threads: int = 1, dequantize: float = 0.0) -> Trained:
     init = {"features": x.shape[1], "transforms": transforms, "hidden_features": list(hidden_features), "bins": bins}
+    if not (np.isfinite(dequantize) and dequantize >= 0):
+        raise InputError(f"flow: dequantize must be a finite width >= 0, got {dequantize!r}")
     xt = torch.from_numpy(x.astype(np.float32))
     with seeded_torch(seed, 0, threads=threads) as gen:
+        if dequantize:  # uniform dequantization: a density for discrete values, not spikes on them
+            xt = xt + dequantize * (torch.rand(xt.shape, generator=gen) - 0.5)
         model = FlowModel(**init)
         model.shift.copy_(xt.mean(0))
         model.scale.copy_(xt.std(0).clamp_min(1e-3 * float(xt.std(0).max())))

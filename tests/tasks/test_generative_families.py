@@ -100,6 +100,26 @@ def test_digits_in_a_fixed_feature_space():
     assert fd["mixture"] < fd["gaussian"], fd
 
 
+def test_a_flow_learns_the_digits():
+    """The neural family on the digits (64 features, 17 grey levels, dequantized): its samples lie on the
+    held-out digits' k-NN manifold about twice as often as a single Gaussian's (measured 0.52 vs 0.25; a
+    Gaussian's samples are blurred digits), and bias λ < 1 raises that precision further."""
+    from sklearn.datasets import load_digits
+
+    x = load_digits().data.astype(np.float64) / 16
+    x = x[np.random.default_rng(0).permutation(len(x))]
+    train, test = x[:1200], x[1200:]
+    feats = PCAFeatures.fit(train, 16)
+    held = feats(test)
+    flow = fit_model("flow", train, seed=0, transforms=3, hidden_features=[64, 64], epochs=30, dequantize=1 / 16)
+    gauss = fit_model("gaussian", train, seed=0)
+    p_flow, r_flow = precision_recall(held, feats(_draw(flow.module, 600, 1.0, 0)), k=3)
+    p_gauss, _ = precision_recall(held, feats(_draw(gauss.module, 600, 1.0, 0)), k=3)
+    p_cold, r_cold = precision_recall(held, feats(_draw(flow.module, 600, 0.5, 0)), k=3)
+    assert p_flow > p_gauss + 0.15, (p_flow, p_gauss)
+    assert p_cold > p_flow and r_cold < r_flow, (p_cold, p_flow, r_cold, r_flow)
+
+
 def test_bad_inputs():
     with pytest.raises(InputError, match="unknown model family 'gan'"):
         fit_model("gan", np.zeros((4, 2)), seed=0)
