@@ -86,8 +86,13 @@ class Step:
 
     def __call__(self, *inputs: Ref, pieces: Pieces | None = None, label: str | None = None,
                  **params: Any) -> Ref:
-        """Reuse or compute the dataset (mapped steps need ``pieces``)."""
-        return execute(current_run(), self, inputs, params, pieces, label)
+        """Reuse or compute the dataset (mapped steps need ``pieces``); in a planning context
+        (:mod:`flows.plan`, ``strata run --dry-run``) only its key and plan line."""
+        run = current_run()
+        if getattr(run, "planning", False):
+            _check_call(self, inputs, pieces)
+            return run.plan(self, inputs, params, pieces, label)
+        return execute(run, self, inputs, params, pieces, label)
 
     def key(self, inputs: Sequence[Ref], params: Mapping[str, Any], per_piece: int | None) -> str:
         doc = dict(canonical(params))
@@ -116,9 +121,7 @@ def materialize(catalog: Catalog, key: str, kind: str, lineage: Mapping[str, Any
     return rec, True
 
 
-def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any],
-            pieces: Pieces | None, label: str | None) -> Ref:
-    """Reuse or compute one step of ``run``."""
+def _check_call(step: Step, inputs: Sequence[Ref], pieces: Pieces | None) -> None:
     if step.map_over and pieces is None:
         raise InputError(f"step {step.name} is mapped over {step.map_over!r}: give pieces=")
     if pieces is not None and not step.map_over:
@@ -126,6 +129,12 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
     for r in inputs:
         if not isinstance(r, Ref):
             raise TypeError(f"step {step.name}: inputs must be Refs, got {type(r).__name__}")
+
+
+def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any],
+            pieces: Pieces | None, label: str | None) -> Ref:
+    """Reuse or compute one step of ``run``."""
+    _check_call(step, inputs, pieces)
     t0 = time.perf_counter()
     key = step.key(inputs, params, pieces.per_piece if step.map_over else None)
     step_run_id = str(uuid.uuid4())

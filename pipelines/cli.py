@@ -70,6 +70,8 @@ def cmd_run(args) -> int:
     from .registry import load_flow, models
 
     loaded = load_study(args.study, args.preset, args.set or [], models())
+    if args.dry_run:
+        return _dry_run(args, loaded, load_flow(loaded.name))
     # SIGTERM unwinds like Ctrl-C, so the Prefect server and Dask cluster we started are stopped
     signal.signal(signal.SIGTERM, _terminate)
     cat = _catalog(args)
@@ -115,6 +117,43 @@ def cmd_run(args) -> int:
     cat.close()
     global _FAST_EXIT
     _FAST_EXIT = not ephemeral
+    return 0
+
+
+def _dry_run(args, loaded, flow_obj) -> int:
+    """``run --dry-run``: the resolved configuration and the plan of every step (no Prefect, Dask or science)."""
+    from flows.plan import plan_study
+
+    cat = _catalog(args)
+    try:
+        steps, outputs = plan_study(flow_obj, loaded.config, cat)
+    finally:
+        cat.close()
+    config = loaded.config.model_dump(mode="json")
+    n_compute = sum(s.status == "compute" for s in steps)
+    if args.json:
+        _emit_json({"study": loaded.name, "preset": loaded.preset, "overrides": list(loaded.overrides),
+                    "root": str(cat.root), "config": config, "steps": [s.to_json() for s in steps],
+                    "outputs": {k: r.key for k, r in outputs.items()}, "compute": n_compute,
+                    "reuse": len(steps) - n_compute})
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    console.print(f"[bold]{loaded.name}[/] preset {loaded.preset or '-'} → {cat.root} (dry run: nothing is computed)",
+                  soft_wrap=True)
+    console.print_json(data=config)
+    table = Table(title=f"{n_compute} of {len(steps)} steps to compute", title_justify="left")
+    for col in ("step", "label", "key", "status", "pieces to compute"):
+        table.add_column(col)
+    for s in steps:
+        pieces = ""
+        if s.mapped and s.status == "compute":
+            pieces = "? (after its inputs)" if s.pieces is None else f"{s.missing} of {s.pieces}"
+        table.add_row(s.step, s.label or "", s.key[:12],
+                      "[green]compute[/]" if s.status == "compute" else "[dim]reuse[/]", pieces)
+    console.print(table)
     return 0
 
 
@@ -430,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ephemeral", action="store_true",
                    help="Prefect's ephemeral mode instead of the data root's server (also STRATA_EPHEMERAL=1)")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--dry-run", action="store_true",
+                   help="print the resolved config and each step's key and whether it would be computed or "
+                        "reused; start nothing, compute nothing")
     s.set_defaults(fn=cmd_run)
 
     c = sub.add_parser("server", help="the data root's Prefect server (UI included)").add_subparsers(
