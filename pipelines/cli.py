@@ -46,6 +46,8 @@ def cmd_studies(args) -> int:
     from .config import STUDIES_DIR
     from .registry import STUDIES
 
+    if args.study:
+        return _describe(args)
     rows = []
     for name, entry in STUDIES.items():
         doc = yaml.safe_load((STUDIES_DIR / f"{name}.yaml").read_text())
@@ -55,6 +57,33 @@ def cmd_studies(args) -> int:
     else:
         for r in rows:
             print(f"{r['study']:<16} presets: {', '.join(r['presets']):<14} {r['summary']}")
+    return 0
+
+
+def _describe(args) -> int:
+    """``studies STUDY``: fields with type, bounds, default and unit; what each preset changes."""
+    from .config import STUDIES_DIR, load_study
+    from .describe import describe_study
+    from .registry import STUDIES, models
+
+    if args.study not in STUDIES:
+        raise InputError(f"unknown study {args.study!r} (known: {', '.join(STUDIES)})")
+    known = models()
+    doc = describe_study(args.study, STUDIES_DIR, known[args.study],
+                         lambda preset: load_study(args.study, preset, [], known).config)
+    if args.json:
+        _emit_json(doc)
+        return 0
+    print(f"{doc['study']}: {doc['description']}\n")
+    width = max(len(f["field"]) for f in doc["fields"])
+    kinds = max(len(f["type"]) for f in doc["fields"])
+    for f in doc["fields"]:
+        default = json.dumps(f["default"])
+        note = f"  # {f['note']}" if f["note"] else ""
+        print(f"  {f['field']:<{width}}  {f['type']:<{kinds}}  {default}{note}")
+    for preset, changes in doc["presets"].items():
+        shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in changes.items()) or "(the defaults)"
+        print(f"\npreset {preset}: {shown}")
     return 0
 
 
@@ -455,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="strata", description="Resumable, lineage-tracked imaging studies.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    s = sub.add_parser("studies", parents=[common], help="list studies and presets")
+    s = sub.add_parser("studies", parents=[common], help="list studies and presets, or describe one study")
+    s.add_argument("study", nargs="?", help="a study: its fields (type, bounds, default, unit) and presets")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_studies)
 
@@ -571,8 +601,12 @@ def entry() -> None:
     fast exit — the catalog, lineage log and report are written and closed by then, and the
     interpreter's teardown of Prefect, Dask and xarray would only add seconds. An ephemeral run
     exits normally: Prefect stops its ephemeral server at exit."""
-    rc = main()
-    sys.stdout.flush()
+    try:
+        rc = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader (e.g. `| head`) stopped reading: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        rc = 0
     sys.stderr.flush()
     if _FAST_EXIT:
         os._exit(rc)
