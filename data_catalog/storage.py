@@ -76,6 +76,14 @@ def region_compressors() -> tuple[Any, ...]:
     return (zarr.codecs.BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"),)
 
 
+def _check_aligned(uri: str, name: str, dim: str, start: int, stop: int, length: int, chunk: int) -> None:
+    """A region write must cover whole chunks (its stop may be the end of ``dim``): two writers of one chunk
+    each rewrite all of it, and on an object store the later one silently drops the other's part."""
+    if start % chunk or (stop % chunk and stop != length) or stop > length:
+        raise ValueError(f"{uri}: region [{start}, {stop}) of {dim!r} is not aligned to the chunks of {name} "
+                         f"({chunk} long, {length} in all): a region write must cover whole chunks")
+
+
 class Storage:
     """A data root: ``<root>/datasets/<kind>/<key>.zarr`` plus small marker objects."""
 
@@ -85,7 +93,11 @@ class Storage:
         if self.is_local:
             text = str(Path(text.removeprefix("file://")).expanduser().resolve())
         self.root = text.rstrip("/")
-        self.storage_options = dict(storage_options or {})
+        # no listings cache: other processes and hosts write markers and groups (s3fs would answer from its
+        # cache that they do not exist). Endpoint and credentials come from the standard variables (e.g.
+        # AWS_ENDPOINT_URL, AWS_PROFILE) and never enter the root, a key or lineage.
+        self.storage_options = {} if self.is_local else {"use_listings_cache": False}
+        self.storage_options.update(storage_options or {})
         if self.is_local:
             self.fs: fsspec.AbstractFileSystem = fsspec.filesystem("file", auto_mkdir=True)
             self._base = self.root
@@ -274,17 +286,20 @@ class Storage:
         piece = prepare(piece)
         region = [n for n, v in piece.variables.items() if region_dim in v.dims and n != region_dim]
         numeric = [n for n in region if piece.variables[n].dtype.kind in "iuf"]
-        if numeric:
-            group = zarr.open_group(self._store(uri), mode="r+", zarr_format=3)
-            for name in numeric:
-                var = piece.variables[name]
-                arr = group[str(name)]
-                axis = var.dims.index(region_dim)
-                want = tuple(stop - start if i == axis else n for i, n in enumerate(arr.shape))
-                if tuple(arr.metadata.dimension_names or ()) != tuple(map(str, var.dims)) or var.shape != want:
-                    raise ValueError(f"{name}: a piece of dims {var.dims} and shape {var.shape} does not fit the "
-                                     f"stored {tuple(arr.metadata.dimension_names or ())} {want}")
-                arr[tuple(slice(start, stop) if i == axis else slice(None) for i in range(var.ndim))] = var.values
+        group = zarr.open_group(self._store(uri), mode="r+", zarr_format=3)
+        arrays = {name: group[str(name)] for name in region}
+        for name, arr in arrays.items():  # every check before the first byte is written
+            var = piece.variables[name]
+            axis = var.dims.index(region_dim)
+            want = tuple(stop - start if i == axis else n for i, n in enumerate(arr.shape))
+            if tuple(arr.metadata.dimension_names or ()) != tuple(map(str, var.dims)) or var.shape != want:
+                raise ValueError(f"{name}: a piece of dims {var.dims} and shape {var.shape} does not fit the "
+                                 f"stored {tuple(arr.metadata.dimension_names or ())} {want}")
+            _check_aligned(uri, str(name), region_dim, start, stop, arr.shape[axis], (arr.shards or arr.chunks)[axis])
+        for name in numeric:
+            var = piece.variables[name]
+            axis = var.dims.index(region_dim)
+            arrays[name][tuple(slice(start, stop) if i == axis else slice(None) for i in range(var.ndim))] = var.values
         rest = [n for n in region if n not in numeric]
         if rest:
             sub = piece[rest]

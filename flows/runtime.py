@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -70,18 +71,20 @@ class Runtime:
     the data root's own server (:mod:`flows.server`: found, or started and left running).
     Executor: in process (one piece at a time, OpenMP/torch threads = cores); ``workers=N``: a
     LocalCluster of N processes with cores // N threads each, in strata's process group and
-    stopped on exit; ``address``: an existing Dask scheduler.
+    stopped on exit; ``address``: an existing Dask scheduler; ``batch``: a function building a started
+    batch-system cluster (dask-jobqueue), called once the Prefect API URL is set, closed on exit.
+    ``threads``: OpenMP threads per worker (default: the cores shared among the workers).
     """
 
     def __init__(self, prefect_home: Path, workers: int | None = None, address: str | None = None,
-                 ephemeral: bool = False):
+                 ephemeral: bool = False, batch: Callable[[], Any] | None = None, threads: int | None = None):
         if workers is not None and workers < 1:
             raise InputError(f"--workers must be ≥ 1, got {workers}")
-        if workers and address:
-            raise InputError("give --workers or --dask-address, not both")
+        if sum(bool(x) for x in (workers, address, batch)) > 1:
+            raise InputError("give one of --workers, --dask-address or a cluster, not several")
         self.home = Path(prefect_home)
-        self.workers, self.address, self.ephemeral = workers, address, ephemeral
-        self.threads = max(1, cores() // workers) if workers else cores()
+        self.workers, self.address, self.ephemeral, self.batch = workers, address, ephemeral, batch
+        self.threads = threads or (max(1, cores() // workers) if workers else cores())
         self._stack = ExitStack()
         self.server: server.ServerInfo | None = None  # the root's server, when this run uses it
         self.server_started = False
@@ -109,6 +112,11 @@ class Runtime:
         self._stack.enter_context(temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
         if self.workers:
             self._start_cluster()
+        if self.batch is not None:  # a batch-system cluster: built (and its jobs asked for) now that the API is known
+            t0 = time.perf_counter()
+            self.cluster = self.batch()
+            self.address = self.cluster.scheduler_address
+            self.cluster_seconds = time.perf_counter() - t0
         if self.workers or self.address:
             t0 = time.perf_counter()
             self.executor = DaskExecutor(self.cluster.scheduler_address if self.workers else self.address)

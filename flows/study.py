@@ -153,10 +153,12 @@ def study_flow(name: str) -> Callable[[Callable[..., Mapping[str, Ref]]], Any]:
 def run_study(study_flow_obj: Any, config: Any, *, catalog: Catalog, study: str,
               preset: str | None, overrides: Sequence[str], workers: int | None = None,
               address: str | None = None, ephemeral: bool = False, console: Any = None,
-              t_start: float | None = None) -> RunResult:
-    """Run one study as one flow run on the chosen runner; returns outputs, steps and timings."""
+              t_start: float | None = None, batch: Callable[[], Any] | None = None,
+              threads: int | None = None) -> RunResult:
+    """Run one study as one flow run on the chosen runner (see :class:`~flows.runtime.Runtime`); returns
+    outputs, steps and timings."""
     t0 = t_start if t_start is not None else time.perf_counter()
-    with Runtime(catalog.storage.cache_dir() / "prefect", workers, address, ephemeral) as rt:
+    with Runtime(catalog.storage.cache_dir() / "prefect", workers, address, ephemeral, batch, threads) as rt:
         run = StudyRun(catalog, study, preset, overrides, console, rt.executor)
         flow_obj = study_flow_obj.with_options(task_runner=rt.task_runner())
         with active(run):

@@ -101,6 +101,12 @@ def cmd_run(args) -> int:
     loaded = load_study(args.study, args.preset, args.set or [], models())
     if args.dry_run:
         return _dry_run(args, loaded, load_flow(loaded.name))
+    from .cluster import load_cluster
+
+    if not (args.workers or args.dask_address):  # flags win over a cluster section
+        args.cluster_config = load_cluster(args.cluster, loaded.path)
+    elif args.cluster:
+        raise InputError("give --cluster or --workers/--dask-address, not both")
     # SIGTERM unwinds like Ctrl-C, so the Prefect server and Dask cluster we started are stopped
     signal.signal(signal.SIGTERM, _terminate)
     cat = _catalog(args)
@@ -127,9 +133,11 @@ def cmd_run(args) -> int:
 
     from .report import write_report
 
+    workers, address, batch, threads = _executor(args, loaded, cat)
     result = run_study(flow_obj, loaded.config, catalog=cat, study=loaded.name,
-                       preset=loaded.preset, overrides=loaded.overrides, workers=args.workers,
-                       address=args.dask_address, ephemeral=ephemeral, console=console, t_start=t0)
+                       preset=loaded.preset, overrides=loaded.overrides, workers=workers,
+                       address=address, ephemeral=ephemeral, console=console, t_start=t0, batch=batch,
+                       threads=threads)
     report = write_report(cat, result, loaded, time.perf_counter() - t0)
     seconds = round(time.perf_counter() - t0, 3)
     _summary(console, result, seconds)
@@ -146,6 +154,58 @@ def cmd_run(args) -> int:
     cat.close()
     global _FAST_EXIT
     _FAST_EXIT = not ephemeral
+    return 0
+
+
+def _executor(args, loaded, cat) -> tuple[int | None, str | None, Any, int | None]:
+    """(workers, address, batch cluster factory, threads per worker) from the flags or the cluster config."""
+    cfg = getattr(args, "cluster_config", None)
+    if cfg is None:
+        return args.workers, args.dask_address, None, None
+    if cfg.kind == "local":
+        return cfg.workers, None, None, cfg.threads_per_worker
+    if cfg.kind == "address":
+        return None, cfg.address, None, None
+
+    def start() -> Any:
+        from .cluster import jobqueue_cluster, worker_env
+
+        cluster = jobqueue_cluster(cfg, worker_env(cfg, str(cat.root), os.environ.get("PREFECT_API_URL")))
+        if cfg.adaptive is not None:
+            cluster.adapt(minimum_jobs=cfg.adaptive.minimum, maximum_jobs=cfg.adaptive.maximum)
+        else:
+            cluster.scale(jobs=cfg.workers)
+        return cluster
+
+    return None, None, start, cfg.threads
+
+
+def cmd_cluster_script(args) -> int:
+    """``cluster script``: the batch job script a run of STUDY would submit (nothing is submitted)."""
+    from .cluster import jobqueue_cluster, load_cluster, worker_env
+    from .config import load_study
+    from .registry import models
+
+    loaded = load_study(args.study, args.preset, args.set or [], models())
+    cfg = load_cluster(args.cluster, loaded.path)
+    if cfg is None or cfg.kind not in ("slurm", "pbs"):
+        where = args.cluster or loaded.path
+        raise InputError(f"{where}: no slurm or pbs cluster section (kind: {cfg.kind if cfg else 'none'}): "
+                         f"nothing would be submitted")
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        from flows import server
+
+        info = server.find(_catalog(args).storage.cache_dir() / "prefect")
+        api = info.url if info else None
+    cluster = jobqueue_cluster(cfg, worker_env(cfg, str(_catalog(args).root), api))
+    try:
+        print(cluster.job_script())
+    finally:
+        cluster.close()
+    if not api:
+        print("# note: no Prefect API known (set PREFECT_API_URL, or `strata server start --host ADDR` on an "
+              "address the compute nodes reach)", file=sys.stderr)
     return 0
 
 
@@ -499,10 +559,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ephemeral", action="store_true",
                    help="Prefect's ephemeral mode instead of the data root's server (also STRATA_EPHEMERAL=1)")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--cluster", metavar="FILE",
+                   help="a YAML file with a cluster: section (kind local | address | slurm | pbs); default: the "
+                        "study file's cluster: section, if any")
     s.add_argument("--dry-run", action="store_true",
                    help="print the resolved config and each step's key and whether it would be computed or "
                         "reused; start nothing, compute nothing")
     s.set_defaults(fn=cmd_run)
+
+    c = sub.add_parser("cluster", help="batch clusters (SLURM, PBS through dask-jobqueue)").add_subparsers(
+        dest="sub", required=True, parser_class=_Parser)
+    s = c.add_parser("script", parents=[common], help="print the job script a run would submit (submits nothing)")
+    s.add_argument("study")
+    s.add_argument("--preset")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE")
+    s.add_argument("--cluster", metavar="FILE", help="a YAML file with a cluster: section")
+    s.set_defaults(fn=cmd_cluster_script)
 
     c = sub.add_parser("server", help="the data root's Prefect server (UI included)").add_subparsers(
         dest="sub", required=True, parser_class=_Parser)

@@ -71,7 +71,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}:{where}: YAML syntax error: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(doc, dict) or "study" not in doc:
         raise InputError(f"{path}: a study file is a mapping with keys study, config, presets")
-    unknown = set(doc) - {"study", "description", "config", "presets"}
+    unknown = set(doc) - {"study", "description", "config", "presets", "cluster"}  # cluster: pipelines.cluster
     if unknown:
         raise InputError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}")
     return doc

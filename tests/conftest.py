@@ -150,3 +150,40 @@ def pytest_collection_modifyitems(session, config, items):
     compiled code) is open: whoever puts training and Devito in one worker (ASPIRE) must fix it.
     """
     items.sort(key=lambda item: 0 if "tasks/seismic" in item.nodeid.replace("\\", "/") else 1)
+
+
+S3_BUCKET = "strata-test"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """An S3-compatible server (moto's) on loopback for the session, with the bucket ``S3_BUCKET``. The standard
+    AWS variables (credentials, region, ``AWS_ENDPOINT_URL``) point this process and the CLI's subprocesses at it:
+    strata reads no endpoint or credential of its own."""
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url}.items():
+            mp.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            mp.delenv(name, raising=False)
+        boto3.client("s3").create_bucket(Bucket=S3_BUCKET)
+        yield url
+    server.stop()
+
+
+@pytest.fixture
+def s3_root(s3_endpoint):
+    """A fresh ``s3://`` data root (a prefix of its own) on the session's S3 server."""
+    import uuid
+
+    return f"s3://{S3_BUCKET}/{uuid.uuid4().hex[:12]}"

@@ -1,4 +1,5 @@
-"""The catalog contract, written once and run against every store (local directory, fsspec memory)."""
+"""The catalog contract, written once and run against every store (local directory, fsspec memory, S3 on a
+loopback server)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ from data_catalog import Catalog, check_key, fingerprint, make_key
 from strata_errors import InputError, RunError
 
 
-@pytest.fixture(params=["local", "memory"])
+def _root(kind: str, request, tmp_path) -> str:
+    """A fresh root of one kind of store (the S3 server starts with the first test that needs it)."""
+    if kind == "s3":
+        return request.getfixturevalue("s3_root")
+    return str(tmp_path / "root") if kind == "local" else f"memory://strata-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(params=["local", "memory", "s3"])
 def cat(request, tmp_path, monkeypatch):
     monkeypatch.setenv("STRATA_CACHE_DIR", str(tmp_path / "cache"))
-    root = str(tmp_path / "root") if request.param == "local" else f"memory://strata-{uuid.uuid4().hex}"
-    c = Catalog(root)
+    c = Catalog(_root(request.param, request, tmp_path))
     yield c
     c.close()
 

@@ -14,8 +14,10 @@ import zarr
 from data_catalog import RegionWriter, Storage, fingerprint
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3"])
 def storage(request, tmp_path):
+    if request.param == "s3":
+        return Storage(request.getfixturevalue("s3_root"))
     root = str(tmp_path / "root") if request.param == "local" else f"memory://strata-{uuid.uuid4().hex}"
     return Storage(root)
 
