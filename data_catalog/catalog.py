@@ -17,6 +17,7 @@ from strata_errors import InputError, RunError
 from .events import read_events
 from .index import Index, Record
 from .keys import check_key
+from .lease import LEASE_PATH, Lease, lease_of
 from .regions import RegionWriter
 from .storage import COMPLETE_ATTR, LINEAGE_ATTR, Storage
 
@@ -28,23 +29,57 @@ def default_root(root: str | os.PathLike | None = None) -> str:
     return str(root or os.environ.get("STRATA_HOME") or "strata-data")
 
 
+def _env_seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{name}={text!r} is not a number of seconds") from None
+    if value < 0:
+        raise InputError(f"{name}={text!r} must be ≥ 0 seconds")
+    return value
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Catalog:
-    """``Catalog(root)``: datasets under ``root`` and their lineage. Opens SQLite lazily."""
+    """``Catalog(root)``: datasets under ``root`` and their lineage. Opens SQLite lazily.
 
-    def __init__(self, root: str | os.PathLike | None = None, storage_options: Mapping[str, Any] | None = None):
+    On an object-store root the first index write takes the root's lease (:mod:`.lease`), held until
+    :meth:`close`: runs on other hosts wait up to ``lease_wait`` seconds (``$STRATA_LEASE_WAIT``,
+    default 300), then fail. ``host`` names this machine in the lease (tests pretend to be two hosts).
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, storage_options: Mapping[str, Any] | None = None,
+                 *, host: str | None = None, lease_wait: float | None = None):
         self.storage = Storage(default_root(root), storage_options)
         self.root = self.storage.root
         self._index: Index | None = None
+        self._host = host
+        self._lease_wait = lease_wait
+        self._lease: Lease | None = None
 
     @property
     def index(self) -> Index:
         if self._index is None:
-            self._index = Index(self.storage.cache_dir() / "catalog.db")
+            self._index = Index(self.storage.cache_dir() / "catalog.db",
+                                before_write=self._hold_lease if self.storage.shared else None)
         return self._index
+
+    def _hold_lease(self, run: str | None) -> None:
+        """Before an index write on an object-store root: hold the root's lease (once), and still hold it."""
+        if self._lease is None:
+            wait = self._lease_wait if self._lease_wait is not None else _env_seconds("STRATA_LEASE_WAIT", 300.0)
+            lease = lease_of(self.storage.fs, self.storage.path(f"{self.root}/{LEASE_PATH}"), self.root, self._host)
+            if run and run.count(":") >= 2:  # a claim owner, host:pid:run
+                run = run.split(":", 2)[2] or None
+            lease.acquire(run, wait=wait)
+            self._lease = lease
+        self._lease.check()
 
     @property
     def lineage_dir(self) -> Path:
@@ -54,6 +89,9 @@ class Catalog:
         if self._index is not None:
             self._index.close()
             self._index = None
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
 
     # -- identity ----------------------------------------------------------------------------
     def resolve(self, text: str) -> str:
@@ -135,7 +173,7 @@ class Catalog:
     def register(self, uri: str, lineage: Mapping[str, Any]) -> Record:
         """Index a dataset whose zarr attrs say complete (flow process only)."""
         doc = dict(lineage)
-        extra_keys = ("study", "preset", "overrides", "input_fingerprints", "packages")
+        extra_keys = ("study", "preset", "overrides", "input_fingerprints", "packages", "deployment_id")
         rec = Record(
             key=doc["key"], kind=doc["kind"], step=doc.get("step", ""), version=str(doc.get("version", "")),
             uri=uri, created=doc.get("created"), params=doc.get("params", {}), inputs=list(doc.get("inputs", [])),

@@ -11,7 +11,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -79,9 +79,12 @@ class Record:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``show --json`` shape (``extra`` is internal and left out)."""
+        """The ``show --json`` shape (``extra`` is internal and left out, but for the deployment of a
+        scheduled run)."""
         doc = asdict(self)
-        doc.pop("extra")
+        extra = doc.pop("extra")
+        if extra.get("deployment_id"):
+            doc["deployment_id"] = extra["deployment_id"]
         return doc
 
 
@@ -111,10 +114,13 @@ def owner_alive(owner: str | None) -> bool:
 
 
 class Index:
-    """SQLite index at ``path`` (created on first use)."""
+    """SQLite index at ``path`` (created on first use). ``before_write(run)`` is called before every write
+    transaction (``run``: the run or claim owner writing, if known); the catalog of an object-store root
+    holds the root's lease there."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, before_write: Callable[[str | None], None] | None = None):
         self.path = Path(path)
+        self.before_write = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -132,12 +138,15 @@ class Index:
             for stmt in _SCHEMA.strip().split(";"):
                 if stmt.strip():
                     self._db.execute(stmt)
+        self.before_write = before_write  # creating the schema writes this host's cache only
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, run: str | None = None) -> Iterator[sqlite3.Connection]:
+        if self.before_write is not None:
+            self.before_write(run)
         for attempt in range(200):
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -172,7 +181,7 @@ class Index:
 
     def claim(self, key: str, owner: str, placeholder: Mapping[str, Any]) -> tuple[str, Record | None]:
         """Atomically: 'complete' (with its record), 'busy' (a live owner holds it) or 'claimed'."""
-        with self._tx() as db:
+        with self._tx(owner) as db:
             row = db.execute("SELECT * FROM datasets WHERE key = ?", (key,)).fetchone()
             if row is not None and row["complete"]:
                 return "complete", _record(row)
@@ -190,7 +199,7 @@ class Index:
 
     def release(self, key: str, owner: str) -> None:
         """Drop an incomplete claim (after a failure), keeping complete rows."""
-        with self._tx() as db:
+        with self._tx(owner) as db:
             db.execute("DELETE FROM datasets WHERE key = ? AND complete = 0 AND claimed_by = ?", (key, owner))
 
     def put(self, rec: Record) -> None:
@@ -200,7 +209,7 @@ class Index:
             cols[c] = json.dumps(cols[c], sort_keys=True)
         cols["complete"] = int(bool(cols["complete"]))
         names = list(cols)
-        with self._tx() as db:
+        with self._tx(rec.flow_run_id or rec.run_id) as db:
             db.execute(
                 f"INSERT INTO datasets({', '.join(names)}, claimed_by, claimed_at) "
                 f"VALUES ({', '.join('?' for _ in names)}, NULL, NULL) "
@@ -240,7 +249,7 @@ class Index:
         fields = {k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in fields.items()}
         names = ["flow_run_id", *fields]
         update = ", ".join(f"{n} = excluded.{n}" for n in fields) or "flow_run_id = flow_run_id"
-        with self._tx() as db:
+        with self._tx(flow_run_id) as db:
             db.execute(
                 f"INSERT INTO runs({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
                 f"ON CONFLICT(flow_run_id) DO UPDATE SET {update}",

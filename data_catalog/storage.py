@@ -103,6 +103,9 @@ class Storage:
             self._base = self.root
         else:
             self.fs, self._base = fsspec.core.url_to_fs(self.root, **self.storage_options)
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        # other hosts may write this root at once (an object store; not a directory, not this process's memory)
+        self.shared = not self.is_local and "memory" not in protocols
 
     def __repr__(self) -> str:
         return f"Storage({self.root!r})"
@@ -246,7 +249,9 @@ class Storage:
 
     def claim_layout(self, uri: str) -> bool:
         """Claim the right to lay out ``uri`` (True for one caller only, until :meth:`reset_layout`): the
-        claim is an exclusive create, so pieces computed at once on different workers never both lay out."""
+        claim is an exclusive create, so pieces computed at once on different workers never both lay out.
+        On S3 that is a put with ``If-None-Match: *`` (AWS since 2024, MinIO, moto); a store that ignores
+        the header lets a second claim win too, and the template marker then decides."""
         path = self.path(uri) + _LAYOUT_CLAIM
         try:
             if self.is_local:

@@ -87,6 +87,16 @@ def _locked(home: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not Path(f"/proc/{pid}/status").exists() or "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+
+
 def _is_server(pid: int) -> bool:
     """Is ``pid`` alive and (where /proc tells) a Prefect server? (a recycled pid is not ours)"""
     try:
@@ -146,9 +156,11 @@ def ensure(home: Path, host: str = "127.0.0.1", port: int | None = None) -> tupl
 
 def wait_ready(home: Path, info: ServerInfo, timeout: float = STARTUP_SECONDS) -> None:
     """Block until the server answers ``/health`` (RunError, naming its log, if it dies or hangs)."""
-    deadline = time.monotonic() + timeout
+    t0 = time.monotonic()
+    deadline = t0 + timeout
     while not healthy(info.url):
-        if not _is_server(info.pid):
+        # a process started a moment ago may not have exec'd `prefect server` yet (its cmdline is still ours)
+        if not _alive(info.pid) or (time.monotonic() - t0 > 5 and not _is_server(info.pid)):
             raise RunError(f"the Prefect server of {home} exited during start-up; see {info.log}")
         if time.monotonic() > deadline:
             raise RunError(f"the Prefect server at {info.url} did not answer within {timeout:.0f} s; see {info.log}")

@@ -146,6 +146,8 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
         "preset": run.preset, "overrides": list(run.overrides),
         "code": code_identity(step.fn, step.version), "created": now_iso(), "packages": run.packages,
     }
+    if getattr(run, "deployment_id", None):  # a scheduled run (strata serve)
+        lineage["deployment_id"] = run.deployment_id
 
     def emit(state: str, uri: str, error: str | None = None) -> None:
         run.emit(state, step.name, step_run_id, inputs, uri, lineage, error)

@@ -18,7 +18,7 @@ from .executors import Executor, InProcess
 from .runtime import Runtime
 from .step import Ref
 
-__all__ = ["StudyRun", "StepResult", "RunResult", "study_flow", "run_study"]
+__all__ = ["StudyRun", "StepResult", "RunResult", "study_flow", "run_study", "run_body"]
 
 
 @dataclass
@@ -57,6 +57,7 @@ class StudyRun:
         self.console = console
         self.events: EventLog | None = None
         self.t_body = 0.0
+        self.deployment_id: str | None = None  # a scheduled run: the Prefect deployment that started it
 
     # -- lifecycle -----------------------------------------------------------------------------
     def begin(self, flow_run_id: str, config: Any) -> None:
@@ -75,6 +76,8 @@ class StudyRun:
     def _emit_flow(self, state: str, config: Any, error: str | None = None) -> None:
         doc = {"level": "flow", "flow_run_id": self.flow_run_id, "study": self.study, "preset": self.preset,
                "overrides": self.overrides, "code": self.code, "packages": self.packages}
+        if self.deployment_id:
+            doc["deployment_id"] = self.deployment_id
         if config is not None:
             doc["config"] = config.model_dump(mode="json") if hasattr(config, "model_dump") else dict(config)
         self.events.emit(state, job=self.study, run_id=self.flow_run_id, strata=doc, error=error)
@@ -133,21 +136,26 @@ def study_flow(name: str) -> Callable[[Callable[..., Mapping[str, Ref]]], Any]:
 
         @flow(name=name, validate_parameters=False, persist_result=False, log_prints=False)
         def _flow(config: Any) -> dict[str, str]:
-            run = current_run()
-            run.begin(str(flow_run.id), config)
-            try:
-                outputs = dict(body(config))
-            except BaseException as exc:
-                run.end("FAIL", str(exc))
-                raise
-            run.end("COMPLETE")
-            run.outputs = outputs
+            outputs = run_body(current_run(), body, config, str(flow_run.id))
             return {k: r.key for k, r in outputs.items()}
 
         _flow.body = body
         return _flow
 
     return deco
+
+
+def run_body(run: StudyRun, body: Callable[..., Mapping[str, Ref]], config: Any, flow_run_id: str) -> dict[str, Ref]:
+    """Run a study's flow body as flow run ``flow_run_id`` of ``run`` (inside a Prefect flow run)."""
+    run.begin(flow_run_id, config)
+    try:
+        outputs = dict(body(config))
+    except BaseException as exc:
+        run.end("FAIL", str(exc))
+        raise
+    run.end("COMPLETE")
+    run.outputs = outputs
+    return outputs
 
 
 def run_study(study_flow_obj: Any, config: Any, *, catalog: Catalog, study: str,

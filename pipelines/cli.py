@@ -180,6 +180,79 @@ def _executor(args, loaded, cat) -> tuple[int | None, str | None, Any, int | Non
     return None, None, start, cfg.threads
 
 
+def _attach_prefect(cat, console) -> None:
+    """Prefect's environment for this root, and its API: ``PREFECT_API_URL``, else the root's server (started
+    if need be, and left running)."""
+    from flows import server
+    from flows.runtime import prefect_env
+
+    home = cat.storage.cache_dir() / "prefect"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.update(prefect_env(home))
+    if not os.environ.get("PREFECT_API_URL"):
+        info, started = server.ensure(home)
+        server.wait_ready(home, info)
+        if started:
+            console.print(f"started the Prefect server of this data root (UI {info.ui}); "
+                          f"`strata server stop --root {cat.root}` stops it")
+        os.environ["PREFECT_API_URL"] = info.url
+
+
+def cmd_serve(args) -> int:
+    """``serve``: register the study's scheduled deployment and serve it until stopped (Ctrl-C)."""
+    from .config import load_study
+    from .registry import models
+
+    if (args.interval is None) == (args.cron is None):
+        raise InputError("give one of --interval SECONDS or --cron EXPR")
+    if args.interval is not None and args.interval < 1:
+        raise InputError(f"--interval must be >= 1 second, got {args.interval}")
+    loaded = load_study(args.study, args.preset, args.set or [], models())  # bad input fails before serving
+    cat = _catalog(args)
+    console = _stderr_console()
+    _attach_prefect(cat, console)
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
+    from prefect.deployments.runner import EntrypointType
+
+    from .serve import deployment_name, scheduled_study
+
+    name = deployment_name(loaded.name, loaded.preset, loaded.overrides, str(cat.root))
+    params = {"study": loaded.name, "root": str(cat.root), "preset": loaded.preset, "overrides": list(loaded.overrides),
+              "workers": args.workers}
+    when = f"every {args.interval:g} s" if args.interval is not None else f"cron {args.cron!r}"
+    console.print(f"serving [bold]{loaded.name}[/] preset {loaded.preset or '-'} {when} as deployment {name} "
+                  f"({os.environ['PREFECT_API_URL']}); runs write to {cat.root}; Ctrl-C stops")
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        scheduled_study.serve(name=name, interval=args.interval, cron=args.cron, parameters=params,
+                              print_starting_message=False, entrypoint_type=EntrypointType.MODULE_PATH,
+                              limit=1)  # runs of one study never overlap: a late run waits for the one before
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_schedules(args) -> int:
+    """``schedules``: the scheduled studies on the Prefect API in use, and whether they are served."""
+    cat = _catalog(args)
+    _attach_prefect(cat, _stderr_console())
+    from .serve import list_schedules
+
+    rows = list_schedules()
+    if args.json:
+        _emit_json(rows)
+        return 0
+    if not rows:
+        print("no scheduled studies (strata serve STUDY --interval S | --cron EXPR)")
+    for r in rows:
+        p = r["parameters"]
+        state = "served" if r["served"] else "not served"
+        print(f"{r['name']:<34} {', '.join(r['schedules']) or '-':<18} {state:<11} {p.get('study')} "
+              f"preset {p.get('preset') or '-'} {' '.join('--set ' + o for o in p.get('overrides') or [])} "
+              f"→ {p.get('root')}")
+    return 0
+
+
 def cmd_cluster_script(args) -> int:
     """``cluster script``: the batch job script a run of STUDY would submit (nothing is submitted)."""
     from .cluster import jobqueue_cluster, load_cluster, worker_env
@@ -566,6 +639,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the resolved config and each step's key and whether it would be computed or "
                         "reused; start nothing, compute nothing")
     s.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("serve", parents=[common], help="run a study on a schedule (a Prefect deployment)")
+    s.add_argument("study")
+    when = s.add_mutually_exclusive_group()
+    when.add_argument("--interval", type=float, metavar="SECONDS")
+    when.add_argument("--cron", metavar="EXPR")
+    s.add_argument("--preset")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE")
+    s.add_argument("--workers", type=int, help="each run on a LocalCluster of N processes")
+    s.set_defaults(fn=cmd_serve)
+
+    s = sub.add_parser("schedules", parents=[common], help="the scheduled studies, and whether they are served")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_schedules)
 
     c = sub.add_parser("cluster", help="batch clusters (SLURM, PBS through dask-jobqueue)").add_subparsers(
         dest="sub", required=True, parser_class=_Parser)

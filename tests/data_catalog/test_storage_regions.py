@@ -133,3 +133,45 @@ def test_a_region_writer_pickles_without_the_index(tmp_path):
     back = pickle.loads(pickle.dumps(w))
     assert (back.uri, back.dim, back.chunk, back.n_pieces) == (w.uri, "shot", 2, 3)
     assert back.labels(2).tolist() == [4]
+
+
+def test_a_region_write_must_cover_whole_chunks(storage):
+    """A write of part of a chunk would rewrite all of it: two writers of one chunk lose data (on an object store,
+    silently). The last region may end at the end of the dim."""
+    ds = _mixed(5)
+    uri = storage.uri("t", "aligned")
+    storage.create_template(uri, ds.isel(shot=[0, 1]), "shot", ds.shot.values, 2)
+    with pytest.raises(ValueError, match=r"region \[0, 1\) of 'shot' is not aligned to the chunks of .* \(2 long"):
+        storage.write_region(uri, 0, ds.isel(shot=[0]), "shot", 2)
+    with pytest.raises(ValueError, match=r"region \[1, 2\) of 'shot' is not aligned"):  # a writer's chunk of 1
+        storage.write_region(uri, 1, ds.isel(shot=[1]), "shot", 1)
+    with pytest.raises(ValueError, match=r"region \[4, 6\) .* 5 in all"):
+        storage.write_region(uri, 2, ds.isel(shot=[3, 4]), "shot", 2)
+    assert storage.regions_done(uri) == set()
+    storage.write_region(uri, 1, ds.isel(shot=slice(2, 5)), "shot", 2)  # chunks 1 and 2, the last one short
+    storage.write_region(uri, 0, ds.isel(shot=slice(0, 2)), "shot", 2)
+    assert storage.regions_done(uri) == {0, 1, 2} and storage.fingerprint(uri) == fingerprint(ds)
+
+
+def test_a_second_layout_claim_loses(storage):
+    """The layout claim is an exclusive create (S3: a conditional put): one claimant wins until a reset."""
+    uri = storage.uri("t", "claimed")
+    assert storage.claim_layout(uri)
+    assert not storage.claim_layout(uri)
+    assert not Storage(storage.root, {"skip_instance_cache": True}).claim_layout(uri)  # another process's view
+    storage.reset_layout(uri)  # never laid out: the claim goes with the leftovers
+    assert storage.claim_layout(uri)
+
+
+def test_what_other_processes_write_is_seen(storage):
+    """Markers written by another process (here: a file system object of its own, with its own caches) are
+    seen at once, also after this process listed them (s3fs's listings cache would hide them)."""
+    ds = _mixed(4)
+    uri = storage.uri("t", "seen")
+    other = Storage(storage.root, {"skip_instance_cache": True})
+    other.create_template(uri, ds.isel(shot=[0]), "shot", ds.shot.values, 1)
+    assert storage.template_ready(uri) and storage.regions_done(uri) == set()
+    other.write_region(uri, 0, ds.isel(shot=[0]), "shot", 1)
+    assert storage.regions_done(uri) == {0}
+    other.write_region(uri, 2, ds.isel(shot=[2]), "shot", 1)
+    assert storage.regions_done(uri) == {0, 2} and storage.region_done(uri, 2)
