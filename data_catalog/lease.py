@@ -154,7 +154,7 @@ class Lease:
                 raise RunError(f"data root {self.root} is in use by {holder}, lease {self.root}/{LEASE_PATH} "
                                f"renewed until {until}; waited {wait:.0f} s (STRATA_LEASE_WAIT)")
             if not warned:
-                warnings.warn(f"data root {self.root} is in use by {holder} (lease renewed until {until}): "
+                warnings.warn(f"data root {self.root} is in use by {holder}, lease renewed until {until}: "
                               f"waiting up to {wait:.0f} s", stacklevel=4)
                 warned = True
             time.sleep(min(poll, max(0.0, deadline - time.monotonic())))

@@ -114,16 +114,70 @@ class StudyRun:
 
     @contextmanager
     def progress(self, description: str, total: int, done: int) -> Iterator[Callable[..., None]]:
-        """A progress bar on stderr for a mapped step (pieces done / total)."""
+        """Progress of a mapped step (pieces done / total): a bar on an interactive stderr, and a Prefect
+        progress artifact of the step's task run (updated at most once a second, and at the end)."""
+        artifact = _ProgressArtifact(description, total, done)
         if self.console is None or total <= 1 or not self.console.is_terminal:
-            yield lambda n=1: None
+            yield artifact.advance
+            artifact.close()
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=self.console, transient=True) as prog:
             tid = prog.add_task(description, total=total, completed=done)
-            yield lambda n=1: prog.advance(tid, n)
+
+            def advance(n: int = 1) -> None:
+                prog.advance(tid, n)
+                artifact.advance(n)
+
+            yield advance
+        artifact.close()
+
+
+class _ProgressArtifact:
+    """A Prefect progress artifact (percent of pieces done) of the current task run; nothing outside one."""
+
+    def __init__(self, description: str, total: int, done: int, every: float = 1.0):
+        self.total, self.done, self.every, self.id, self.sent = max(total, 1), done, every, None, 0.0
+        try:
+            from prefect.artifacts import create_progress_artifact
+            from prefect.context import TaskRunContext
+
+            if TaskRunContext.get() is not None:
+                self.id = create_progress_artifact(self._percent(), description=f"{description}: pieces done")
+                self.sent = time.monotonic()
+        except Exception:  # pragma: no cover - progress display must never fail a step
+            self.id = None
+
+    def _percent(self) -> float:
+        return round(100.0 * self.done / self.total, 1)
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.id is not None and time.monotonic() - self.sent >= self.every:
+            self._send()
+
+    def close(self) -> None:
+        if self.id is not None:
+            self._send()
+
+    def _send(self) -> None:
+        from prefect.artifacts import update_progress_artifact
+
+        try:
+            update_progress_artifact(self.id, self._percent())
+        except Exception:  # pragma: no cover
+            pass
+        self.sent = time.monotonic()
+
+
+def report_markdown(run: StudyRun, report: str) -> str:
+    """The run's summary as markdown: its steps (computed or reused, seconds) and where its report is."""
+    lines = [f"# {run.study} (preset {run.preset or '-'})", "", f"Report: [{report}](file://{report})", "",
+             "| step | label | key | status | seconds |", "|---|---|---|---|---|"]
+    lines += [f"| {s.step} | {s.label or ''} | `{s.key[:12]}` | {s.status} | {s.seconds:.2f} |" for s in run.steps]
+    return "\n".join(lines)
 
 
 def study_flow(name: str) -> Callable[[Callable[..., Mapping[str, Ref]]], Any]:
@@ -155,7 +209,20 @@ def run_body(run: StudyRun, body: Callable[..., Mapping[str, Ref]], config: Any,
         raise
     run.end("COMPLETE")
     run.outputs = outputs
+    try:  # the summary as a markdown artifact of the flow run, linking the HTML report written next
+        from prefect.artifacts import create_markdown_artifact
+
+        report = run.catalog.storage.cache_dir() / "reports" / flow_run_id / "index.html"
+        create_markdown_artifact(report_markdown(run, str(report)), key=_artifact_key(run.study),
+                                 description=f"strata run of {run.study}")
+    except Exception:  # pragma: no cover - a report link must never fail a finished run
+        pass
     return outputs
+
+
+def _artifact_key(study: str) -> str:
+    """Prefect artifact keys are lowercase letters, digits and dashes."""
+    return "strata-" + "".join(c if c.isalnum() else "-" for c in study.lower())
 
 
 def run_study(study_flow_obj: Any, config: Any, *, catalog: Catalog, study: str,

@@ -153,7 +153,8 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 S3_BUCKET = "strata-test"
-S3_SECRET = "testing-secret-5e1f"  # any credentials do for moto; this one is looked for where none may be
+S3_KEY_ID, S3_SECRET = "testing-key-5e1f", "testing-secret-5e1f"  # moto takes any; tests look for these where
+# none may be (the root, lineage)
 
 
 @pytest.fixture(scope="session")
@@ -172,7 +173,7 @@ def s3_endpoint():
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     with pytest.MonkeyPatch.context() as mp:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        for name, value in {"AWS_ACCESS_KEY_ID": S3_KEY_ID, "AWS_SECRET_ACCESS_KEY": S3_SECRET,
                             "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url}.items():
             mp.setenv(name, value)
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
