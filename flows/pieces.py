@@ -23,7 +23,7 @@ import xarray as xr
 from data_catalog import RegionWriter, Storage
 from strata_errors import InputError, RunError
 
-__all__ = ["PieceSpec", "Warned", "compute_whole", "compute_pieces", "maybe_fault", "select_piece"]
+__all__ = ["PieceSpec", "Warned", "compute_whole", "compute_pieces", "maybe_fault", "select_piece", "as_dataset"]
 
 # (category, message) of a warning raised by the science function: sent back to the flow process,
 # which shows each once
@@ -134,7 +134,7 @@ def _load_inputs(spec: PieceSpec, dim: str | None = None, labels: np.ndarray | N
     return out
 
 
-def _checked(out: Any, spec: PieceSpec) -> xr.Dataset:
+def as_dataset(out: Any, step: str) -> xr.Dataset:
     """The result as a dataset: an ``xr.Dataset``, or a trained network (``tasks.nn.checkpoint.Trained``,
     converted to its checkpoint dataset; torch is imported only then)."""
     if isinstance(out, xr.Dataset):
@@ -143,7 +143,7 @@ def _checked(out: Any, spec: PieceSpec) -> xr.Dataset:
 
     if isinstance(out, Trained):
         return to_dataset(out)
-    raise RunError(f"step {spec.step} returned {type(out).__name__}, not an xarray.Dataset nor a Trained network")
+    raise RunError(f"step {step} returned {type(out).__name__}, not an xarray.Dataset nor a Trained network")
 
 
 # -- the work ----------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def compute_whole(spec: PieceSpec) -> list[Warned]:
     kept: list[Warned] = []
     maybe_fault(spec.step, 0)
     with _warnings_kept(kept), dask.config.set(scheduler="synchronous"):
-        out = _checked(spec.fn(*_load_inputs(spec), **spec.params), spec)
+        out = as_dataset(spec.fn(*_load_inputs(spec), **spec.params), spec.step)
     spec.storage.write(spec.uri, out, spec.lineage)
     return kept
 
@@ -183,7 +183,7 @@ def compute_piece(spec: PieceSpec, index: int, kept: list[Warned]) -> None:
     if spec.coord_param:
         params[spec.coord_param] = labels
     with _warnings_kept(kept), dask.config.set(scheduler="synchronous"):
-        out = _checked(spec.fn(*_load_inputs(spec, writer.dim, labels), **params), spec)
+        out = as_dataset(spec.fn(*_load_inputs(spec, writer.dim, labels), **params), spec.step)
     if writer.dim not in out.dims or not np.array_equal(np.asarray(out[writer.dim].values), labels):
         raise RunError(f"step {spec.step} piece {index}: the result must have dim {writer.dim!r} "
                        f"with the piece's coordinates {labels.tolist()[:5]}...")
