@@ -17,7 +17,7 @@ from strata_errors import InputError, RunError
 from .events import read_events
 from .index import Index, Record
 from .keys import check_key
-from .lease import LEASE_PATH, Lease, lease_of
+from .lease import LEASE_PATH, Lease, default_wait, lease_of
 from .regions import RegionWriter
 from .storage import COMPLETE_ATTR, LINEAGE_ATTR, Storage
 
@@ -27,19 +27,6 @@ __all__ = ["Catalog", "default_root", "now_iso"]
 def default_root(root: str | os.PathLike | None = None) -> str:
     """``--root``, else ``$STRATA_HOME``, else ``./strata-data``."""
     return str(root or os.environ.get("STRATA_HOME") or "strata-data")
-
-
-def _env_seconds(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{name}={text!r} is not a number of seconds") from None
-    if value < 0:
-        raise InputError(f"{name}={text!r} must be ≥ 0 seconds")
-    return value
 
 
 def now_iso() -> str:
@@ -73,7 +60,7 @@ class Catalog:
     def _hold_lease(self, run: str | None) -> None:
         """Before an index write on an object-store root: hold the root's lease (once), and still hold it."""
         if self._lease is None:
-            wait = self._lease_wait if self._lease_wait is not None else _env_seconds("STRATA_LEASE_WAIT", 300.0)
+            wait = self._lease_wait if self._lease_wait is not None else default_wait()
             lease = lease_of(self.storage.fs, self.storage.path(f"{self.root}/{LEASE_PATH}"), self.root, self._host)
             if run and run.count(":") >= 2:  # a claim owner, host:pid:run
                 run = run.split(":", 2)[2] or None

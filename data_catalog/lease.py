@@ -25,11 +25,11 @@ from typing import Any
 
 import fsspec
 
-from strata_errors import RunError
+from strata_errors import InputError, RunError
 
 from .index import owner_alive
 
-__all__ = ["Lease", "LEASE_PATH", "lease_of"]
+__all__ = ["Lease", "LEASE_PATH", "lease_of", "default_wait"]
 
 LEASE_PATH = ".strata/lease"
 _LEASES: dict[tuple[str, str], Lease] = {}
@@ -45,6 +45,18 @@ def lease_of(fs: fsspec.AbstractFileSystem, path: str, root: str, host: str | No
         if (root, host) not in _LEASES:
             _LEASES[root, host] = Lease(fs, path, root, host=host, ttl=ttl)
         return _LEASES[root, host]
+
+
+def default_wait() -> float:
+    """How long a run waits for another run's lease: ``$STRATA_LEASE_WAIT`` seconds, else 300."""
+    text = os.environ.get("STRATA_LEASE_WAIT") or "300"
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"STRATA_LEASE_WAIT={text!r} is not a number of seconds") from None
+    if value < 0:
+        raise InputError(f"STRATA_LEASE_WAIT={text!r} must be ≥ 0 seconds")
+    return value
 
 
 def _iso(t: float) -> str:
@@ -127,6 +139,7 @@ class Lease:
             if self._holds:
                 self._holds += 1
                 return
+            self.pid = os.getpid()  # a forked child is not its parent
             self._take(run, wait, poll)
             self._holds = 1
             self._lost = None

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from .storage import Storage, layout_digest
+from .layout import layout_digest
+from .storage import Storage
 
 __all__ = ["RegionWriter"]
 

@@ -153,12 +153,18 @@ def test_a_region_write_must_cover_whole_chunks(storage):
     assert storage.regions_done(uri) == {0, 1, 2} and storage.fingerprint(uri) == fingerprint(ds)
 
 
+def _elsewhere(storage: Storage) -> Storage:
+    """The root as another process sees it: a file system object of its own, with its own caches (other
+    options make fsspec build another one; skip_instance_cache would leak a client session per zarr call)."""
+    return Storage(storage.root, {"default_block_size": 2**23})
+
+
 def test_a_second_layout_claim_loses(storage):
     """The layout claim is an exclusive create (S3: a conditional put): one claimant wins until a reset."""
     uri = storage.uri("t", "claimed")
     assert storage.claim_layout(uri)
     assert not storage.claim_layout(uri)
-    assert not Storage(storage.root, {"skip_instance_cache": True}).claim_layout(uri)  # another process's view
+    assert not _elsewhere(storage).claim_layout(uri)
     storage.reset_layout(uri)  # never laid out: the claim goes with the leftovers
     assert storage.claim_layout(uri)
 
@@ -168,7 +174,7 @@ def test_what_other_processes_write_is_seen(storage):
     seen at once, also after this process listed them (s3fs's listings cache would hide them)."""
     ds = _mixed(4)
     uri = storage.uri("t", "seen")
-    other = Storage(storage.root, {"skip_instance_cache": True})
+    other = _elsewhere(storage)
     other.create_template(uri, ds.isel(shot=[0]), "shot", ds.shot.values, 1)
     assert storage.template_ready(uri) and storage.regions_done(uri) == set()
     other.write_region(uri, 0, ds.isel(shot=[0]), "shot", 1)
