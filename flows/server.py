@@ -88,23 +88,21 @@ def _locked(home: Path) -> Iterator[None]:
 
 
 def _alive(pid: int) -> bool:
+    """Is ``pid`` running (not gone, not a zombie awaiting its reaper)?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return not Path(f"/proc/{pid}/status").exists() or "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    status = Path(f"/proc/{pid}/status")
+    return not status.exists() or "\nState:\tZ" not in status.read_text()
 
 
 def _is_server(pid: int) -> bool:
     """Is ``pid`` alive and (where /proc tells) a Prefect server? (a recycled pid is not ours)"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not _alive(pid):
         return False
-    except PermissionError:
-        return True
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.exists():
         args = cmdline.read_bytes().split(b"\0")
