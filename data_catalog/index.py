@@ -238,6 +238,18 @@ class Index:
         return [(r[0], r[1]) for r in self._db.execute(
             "SELECT child, run_id FROM edges WHERE parent = ? ORDER BY child", (key,))]
 
+    def delete(self, keys: list[str]) -> None:
+        """Forget datasets (rows and their edges) in one transaction."""
+        with self._tx() as db:
+            for key in keys:
+                db.execute("DELETE FROM datasets WHERE key = ?", (key,))
+                db.execute("DELETE FROM edges WHERE child = ? OR parent = ?", (key, key))
+
+    def claims(self) -> list[tuple[str, str, str | None]]:
+        """(key, uri, claimed_by) of every incomplete row."""
+        return [(r[0], r[1], r[2]) for r in self._db.execute(
+            "SELECT key, uri, claimed_by FROM datasets WHERE complete = 0 ORDER BY key")]
+
     def clear(self) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM datasets")

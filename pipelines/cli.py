@@ -386,6 +386,54 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def cmd_du(args) -> int:
+    from data_catalog.housekeeping import usage
+
+    doc = usage(_catalog(args))
+    if args.json:
+        _emit_json(doc)
+        return 0
+    print(f"{doc['root']}: {_mib(doc['total'])} ({_mib(doc['incomplete'])} incomplete: `strata catalog gc`)")
+    for title, part in (("by kind", doc["by_kind"]), ("by study", doc["by_study"])):
+        print(f"  {title}:")
+        for name, n in sorted(part.items(), key=lambda kv: -kv[1]):
+            print(f"    {name:<20} {_mib(n):>14}")
+    return 0
+
+
+def cmd_rm(args) -> int:
+    from data_catalog.housekeeping import remove
+
+    recs = remove(_catalog(args), args.key, with_dependents=args.with_dependents, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    if args.json:
+        _emit_json({"dry_run": args.dry_run, "removed": [{"key": r.key, "kind": r.kind, "step": r.step}
+                                                         for r in recs]})
+        return 0
+    for r in recs:
+        print(f"{verb} {r.key}  {r.kind:<16} {r.step}")
+    return 0
+
+
+def cmd_gc(args) -> int:
+    from data_catalog.housekeeping import collect
+
+    uris = collect(_catalog(args), dry_run=args.dry_run)
+    if args.json:
+        _emit_json({"dry_run": args.dry_run, "removed": uris})
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    for uri in uris:
+        print(f"{verb} {uri}")
+    print(f"{len(uris)} incomplete leftover(s) {'would be removed' if args.dry_run else 'removed'}" if uris
+          else "nothing to collect")
+    return 0
+
+
 def cmd_show(args) -> int:
     cat = _catalog(args)
     rec = cat.record(args.key)
@@ -702,6 +750,20 @@ def build_parser() -> argparse.ArgumentParser:
     s = c.add_parser("reproduce", parents=[common])
     s.add_argument("key")
     s.set_defaults(fn=cmd_reproduce)
+    s = c.add_parser("du", parents=[common], help="bytes per kind and per study")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_du)
+    s = c.add_parser("rm", parents=[common], help="remove a dataset (refused while others depend on it)")
+    s.add_argument("key")
+    s.add_argument("--with-dependents", action="store_true", help="remove what depends on it too")
+    s.add_argument("--dry-run", action="store_true", help="say what would be removed")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_rm)
+    s = c.add_parser("gc", parents=[common], help="remove what dead runs left incomplete")
+    s.add_argument("--dry-run", action="store_true")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_gc)
+
     s = c.add_parser("reindex", parents=[common])
     s.set_defaults(fn=cmd_reindex)
 

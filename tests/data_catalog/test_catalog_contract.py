@@ -4,6 +4,7 @@ loopback server)."""
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 
 import numpy as np
@@ -213,3 +214,41 @@ def test_keys_fingerprints_and_lineage_do_not_depend_on_the_root(tmp_path, monke
             assert not [w for w in (S3_KEY_ID, S3_SECRET, endpoint) if w.encode() in stored]
         c.close()
     assert docs[0] == docs[1]
+
+
+def test_du_rm_and_gc_lose_nothing_else(cat):
+    """Housekeeping: sizes per kind; a dataset others depend on is removed only with them (dependents first,
+    a dry run removes nothing); gc removes what dead runs left incomplete and keeps a live run's claim."""
+    from data_catalog.housekeeping import collect, remove, usage
+    from data_catalog.index import owner_id
+
+    a = _put(cat, "a", _ds(), kind="model")
+    b = _put(cat, "b", _ds(value=2.0), [a.key], kind="records")
+    c = _put(cat, "c", _ds(value=3.0), [b.key], kind="image")
+    d = _put(cat, "d", _ds(value=4.0), kind="model")
+    du = usage(cat)
+    assert set(du["by_kind"]) == {"model", "records", "image"} and all(n > 0 for n in du["by_kind"].values())
+    assert du["total"] == sum(du["by_kind"].values()) and du["incomplete"] == 0
+
+    with pytest.raises(InputError, match=r"1 dataset\(s\) depend on it .*--with-dependents"):
+        remove(cat, b.key)
+    planned = remove(cat, b.key[:8], with_dependents=True, dry_run=True)
+    assert [r.key for r in planned] == [c.key, b.key] and cat.get(c.key) is not None  # nothing removed yet
+    remove(cat, b.key, with_dependents=True)
+    assert {r.key for r in cat.list()} == {a.key, d.key}
+    assert not cat.storage.fs.exists(cat.storage.path(b.uri)) and not cat.storage.fs.exists(cat.storage.path(c.uri))
+    assert cat.open(a.key).load().v.shape == (6, 3)  # what it was made from is untouched
+
+    dead = make_key("dead", "1", {}, [])
+    killed = f"{socket.gethostname()}:{2**22 + 12345}:killed"  # this host, a pid that is not running
+    cat.index.claim(dead, killed, {"kind": "thing", "step": "dead", "version": "1",
+                                   "uri": cat.storage.uri("thing", dead)})
+    w = cat.create(dead, "thing", "x", np.arange(6), 2)
+    w.lay_out(_ds().isel(x=slice(0, 2)))  # a half-written dataset of a run that died
+    live = make_key("live", "1", {}, [])
+    assert cat.claim(live, owner_id("run"), "thing", "live", "1") is None
+    cat.create(live, "thing", "x", np.arange(6), 2).lay_out(_ds().isel(x=slice(0, 2)))
+    gone = collect(cat)
+    assert gone == [cat.storage.uri("thing", dead)]
+    assert cat.storage.template_ready(cat.storage.uri("thing", live))  # a live run's work is kept
+    assert {r.key for r in cat.list()} == {a.key, d.key} and collect(cat) == []
