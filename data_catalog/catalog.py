@@ -153,8 +153,8 @@ class Catalog:
         missing = writer.missing()
         if missing:
             raise RunError(f"{writer.uri}: regions {missing[:10]} were never written")
-        fp = self.storage.fingerprint(writer.uri)
-        self.storage.mark_complete(writer.uri, lineage, fp)
+        fp, parts = self.storage.fingerprints(writer.uri)
+        self.storage.mark_complete(writer.uri, lineage, fp, parts)
         return self.register(writer.uri, {**dict(lineage), "fingerprint": fp})
 
     def register(self, uri: str, lineage: Mapping[str, Any]) -> Record:
@@ -201,24 +201,21 @@ class Catalog:
                         "params": rec.params if rec else None, "code": rec.code if rec else None}
         return {"key": key, "direction": direction, "nodes": list(nodes.values()), "edges": edges}
 
-    def verify(self, key: str | None = None) -> list[tuple[str, bool, str]]:
-        """Recompute fingerprints: [(key, ok, message)]."""
+    def verify(self, key: str | None = None, fix: bool = False) -> list[tuple[str, bool, str]]:
+        """Recompute fingerprints: [(key, ok, message)], a failure naming the variables at fault
+        (:func:`~data_catalog.verify.diagnose`). ``fix``: a corrupt dataset is deleted and its index row
+        marked incomplete, so the next run recomputes it under the same key (its dependents keep theirs)."""
+        from .verify import diagnose
+
         recs = [self.record(key)] if key else self.list()
         out = []
         for rec in recs:
-            if not rec.complete:
-                out.append((rec.key, False, f"{rec.kind} {rec.key} is not complete"))
-                continue
-            try:
-                fp = self.storage.fingerprint(rec.uri)
-            except Exception as exc:  # a corrupt chunk may fail to decode at all
-                why = f"cannot be read ({type(exc).__name__}: {exc})"
-                out.append((rec.key, False, f"{rec.kind} {rec.key} at {rec.uri}: {why}"))
-                continue
-            ok = fp == rec.fingerprint
-            why = f"fingerprint {fp[:12]} != recorded {str(rec.fingerprint)[:12]}"
-            msg = "ok" if ok else f"{rec.kind} {rec.key} at {rec.uri}: {why}"
-            out.append((rec.key, ok, msg))
+            why = f"{rec.kind} {rec.key} is not complete" if not rec.complete else diagnose(self.storage, rec)
+            if why and fix and rec.complete:
+                self.storage.delete(rec.uri)
+                self.index.mark_incomplete(rec.key)
+                why += " — removed: the next run recomputes it"
+            out.append((rec.key, why is None, why or "ok"))
         return out
 
     def stale(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["fingerprint"]
+__all__ = ["fingerprint", "fingerprints"]
 
 # Blocks read and hashed at a time: the next is read (decoded) while this one is hashed (both
 # release the GIL), so a stored dataset's fingerprint costs about the larger of the two.
@@ -52,21 +52,33 @@ def fingerprint(ds: xr.Dataset) -> str:
     Large variables are read in blocks along their first axis, so memory stays bounded, and the
     next block is read while one is hashed.
     """
+    return fingerprints(ds)[0]
+
+
+def fingerprints(ds: xr.Dataset) -> tuple[str, dict[str, str]]:
+    """:func:`fingerprint` and, read in the same pass, each variable's own (what ``verify`` names a corrupt
+    variable by)."""
     h = hashlib.sha256()
-    parts = (p for name in sorted(str(n) for n in ds.variables) for p in _blocks(name, ds.variables[name]))
+    per = {name: hashlib.sha256() for name in ds.variables}
+    parts = ((name, p) for name in sorted(str(n) for n in ds.variables) for p in _blocks(name, ds.variables[name]))
+
+    def update(name: str, data: Any) -> None:
+        h.update(data)
+        per[name].update(data)
+
     with ThreadPoolExecutor(1) as reader:
-        pending = None  # the block being read
-        for part in parts:
+        pending = None  # (variable, the block being read)
+        for name, part in parts:
             if isinstance(part, bytes):
                 if pending is not None:
-                    h.update(pending.result().data)
+                    update(pending[0], pending[1].result().data)
                     pending = None
-                h.update(part)
+                update(name, part)
                 continue
             block = reader.submit(part)
             if pending is not None:
-                h.update(pending.result().data)
-            pending = block
+                update(pending[0], pending[1].result().data)
+            pending = (name, block)
         if pending is not None:
-            h.update(pending.result().data)
-    return h.hexdigest()
+            update(pending[0], pending[1].result().data)
+    return h.hexdigest(), {str(k): v.hexdigest() for k, v in per.items()}

@@ -245,6 +245,12 @@ class Index:
                 db.execute("DELETE FROM datasets WHERE key = ?", (key,))
                 db.execute("DELETE FROM edges WHERE child = ? OR parent = ?", (key, key))
 
+    def mark_incomplete(self, key: str) -> None:
+        """Make a dataset incomplete and unclaimed (its edges stay): the next run computes it again."""
+        with self._tx() as db:
+            db.execute("UPDATE datasets SET complete = 0, claimed_by = NULL, claimed_at = NULL WHERE key = ?",
+                       (key,))
+
     def claims(self) -> list[tuple[str, str, str | None]]:
         """(key, uri, claimed_by) of every incomplete row."""
         return [(r[0], r[1], r[2]) for r in self._db.execute(

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from .fingerprint import fingerprint
+from .fingerprint import fingerprints
 from .layout import check_aligned, layout_digest, prepare, region_compressors
 
 __all__ = ["Storage", "COMPLETE_ATTR", "LINEAGE_ATTR", "prepare", "layout_digest"]
@@ -99,8 +99,8 @@ class Storage:
         """
         ds = prepare(ds)
         ds.to_zarr(uri, mode="w", consolidated=False, zarr_format=3, **self._zarr_kwargs())
-        fp = fingerprint(ds)
-        self.mark_complete(uri, lineage, fp)
+        fp, parts = fingerprints(ds)
+        self.mark_complete(uri, lineage, fp, parts)
         return fp
 
     def open(self, uri: str, dask: bool = True) -> xr.Dataset:
@@ -123,16 +123,22 @@ class Storage:
     def is_complete(self, uri: str) -> bool:
         return bool(self.attrs(uri).get(COMPLETE_ATTR))
 
-    def mark_complete(self, uri: str, lineage: Mapping[str, Any], fp: str) -> None:
-        """Write lineage + fingerprint and ``strata_complete = true``, in one last update of the
-        group's metadata (after every array's)."""
+    def mark_complete(self, uri: str, lineage: Mapping[str, Any], fp: str,
+                      parts: Mapping[str, str] | None = None) -> None:
+        """Write lineage + fingerprint (and each variable's, ``variable_fingerprints``) and
+        ``strata_complete = true``, in one last update of the group's metadata (after every array's)."""
         g = zarr.open_group(self._store(uri), mode="r+", zarr_format=3)
-        g.attrs.update({LINEAGE_ATTR: {**dict(lineage), "fingerprint": fp}, COMPLETE_ATTR: True})
+        doc = {**dict(lineage), "fingerprint": fp, **({"variable_fingerprints": dict(parts)} if parts else {})}
+        g.attrs.update({LINEAGE_ATTR: doc, COMPLETE_ATTR: True})
 
     def fingerprint(self, uri: str) -> str:
         """Recompute the fingerprint from the stored, decoded values (what ``verify`` compares)."""
+        return self.fingerprints(uri)[0]
+
+    def fingerprints(self, uri: str) -> tuple[str, dict[str, str]]:
+        """The fingerprint and each variable's, from the stored, decoded values."""
         with self.open(uri, dask=False) as ds:
-            return fingerprint(ds)
+            return fingerprints(ds)
 
     def values(self, uri: str, name: str) -> np.ndarray | None:
         """The decoded values of one variable (a dim without a coordinate: its positions), or None

@@ -479,7 +479,8 @@ def cmd_lineage(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    results = _catalog(args).verify(args.key)
+    cat = _catalog(args)
+    results = cat.verify(cat.resolve(args.key) if args.key else None, fix=args.fix)
     bad = [r for r in results if not r[1]]
     for _, ok, msg in results:
         if not ok:
@@ -743,6 +744,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_lineage)
     s = c.add_parser("verify", parents=[common])
     s.add_argument("key", nargs="?")
+    s.add_argument("--fix", action="store_true",
+                   help="remove what is corrupt and mark it incomplete: the next run recomputes exactly those")
     s.set_defaults(fn=cmd_verify)
     s = c.add_parser("stale", parents=[common])
     s.add_argument("key", nargs="?")
