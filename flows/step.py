@@ -218,10 +218,12 @@ def _raise_failures(step: Step, writer: RegionWriter, failures: Sequence[tuple[l
     if bad_input:
         raise bad_input[0]
     batch, exc = failures[0]
-    n_failed = len(writer.missing())  # a task stops at its failed region: those before it are written
-    where = f"piece {batch[0]}" if len(batch) == 1 else f"pieces {batch[0]}-{batch[-1]}"
-    raise RunError(f"step {step.name}: {n_failed} of {writer.n_pieces} pieces not written "
-                   f"(first: {where}: {exc}); finished pieces are kept and a rerun resumes")
+    missing = writer.missing()  # a task stops at its failed region: those before it are written
+    failed = next((i for i in batch if i in missing), batch[0])
+    labels = [v.item() if hasattr(v, "item") else v for v in writer.labels(failed)]
+    what = f"{writer.dim} {labels[0]}" if len(labels) == 1 else f"{writer.dim}s {labels[0]}–{labels[-1]}"
+    raise RunError(f"step {step.name}: {len(missing)} of {writer.n_pieces} pieces not written "
+                   f"(first: {what}, piece {failed}: {exc}); finished pieces are kept and a rerun resumes")
 
 
 def _full_coord(step: Step, inputs: Sequence[Ref], spec: PieceSpec) -> np.ndarray:

@@ -96,6 +96,7 @@ def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: step real_samples: 1 of 4 pieces not written") and "injected fault" in last
+    assert "(first: chains " in last and ", piece 1:" in last  # the piece by its chains and its index
     before = region_markers(s.root, "mad_real")
     assert len(before) == 3
     assert s("run", "mad_gaussian", *SMALL).returncode == 0
@@ -103,12 +104,13 @@ def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server
     assert len(after) == 4 and all(after[k] == v for k, v in before.items())
 
 
-def test_failed_first_piece_fails_the_pieces_that_wait_for_its_layout(tmp_path, prefect_server):
+def test_a_failed_first_wave_stops_the_step_naming_the_piece(tmp_path, prefect_server):
     s = Strata(tmp_path / "root", prefect_server)
     proc = s("run", "mad_gaussian", *SMALL, "--workers", "1", fault="real_samples:0:raise", check=False)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: step real_samples: 4 of 4 pieces not written (first: piece 0:"), last
+    assert last.startswith("error: step real_samples: 4 of 4 pieces not written (first: chains 0–"), last
+    assert ", piece 0: injected fault at real_samples:0" in last
     assert region_markers(s.root, "mad_real") == {}
 
 
