@@ -51,7 +51,8 @@ class PieceSpec:
 
 
 def maybe_fault(step: str, piece: int) -> None:
-    """Honour ``STRATA_FAULT=<step>:<piece>:<raise|kill>`` (tests hit a chosen point)."""
+    """Honour ``STRATA_FAULT=<step>:<piece>:<raise|kill|flaky>`` (tests hit a chosen point); ``flaky`` raises the
+    first time only (a transient failure), remembered by a file in ``$STRATA_FAULT_STATE`` (a directory)."""
     spec = os.environ.get("STRATA_FAULT")
     if not spec:
         return
@@ -66,7 +67,16 @@ def maybe_fault(step: str, piece: int) -> None:
         os.killpg(os.getpgrp(), signal.SIGKILL)
     if action == "raise":
         raise RuntimeError(f"injected fault at {step}:{piece}")
-    raise InputError(f"STRATA_FAULT action must be raise or kill, not {action!r}")
+    if action == "flaky":
+        state = os.environ.get("STRATA_FAULT_STATE")
+        if not state:
+            raise InputError("STRATA_FAULT=...:flaky needs STRATA_FAULT_STATE, a directory to remember it in")
+        try:
+            os.close(os.open(os.path.join(state, f"{step}-{piece}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return  # failed once already: this attempt goes through
+        raise RuntimeError(f"injected transient fault at {step}:{piece}")
+    raise InputError(f"STRATA_FAULT action must be raise, kill or flaky, not {action!r}")
 
 
 @contextmanager

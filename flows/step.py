@@ -177,7 +177,7 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
 def _whole(run: StudyRun, step: Step, spec: PieceSpec, inputs: Sequence[Ref], pieces: Pieces | None) -> Record:
     """The whole dataset, computed and written by one executor call; then indexed here."""
     work = compute_isolated if step.isolated else compute_whole
-    run.show_warnings(run.executor.call(partial(work, spec), name=step.name, retries=step.retries))
+    run.show_warnings(run.executor.call(partial(work, spec), name=step.name, retries=_retries(run, step)))
     return run.catalog.register(spec.uri, run.catalog.storage.attrs(spec.uri)[LINEAGE_ATTR])
 
 
@@ -202,15 +202,20 @@ def _mapped(run: StudyRun, step: Step, spec: PieceSpec, inputs: Sequence[Ref], p
         if todo and not writer.laid_out():
             wave = todo[:max(1, ex.slots)]
             t0 = time.perf_counter()
-            failures = ex.map(partial(compute_pieces, spec), wave, name=step.name, retries=step.retries,
+            failures = ex.map(partial(compute_pieces, spec), wave, name=step.name, retries=_retries(run, step),
                               per_task=1, on_done=done)
             piece_seconds, todo = time.perf_counter() - t0, todo[len(wave):]
         if not failures:
-            failures = ex.map(partial(compute_pieces, spec), todo, name=step.name, retries=step.retries,
+            failures = ex.map(partial(compute_pieces, spec), todo, name=step.name, retries=_retries(run, step),
                               per_task=pieces.per_task, piece_seconds=piece_seconds, on_done=done)
     if failures:
         _raise_failures(step, writer, failures)
     return cat.finish(writer, spec.lineage)
+
+
+def _retries(run: StudyRun, step: Step) -> int:
+    """Attempts after a failure: the step's own, or the run's (``strata run --retries N``) if more."""
+    return max(step.retries, int(getattr(run, "retries", 0) or 0))
 
 
 def _raise_failures(step: Step, writer: RegionWriter, failures: Sequence[tuple[list[int], BaseException]]) -> None:

@@ -58,6 +58,7 @@ class StudyRun:
         self.events: EventLog | None = None
         self.t_body = 0.0
         self.deployment_id: str | None = None  # a scheduled run: the Prefect deployment that started it
+        self.retries = 0  # attempts after a failed task, at least (a step may ask for more)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def begin(self, flow_run_id: str, config: Any) -> None:
@@ -229,12 +230,13 @@ def run_study(study_flow_obj: Any, config: Any, *, catalog: Catalog, study: str,
               preset: str | None, overrides: Sequence[str], workers: int | None = None,
               address: str | None = None, ephemeral: bool = False, console: Any = None,
               t_start: float | None = None, batch: Callable[[], Any] | None = None,
-              threads: int | None = None) -> RunResult:
+              threads: int | None = None, retries: int = 0) -> RunResult:
     """Run one study as one flow run on the chosen runner (see :class:`~flows.runtime.Runtime`); returns
     outputs, steps and timings."""
     t0 = t_start if t_start is not None else time.perf_counter()
     with Runtime(catalog.storage.cache_dir() / "prefect", workers, address, ephemeral, batch, threads) as rt:
         run = StudyRun(catalog, study, preset, overrides, console, rt.executor)
+        run.retries = retries
         flow_obj = study_flow_obj.with_options(task_runner=rt.task_runner())
         with active(run):
             try:

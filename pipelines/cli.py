@@ -95,6 +95,8 @@ def cmd_run(args) -> int:
     t0 = time.perf_counter()
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be ≥ 1, got {args.workers}")
+    if args.retries < 0:
+        raise InputError(f"--retries must be ≥ 0, got {args.retries}")
     from .config import load_study
     from .registry import load_flow, models
 
@@ -137,7 +139,7 @@ def cmd_run(args) -> int:
     result = run_study(flow_obj, loaded.config, catalog=cat, study=loaded.name,
                        preset=loaded.preset, overrides=loaded.overrides, workers=workers,
                        address=address, ephemeral=ephemeral, console=console, t_start=t0, batch=batch,
-                       threads=threads)
+                       threads=threads, retries=args.retries)
     report = write_report(cat, result, loaded, time.perf_counter() - t0)
     seconds = round(time.perf_counter() - t0, 3)
     _summary(console, result, seconds)
@@ -681,6 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ephemeral", action="store_true",
                    help="Prefect's ephemeral mode instead of the data root's server (also STRATA_EPHEMERAL=1)")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--retries", type=int, default=0, metavar="N",
+                   help="run a failed task (a piece, a whole step) up to N more times before the run fails")
     s.add_argument("--cluster", metavar="FILE",
                    help="a YAML file with a cluster: section (kind local | address | slurm | pbs); default: the "
                         "study file's cluster: section, if any")

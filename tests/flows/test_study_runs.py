@@ -104,6 +104,26 @@ def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server
     assert len(after) == 4 and all(after[k] == v for k, v in before.items())
 
 
+def test_a_transient_failure_is_retried_when_asked(tmp_path, prefect_server):
+    """A piece that fails once (injected, on a Dask worker): without --retries the run fails; with --retries 1
+    it succeeds, with the keys and fingerprints of a clean run."""
+    workers = ["--workers", "2"]
+    s = Strata(tmp_path / "root", prefect_server)
+    state = tmp_path / "fault-state"
+    state.mkdir()
+    s.env["STRATA_FAULT_STATE"] = str(state)
+    failed = s("run", "mad_gaussian", *SMALL, *workers, fault="real_samples:2:flaky", check=False)
+    assert failed.returncode == 1 and "injected transient fault" in failed.stderr.strip().splitlines()[-1]
+    (state / "real_samples-2").unlink()  # the fault is armed again
+    out = json.loads(s("run", "mad_gaussian", *SMALL, *workers, "--retries", "1", "--json",
+                       fault="real_samples:2:flaky").stdout)
+    assert (state / "real_samples-2").exists()  # it did fail once
+    clean = Strata(tmp_path / "clean", prefect_server).json("run", "mad_gaussian", *SMALL)
+    assert out["outputs"] == clean["outputs"]
+    assert fingerprints(s.root, out["outputs"].values()) == fingerprints(tmp_path / "clean",
+                                                                       clean["outputs"].values())
+
+
 def test_a_failed_first_wave_stops_the_step_naming_the_piece(tmp_path, prefect_server):
     s = Strata(tmp_path / "root", prefect_server)
     proc = s("run", "mad_gaussian", *SMALL, "--workers", "1", fault="real_samples:0:raise", check=False)
