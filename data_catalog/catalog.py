@@ -14,6 +14,7 @@ import xarray as xr
 
 from strata_errors import InputError, RunError
 
+from . import root_format
 from .events import read_events
 from .index import Index, Record
 from .keys import check_key
@@ -53,6 +54,8 @@ class Catalog:
     @property
     def index(self) -> Index:
         if self._index is None:
+            if not getattr(self, "_migrating", False):
+                root_format.check(self.storage)
             self._index = Index(self.storage.cache_dir() / "catalog.db",
                                 before_write=self._hold_lease if self.storage.shared else None)
         return self._index
@@ -112,6 +115,9 @@ class Catalog:
         adopted. A key claimed by another live run is waited for.
         """
         uri = self.storage.uri(kind, key)
+        if not getattr(self, "_marked", False):  # the root's format marker, with its first dataset
+            root_format.mark(self.storage)
+            self._marked = True
         deadline = time.monotonic() + wait
         while True:
             state, rec = self.index.claim(key, owner, {"kind": kind, "step": step, "version": version, "uri": uri})
@@ -267,8 +273,11 @@ class Catalog:
                 "params": rec.params, "inputs": rec.inputs, "code": rec.code, "flow_run_id": rec.flow_run_id}
 
     def reindex(self) -> dict[str, int]:
-        """Rebuild the SQLite index from zarr attrs (datasets, edges) and the event log (runs)."""
+        """Rebuild the SQLite index from zarr attrs (datasets, edges) and the event log (runs); a root of an
+        older format is migrated so (its marker rewritten)."""
+        self._migrating = True
         self.index.clear()
+        root_format.mark(self.storage, replace=True)
         n = skipped = 0
         for uri in self.storage.iter_groups():
             attrs = self.storage.attrs(uri)

@@ -31,3 +31,18 @@ def test_du_rm_gc_commands(strata_offline):
     assert "removed" in strata_offline("catalog", "rm", b.key).stdout
     assert [r["key"] for r in strata_offline.json("catalog", "list")] == [a.key]
     assert strata_offline("catalog", "gc").stdout.strip() == "nothing to collect"
+
+
+def test_a_root_of_another_format_is_refused_in_one_line(strata_offline):
+    cat = Catalog(strata_offline.root)
+    _put(cat, "a")
+    cat.close()
+    marker = strata_offline.root / "strata-root.json"
+    assert marker.read_text().strip() == '{"format": 1}'  # written with the first dataset
+    assert strata_offline("catalog", "list").returncode == 0
+    for fmt, says in ((99, "upgrade strata to open it"), (0, "`strata catalog reindex` migrates it")):
+        marker.write_text(f'{{"format": {fmt}}}\n')
+        proc = strata_offline("catalog", "list", check=False)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and says in proc.stderr, proc.stderr
+    assert strata_offline("catalog", "reindex").returncode == 0  # what the message says to run
+    assert strata_offline.json("catalog", "list")[0]["step"] == "a" and '"format": 1' in marker.read_text()

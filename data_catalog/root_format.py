@@ -1,0 +1,49 @@
+"""The format of a data root: ``<root>/strata-root.json`` ({"format": N}), written with its first dataset.
+
+A root of this format (or one from before the marker existed, format 1) opens; a newer one is refused
+with one line (upgrade strata); an older one would be refused with the command that migrates it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from strata_errors import InputError
+
+from .storage import Storage
+
+__all__ = ["FORMAT", "check", "mark"]
+
+FORMAT = 1
+_NAME = "strata-root.json"
+# format -> how to bring a root of that format to FORMAT (none yet: format 1 is the first)
+_MIGRATIONS: dict[int, str] = {}
+
+
+def _path(storage: Storage) -> str:
+    return f"{storage.path(storage.root)}/{_NAME}" if not storage.is_local else f"{storage.root}/{_NAME}"
+
+
+def check(storage: Storage) -> None:
+    """Refuse, in one line, a root this strata cannot read."""
+    path = _path(storage)
+    if not storage.fs.exists(path):
+        return  # new, or written before the marker: format 1
+    try:
+        found = int(json.loads(storage.fs.cat_file(path))["format"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path} is not a strata root marker ({type(exc).__name__}): fix or remove it") from None
+    if found > FORMAT:
+        raise InputError(f"data root {storage.root} has format {found}; this strata reads format {FORMAT} and "
+                         f"older: upgrade strata to open it")
+    if found < FORMAT:
+        how = _MIGRATIONS.get(found, "strata catalog reindex")
+        raise InputError(f"data root {storage.root} has format {found} (this strata writes {FORMAT}): `{how}` "
+                         f"migrates it")
+
+
+def mark(storage: Storage, replace: bool = False) -> None:
+    """Write the marker if the root has none (with its first dataset), or ``replace`` it (a migration)."""
+    path = _path(storage)
+    if replace or not storage.fs.exists(path):
+        storage.fs.pipe_file(path, json.dumps({"format": FORMAT}).encode() + b"\n")
