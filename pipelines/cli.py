@@ -550,16 +550,30 @@ def _complete(args):
 
 
 def cmd_plot(args) -> int:
-    from pathlib import Path
 
     from .report import save_plot
 
     cat, rec = _complete(args)
     key = rec.key
-    out = Path(args.output or f"{key}.png")
+    out = _output_file(args.output or f"{key}.png")
     save_plot(cat, key, out)
     print(out)
     return 0
+
+
+def _output_file(text: str):
+    """A file the user asked to write: not a directory, in a folder that exists and may be written."""
+    from pathlib import Path
+
+    out = Path(text)
+    if out.is_dir():
+        raise InputError(f"{text} is a directory; give a file name")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"cannot write {text}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {text}: the folder {folder} is not writable")
+    return out
 
 
 # -- segy ------------------------------------------------------------------------------------------
@@ -631,7 +645,6 @@ def cmd_segy_import(args) -> int:
 
 def cmd_segy_export(args) -> int:
     """Write a ``shot_records`` (or imported ``segy``) dataset to a SEG-Y file."""
-    from pathlib import Path
 
     from tasks.seismic.segy import write_segy
 
@@ -639,11 +652,7 @@ def cmd_segy_export(args) -> int:
     key = rec.key
     if rec.kind not in _SEGY_EXPORTABLE:
         raise InputError(f"dataset {key} is a {rec.kind}; segy export writes {' or '.join(_SEGY_EXPORTABLE)} datasets")
-    out = Path(args.output)
-    if out.is_dir():
-        raise InputError(f"{args.output} is a directory; give a file name")
-    if not out.parent.is_dir():
-        raise InputError(f"directory {out.parent} does not exist")
+    out = _output_file(args.output)
     with cat.open(key, dask=False) as ds:  # any dask compute imports `distributed`
         ds = ds.load()
     tmp = out.with_name(f".{out.name}.part")

@@ -46,3 +46,16 @@ def test_a_root_of_another_format_is_refused_in_one_line(strata_offline):
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and says in proc.stderr, proc.stderr
     assert strata_offline("catalog", "reindex").returncode == 0  # what the message says to run
     assert strata_offline.json("catalog", "list")[0]["step"] == "a" and '"format": 1' in marker.read_text()
+
+
+def test_plot_and_segy_export_refuse_targets_they_cannot_write(strata_offline, tmp_path):
+    cat = Catalog(strata_offline.root)
+    a = _put(cat, "a")
+    cat.close()
+    for args, says in ((["plot", a.key, "-o", str(tmp_path / "missing" / "x.png")], "folder"),
+                       (["plot", a.key, "-o", str(tmp_path)], "is a directory"),
+                       (["segy", "export", a.key, str(tmp_path / "missing" / "x.sgy")], "")):
+        proc = strata_offline(*args, check=False)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith("error:"), args
+        assert says in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "missing").exists()  # nothing created on the way
