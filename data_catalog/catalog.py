@@ -50,18 +50,20 @@ class Catalog:
         self._host = host
         self._lease_wait = lease_wait
         self._lease: Lease | None = None
+        self._migrating = self._marked = False  # reindex running; the root's format marker written
 
     @property
     def index(self) -> Index:
         if self._index is None:
-            if not getattr(self, "_migrating", False):
+            if not self._migrating:
                 root_format.check(self.storage)
-            self._index = Index(self.storage.cache_dir() / "catalog.db",
-                                before_write=self._hold_lease if self.storage.shared else None)
+            self._index = Index(self.storage.cache_dir() / "catalog.db", before_write=self.hold_lease)
         return self._index
 
-    def _hold_lease(self, run: str | None) -> None:
-        """Before an index write on an object-store root: hold the root's lease (once), and still hold it."""
+    def hold_lease(self, run: str | None = None) -> None:
+        """Hold an object-store root's write lease (once) and check it is still held; nothing on other roots."""
+        if not self.storage.shared:
+            return
         if self._lease is None:
             wait = self._lease_wait if self._lease_wait is not None else default_wait()
             lease = lease_of(self.storage.fs, self.storage.path(f"{self.root}/{LEASE_PATH}"), self.root, self._host)
@@ -115,7 +117,7 @@ class Catalog:
         adopted. A key claimed by another live run is waited for.
         """
         uri = self.storage.uri(kind, key)
-        if not getattr(self, "_marked", False):  # the root's format marker, with its first dataset
+        if not self._marked:  # the root's format marker, with its first dataset
             root_format.mark(self.storage)
             self._marked = True
         deadline = time.monotonic() + wait
@@ -273,8 +275,7 @@ class Catalog:
                 "params": rec.params, "inputs": rec.inputs, "code": rec.code, "flow_run_id": rec.flow_run_id}
 
     def reindex(self) -> dict[str, int]:
-        """Rebuild the SQLite index from zarr attrs (datasets, edges) and the event log (runs); a root of an
-        older format is migrated so (its marker rewritten)."""
+        """Rebuild the SQLite index from zarr attrs and the event log; migrates a root of an older format."""
         self._migrating = True
         self.index.clear()
         root_format.mark(self.storage, replace=True)

@@ -3,7 +3,6 @@ depends on it, and collecting what dead runs left incomplete. Flow-process (or C
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from strata_errors import InputError
@@ -28,13 +27,14 @@ def usage(cat: Catalog) -> dict[str, Any]:
     incomplete ones (claimed or left by dead runs)."""
     by_kind: dict[str, int] = {}
     by_study: dict[str, int] = {}
-    for rec in cat.index.list():
+    records = cat.index.list()
+    for rec in records:
         n = _size(cat, rec.uri)
         by_kind[rec.kind] = by_kind.get(rec.kind, 0) + n
         study = str(rec.extra.get("study") or "(imported)")
         by_study[study] = by_study.get(study, 0) + n
-    complete = {r.uri for r in cat.index.list()}
-    incomplete = sum(_size(cat, uri) for uri in _groups(cat) if uri not in complete)
+    complete = {r.uri for r in records}
+    incomplete = sum(_size(cat, uri) for uri in cat.storage.iter_groups() if uri not in complete)
     return {"root": str(cat.root), "total": sum(by_kind.values()) + incomplete, "by_kind": by_kind,
             "by_study": by_study, "incomplete": incomplete}
 
@@ -67,26 +67,26 @@ def remove(cat: Catalog, key: str, *, with_dependents: bool = False, dry_run: bo
     records = [cat.index.get(k) for k in reversed(deps)] + [rec]
     records = [r for r in records if r is not None]
     if not dry_run:
-        cat.index.delete([])  # an object-store root's write lease first (waits for another host's run)
+        cat.hold_lease()  # waits for another host's run
         for r in records:  # storage first: a dataset half removed is incomplete, and a rerun rewrites it
             cat.storage.delete(r.uri)
         cat.index.delete([r.key for r in records])
     return records
 
 
-def _groups(cat: Catalog) -> Iterator[str]:
-    yield from cat.storage.iter_groups()
-
-
 def collect(cat: Catalog, *, dry_run: bool = False) -> list[str]:
     """Remove what dead runs left incomplete: index rows never completed whose claimant is gone, and dataset
     folders that are neither complete nor claimed by a live run. Returns their uris."""
     if not dry_run:
-        cat.index.delete([])  # an object-store root's write lease first: no other host's run is writing it
-    live = {uri for _, uri, owner in cat.index.claims() if owner and owner_alive(owner)}
-    dead_rows = [(key, uri) for key, uri, owner in cat.index.claims() if not (owner and owner_alive(owner))]
+        cat.hold_lease()  # no other host's run is writing the root meanwhile
+    live, dead_rows = set(), []
+    for key, uri, owner in cat.index.claims():
+        if owner and owner_alive(owner):
+            live.add(uri)
+        else:
+            dead_rows.append((key, uri))
     gone = {uri for _, uri in dead_rows}
-    for uri in _groups(cat):
+    for uri in cat.storage.iter_groups():
         if uri in live or uri in gone:
             continue
         try:

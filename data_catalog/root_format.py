@@ -21,7 +21,7 @@ _MIGRATIONS: dict[int, str] = {}
 
 
 def _path(storage: Storage) -> str:
-    return f"{storage.path(storage.root)}/{_NAME}" if not storage.is_local else f"{storage.root}/{_NAME}"
+    return f"{storage.path(storage.root)}/{_NAME}"
 
 
 def check(storage: Storage) -> None:

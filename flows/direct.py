@@ -31,12 +31,10 @@ class _Held(Ref):
 class DirectRun:
     """The run context of :func:`run_direct`: steps called in it compute at once, in memory."""
 
-    planning = True  # steps hand the call to :meth:`plan` (here: compute, in place of planning)
-
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
-    def plan(self, step: Step, inputs: Sequence[Any], params: Mapping[str, Any], pieces: Pieces | None,
+    def call_step(self, step: Step, inputs: Sequence[Any], params: Mapping[str, Any], pieces: Pieces | None,
              label: str | None) -> _Held:
         import time
 

@@ -40,16 +40,14 @@ class PlannedStep:
 
 
 class PlanRun:
-    """The run context of a plan: steps called in it are planned (:func:`plan_step`), not executed."""
-
-    planning = True
+    """The run context of a plan: steps called in it are planned (:meth:`call_step`), not executed."""
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self.steps: list[PlannedStep] = []
         self._seen: set[str] = set()
 
-    def plan(self, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], pieces: Pieces | None,
+    def call_step(self, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], pieces: Pieces | None,
              label: str | None) -> Ref:
         """The step's reference, and its line of the plan (a key planned twice is listed once)."""
         key = step.key(inputs, params, pieces.per_piece if step.map_over else None)

@@ -86,13 +86,11 @@ class Step:
 
     def __call__(self, *inputs: Ref, pieces: Pieces | None = None, label: str | None = None,
                  **params: Any) -> Ref:
-        """Reuse or compute the dataset (mapped steps need ``pieces``); in a planning context
-        (:mod:`flows.plan`, ``strata run --dry-run``) only its key and plan line."""
-        run = current_run()
-        if getattr(run, "planning", False):
-            _check_call(self, inputs, pieces)
-            return run.plan(self, inputs, params, pieces, label)
-        return execute(run, self, inputs, params, pieces, label)
+        """What the current run context does with a step (mapped steps need ``pieces``): a study run reuses
+        or computes the dataset (:func:`execute`), a plan (:mod:`flows.plan`, ``--dry-run``) only computes
+        its key, an in-memory run (:mod:`flows.direct`) computes it with no orchestration."""
+        _check_call(self, inputs, pieces)
+        return current_run().call_step(self, inputs, params, pieces, label)
 
     def key(self, inputs: Sequence[Ref], params: Mapping[str, Any], per_piece: int | None) -> str:
         doc = dict(canonical(params))
@@ -134,7 +132,6 @@ def _check_call(step: Step, inputs: Sequence[Ref], pieces: Pieces | None) -> Non
 def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any],
             pieces: Pieces | None, label: str | None) -> Ref:
     """Reuse or compute one step of ``run``."""
-    _check_call(step, inputs, pieces)
     t0 = time.perf_counter()
     key = step.key(inputs, params, pieces.per_piece if step.map_over else None)
     step_run_id = str(uuid.uuid4())
@@ -146,7 +143,7 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
         "preset": run.preset, "overrides": list(run.overrides),
         "code": code_identity(step.fn, step.version), "created": now_iso(), "packages": run.packages,
     }
-    if getattr(run, "deployment_id", None):  # a scheduled run (strata serve)
+    if run.deployment_id:  # a scheduled run (strata serve)
         lineage["deployment_id"] = run.deployment_id
 
     def emit(state: str, uri: str, error: str | None = None) -> None:
@@ -215,7 +212,7 @@ def _mapped(run: StudyRun, step: Step, spec: PieceSpec, inputs: Sequence[Ref], p
 
 def _retries(run: StudyRun, step: Step) -> int:
     """Attempts after a failure: the step's own, or the run's (``strata run --retries N``) if more."""
-    return max(step.retries, int(getattr(run, "retries", 0) or 0))
+    return max(step.retries, run.retries)
 
 
 def _raise_failures(step: Step, writer: RegionWriter, failures: Sequence[tuple[list[int], BaseException]]) -> None:

@@ -16,7 +16,7 @@ from .code import git_info, package_versions
 from .context import active, current_run
 from .executors import Executor, InProcess
 from .runtime import Runtime
-from .step import Ref
+from .step import Pieces, Ref, Step, execute
 
 __all__ = ["StudyRun", "StepResult", "RunResult", "study_flow", "run_study", "run_body"]
 
@@ -84,6 +84,11 @@ class StudyRun:
         self.events.emit(state, job=self.study, run_id=self.flow_run_id, strata=doc, error=error)
 
     # -- steps ---------------------------------------------------------------------------------
+    def call_step(self, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], pieces: Pieces | None,
+                  label: str | None) -> Ref:
+        """Reuse or compute ``step`` (the run context's answer to a step call)."""
+        return execute(self, step, inputs, params, pieces, label)
+
     def emit(self, state: str, step: str, run_id: str, inputs: Sequence[Ref], uri: str,
              lineage: Mapping[str, Any], error: str | None = None) -> None:
         """One OpenLineage event of a step (job ``<study>.<step>``, parent = the flow run)."""

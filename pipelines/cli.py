@@ -105,10 +105,9 @@ def cmd_run(args) -> int:
         return _dry_run(args, loaded, load_flow(loaded.name))
     from .cluster import load_cluster
 
-    if not (args.workers or args.dask_address):  # flags win over a cluster section
-        args.cluster_config = load_cluster(args.cluster, loaded.path)
-    elif args.cluster:
+    if args.cluster and (args.workers or args.dask_address):
         raise InputError("give --cluster or --workers/--dask-address, not both")
+    cluster = None if args.workers or args.dask_address else load_cluster(args.cluster, loaded.path)  # flags win
     # SIGTERM unwinds like Ctrl-C, so the Prefect server and Dask cluster we started are stopped
     signal.signal(signal.SIGTERM, _terminate)
     cat = _catalog(args)
@@ -135,7 +134,7 @@ def cmd_run(args) -> int:
 
     from .report import write_report
 
-    workers, address, batch, threads = _executor(args, loaded, cat)
+    workers, address, batch, threads = _executor(args, cluster, cat)
     result = run_study(flow_obj, loaded.config, catalog=cat, study=loaded.name,
                        preset=loaded.preset, overrides=loaded.overrides, workers=workers,
                        address=address, ephemeral=ephemeral, console=console, t_start=t0, batch=batch,
@@ -159,9 +158,8 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _executor(args, loaded, cat) -> tuple[int | None, str | None, Any, int | None]:
+def _executor(args, cfg, cat) -> tuple[int | None, str | None, Any, int | None]:
     """(workers, address, batch cluster factory, threads per worker) from the flags or the cluster config."""
-    cfg = getattr(args, "cluster_config", None)
     if cfg is None:
         return args.workers, args.dask_address, None, None
     if cfg.kind == "local":
@@ -209,6 +207,8 @@ def cmd_serve(args) -> int:
         raise InputError("give one of --interval SECONDS or --cron EXPR")
     if args.interval is not None and args.interval < 1:
         raise InputError(f"--interval must be >= 1 second, got {args.interval}")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be ≥ 1, got {args.workers}")
     loaded = load_study(args.study, args.preset, args.set or [], models())  # bad input fails before serving
     cat = _catalog(args)
     console = _stderr_console()
@@ -267,13 +267,14 @@ def cmd_cluster_script(args) -> int:
         where = args.cluster or loaded.path
         raise InputError(f"{where}: no slurm or pbs cluster section (kind: {cfg.kind if cfg else 'none'}): "
                          f"nothing would be submitted")
+    cat = _catalog(args)
     api = os.environ.get("PREFECT_API_URL")
     if not api:
         from flows import server
 
-        info = server.find(_catalog(args).storage.cache_dir() / "prefect")
+        info = server.find(cat.storage.cache_dir() / "prefect")
         api = info.url if info else None
-    cluster = jobqueue_cluster(cfg, worker_env(cfg, str(_catalog(args).root), api))
+    cluster = jobqueue_cluster(cfg, worker_env(cfg, str(cat.root), api))
     try:
         print(cluster.job_script())
     finally:
@@ -428,9 +429,8 @@ def cmd_gc(args) -> int:
     if args.json:
         _emit_json({"dry_run": args.dry_run, "removed": uris})
         return 0
-    verb = "would remove" if args.dry_run else "removed"
     for uri in uris:
-        print(f"{verb} {uri}")
+        print(f"{'would remove' if args.dry_run else 'removed'} {uri}")
     print(f"{len(uris)} incomplete leftover(s) {'would be removed' if args.dry_run else 'removed'}" if uris
           else "nothing to collect")
     return 0
@@ -550,7 +550,6 @@ def _complete(args):
 
 
 def cmd_plot(args) -> int:
-
     from .report import save_plot
 
     cat, rec = _complete(args)
@@ -645,7 +644,6 @@ def cmd_segy_import(args) -> int:
 
 def cmd_segy_export(args) -> int:
     """Write a ``shot_records`` (or imported ``segy``) dataset to a SEG-Y file."""
-
     from tasks.seismic.segy import write_segy
 
     cat, rec = _complete(args)

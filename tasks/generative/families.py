@@ -29,7 +29,8 @@ from tasks.nn.training import fit, seeded_torch
 
 from .metrics import as_points
 
-__all__ = ["FAMILIES", "GaussianModel", "MixtureModel", "FlowModel", "fit_model", "cholesky_factor"]
+__all__ = ["FAMILIES", "GaussianModel", "MixtureModel", "FlowModel", "fit_model", "cholesky_factor",
+           "gaussian_trained"]
 
 
 def _lam(lam: float) -> float:
@@ -99,14 +100,18 @@ class FlowModel(nn.Module):
 def _fit_gaussian(x: np.ndarray, seed: int, ddof: int = 1) -> Trained:
     if ddof not in (0, 1):
         raise InputError(f"gaussian: ddof must be 0 (maximum likelihood) or 1 (unbiased), got {ddof!r}")
-    model = GaussianModel(x.shape[1])
     mean = x.mean(0)
     centred = x - mean
-    cov = centred.T @ centred / (len(x) - ddof)
-    model.mean.copy_(torch.from_numpy(mean))
-    model.cov.copy_(torch.from_numpy(cov))
+    return gaussian_trained(mean, centred.T @ centred / (len(x) - ddof))
+
+
+def gaussian_trained(mean: np.ndarray, cov: np.ndarray) -> Trained:
+    """N(mean, cov) as the ``gaussian`` family's fitted model."""
+    model = GaussianModel(mean.size)
+    model.mean.copy_(torch.from_numpy(np.ascontiguousarray(mean, dtype=np.float64)))
+    model.cov.copy_(torch.from_numpy(np.ascontiguousarray(cov, dtype=np.float64)))
     model.chol.copy_(torch.from_numpy(cholesky_factor(cov)))
-    return Trained(model, {"features": x.shape[1]})
+    return Trained(model, {"features": mean.size})
 
 
 def _fit_mixture(x: np.ndarray, seed: int, components: int = 8, reg_covar: float = 1e-6,

@@ -18,11 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 import xarray as xr
 
 from strata_errors import InputError
-from tasks.nn.checkpoint import Trained
 
 __all__ = ["LOOPS", "ESTIMATORS", "truth", "draw_real", "fit_generation",
            "wasserstein2_gaussian", "summarize", "curves", "expected_variance",
@@ -138,17 +136,6 @@ def draw_real(chains: np.ndarray, *, n: int, dim: int, mu0: float, sigma0: float
                       coords=coords, attrs=attrs)
 
 
-def _model(mean: np.ndarray, cov: np.ndarray) -> Trained:
-    """One chain's fitted N(mean, cov) as the ``gaussian`` family's model."""
-    from .families import GaussianModel, cholesky_factor
-
-    model = GaussianModel(mean.size)
-    model.mean.copy_(torch.from_numpy(np.ascontiguousarray(mean)))
-    model.cov.copy_(torch.from_numpy(np.ascontiguousarray(cov)))
-    model.chol.copy_(torch.from_numpy(cholesky_factor(cov)))
-    return Trained(model, {"features": mean.size})
-
-
 def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, generation: int, loop: str,
                    lam: float, n_synth: int, n_fresh: int, estimator: str, mu0: float,
                    sigma0: float, rho: float, seed: int) -> xr.Dataset:
@@ -166,6 +153,7 @@ def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, generati
         ``mean`` (chain, dim), ``cov`` (chain, dim, dim_), ``w2`` (chain): Wasserstein-2 distance
         (not squared) to N(mu0, Sigma0); scalar coord ``generation``; parameters in attrs.
     """
+    from .families import gaussian_trained
     from .loop import chain_generation
 
     _one_of("loop", loop, LOOPS)
@@ -201,7 +189,7 @@ def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, generati
     mean, cov = np.empty((len(chains), d)), np.empty((len(chains), d, d))
     prev_mean, prev_cov = (None, None) if prev is None else (prev["mean"].values, prev["cov"].values)
     for i, c in enumerate(chains):
-        before = None if prev is None else _model(prev_mean[i], prev_cov[i])
+        before = None if prev is None else gaussian_trained(prev_mean[i], prev_cov[i])
         fitted = chain_generation("gaussian", options, real=x_real[i], prev=before, generation=generation,
                                   loop=loop, lam=lam, n_synth=n_synth, n_fresh=n_fresh, seed=seed, chain=int(c),
                                   draw_fresh=fresh).trained.module

@@ -57,12 +57,12 @@ loaded = load_study(study, preset, sets, models())
 paper = load_study(study, preset, [], models()).config.model_dump(mode="json")
 import flows.direct as d
 sizes = {}
-orig = d.DirectRun.plan
+orig = d.DirectRun.call_step
 def plan(self, step, inputs, params, pieces, label):
     held = orig(self, step, inputs, params, pieces, label)
     sizes[step.name] = sizes.get(step.name, 0) + int(held.data.nbytes)
     return held
-d.DirectRun.plan = plan
+d.DirectRun.call_step = plan
 t0 = time.perf_counter()
 _, seconds = run_direct(load_flow(study), loaded.config)
 print(json.dumps({"seconds": seconds, "bytes": sizes, "paper": paper, "total": time.perf_counter() - t0}))
