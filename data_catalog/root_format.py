@@ -7,6 +7,8 @@ with one line (upgrade strata); an older one would be refused with the command t
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from strata_errors import InputError
 
@@ -45,5 +47,13 @@ def check(storage: Storage) -> None:
 def mark(storage: Storage, replace: bool = False) -> None:
     """Write the marker if the root has none (with its first dataset), or ``replace`` it (a migration)."""
     path = _path(storage)
-    if replace or not storage.fs.exists(path):
-        storage.fs.pipe_file(path, json.dumps({"format": FORMAT}).encode() + b"\n")
+    if not replace and storage.fs.exists(path):
+        return
+    data = json.dumps({"format": FORMAT}).encode() + b"\n"
+    if storage.is_local:  # whole or not at all: another process may be reading it (an object PUT is atomic)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        Path(tmp).parent.mkdir(parents=True, exist_ok=True)
+        Path(tmp).write_bytes(data)
+        os.replace(tmp, path)
+    else:
+        storage.fs.pipe_file(path, data)
