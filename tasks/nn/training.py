@@ -12,6 +12,8 @@ import torch
 
 from strata_errors import InputError, RunError
 
+from .resume import FitState, next_fit, pack, unpack
+
 __all__ = ["seeded_torch", "torch_device", "fit", "Loss"]
 
 # loss(module, x_batch, y_batch or None) -> mean loss of the batch (a 0-d tensor)
@@ -88,7 +90,9 @@ def fit(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
     """Train ``module`` with Adam on a random ``1 - held_out`` of the rows of ``x`` (and ``y``);
     stop when the held-out loss has not improved for ``patience`` epochs, keep the best epoch's
     weights (eval mode on return). ``loss``: mean negative log-likelihood of a batch, or None for
-    the MSE of ``module(x)`` against ``y``. Returns ``{"train": [...], "validation": [...]}``."""
+    the MSE of ``module(x)`` against ``y``. Returns ``{"train": [...], "validation": [...]}``.
+    Under the runtime's epoch store (:mod:`tasks.nn.resume`) the state is kept after every epoch and a
+    fit run again after a kill goes on from the last epoch kept, to the same result."""
     if loss is None and y is None:
         raise InputError("fit: give targets y for the MSE, or a loss")
     if not 0.0 < held_out < 1.0 or epochs < 1 or batch_size < 1:
@@ -103,9 +107,14 @@ def fit(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
     val, train = order[:n_val], order[n_val:]
     val_batches = list(val.split(batch_size))
     opt = torch.optim.Adam(module.parameters(), lr=lr)
-    history: dict[str, list[float]] = {"train": [], "validation": []}
-    best, best_state, waited = math.inf, None, 0
-    for epoch in range(epochs):
+    state = FitState(epoch=0, stopped=False, best=math.inf, waited=0, history={"train": [], "validation": []},
+                     best_state=None)
+    kept = next_fit()  # the runtime's epoch store: resume after the last epoch a killed run kept
+    if kept is not None:
+        saved = kept[0].load(kept[1])
+        state = (saved and unpack(*saved, module, opt, generator)) or state
+    history = state.history
+    for epoch in range(state.epoch, 0 if state.stopped else epochs):
         module.train()
         batches = list(train[torch.randperm(len(train), generator=generator, device=generator.device)
                              .to(x.device)].split(batch_size))
@@ -123,13 +132,18 @@ def fit(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
         history["validation"].append(validation)
         if not (math.isfinite(history["train"][-1]) and math.isfinite(validation)):
             raise RunError(f"fit: the loss is not finite at epoch {epoch + 1}")
-        if validation < best:
-            best, waited = validation, 0
-            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        if validation < state.best:
+            state.best, state.waited = validation, 0
+            state.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         else:
-            waited += 1
-            if patience is not None and waited >= patience:
-                break
+            state.waited += 1
+        state.epoch = epoch + 1
+        state.stopped = state.epoch == epochs or (patience is not None and state.waited >= patience)
+        if kept is not None:
+            kept[0].save(kept[1], *pack(state, module, opt, generator))
+        if state.stopped:
+            break
+    best_state = state.best_state
     module.load_state_dict(best_state)
     module.eval()
     return history
