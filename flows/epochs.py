@@ -52,7 +52,9 @@ class CatalogEpochStore:
             return None
         epoch, uri, doc = saved[0]
         with self.storage.open(uri, dask=False) as ds:
-            arrays = {name: np.asarray(ds[f"v{i}"].values) for i, name in enumerate(doc["names"])}
+            flat = {str(name): np.asarray(ds[name].values) for name in ds.data_vars}
+        arrays = {name: flat[dtype][start:start + int(np.prod(shape))].reshape(shape)
+                  for name, dtype, shape, start in doc["names"]}
         what = "its finished fit" if doc["meta"]["stopped"] else f"epoch {epoch}"
         warnings.warn(f"step {self.step}: training resumes after {what} (fit {call}), kept by an interrupted run",
                       UserWarning, stacklevel=2)
@@ -60,9 +62,13 @@ class CatalogEpochStore:
 
     def save(self, call: int, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
         epoch = int(meta["epoch"])
-        names = list(arrays)
-        ds = xr.Dataset({f"v{i}": ([f"v{i}_{j}" for j in range(arrays[n].ndim)], arrays[n])
-                         for i, n in enumerate(names)})
+        # one flat array per dtype (a few zarr arrays, not one per tensor: saving costs milliseconds)
+        names, parts = [], {}
+        for name, a in arrays.items():
+            dtype = a.dtype.name
+            names.append([name, dtype, list(a.shape), sum(p.size for p in parts.get(dtype, []))])
+            parts.setdefault(dtype, []).append(np.ascontiguousarray(a).reshape(-1))
+        ds = xr.Dataset({dtype: (f"n_{i}", np.concatenate(p)) for i, (dtype, p) in enumerate(parts.items())})
         self.storage.write(self._slot(call, epoch % 2), ds,
                            {"names": names, "meta": dict(meta), "source_hash": self.source})
         if self.saved is not None:
