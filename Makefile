@@ -24,7 +24,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 tests
 
 bench: setup
 	$(BIN)/python tests/benchmarks/bench_catalog.py

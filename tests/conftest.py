@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -107,13 +108,29 @@ def region_markers(root: Path, kind: str) -> dict[str, int]:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, prefect_server):
     """``tiny_run(study) -> (Strata, proc)``: one serial ``strata run STUDY --preset tiny --json`` per study and
-    test session, shared by the study contract suite (its reference run) and study-specific checks."""
+    test session, shared by the study contract suite (its reference run) and study-specific checks. Under
+    pytest-xdist the workers share it too: the first to ask runs it (under a file lock), the others read its
+    root and its recorded output (with their own Prefect server: a rerun on it computes nothing either way)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's folder, above each worker's own
     runs: dict[str, tuple[Strata, subprocess.CompletedProcess]] = {}
 
     def get(study: str) -> tuple[Strata, subprocess.CompletedProcess]:
         if study not in runs:
-            s = Strata(tmp_path_factory.mktemp(f"{study}-tiny") / "root", prefect_server)
-            runs[study] = (s, s("run", study, "--preset", "tiny", "--json"))
+            base = shared / f"tiny-run-{study}"
+            base.mkdir(exist_ok=True)
+            s = Strata(base / "root", prefect_server)
+            with open(base / "lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                done = base / "run.json"
+                if not done.exists():
+                    p = s("run", study, "--preset", "tiny", "--json")
+                    done.write_text(json.dumps({"args": p.args, "returncode": p.returncode, "stdout": p.stdout,
+                                                "stderr": p.stderr}))
+                rec = json.loads(done.read_text())
+            runs[study] = (s, subprocess.CompletedProcess(rec["args"], rec["returncode"], rec["stdout"],
+                                                          rec["stderr"]))
         return runs[study]
 
     return get
