@@ -65,6 +65,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise InputError(f"cannot read study file {path}: {exc.strerror}") from None
     try:
         doc = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:  # a tag safe_load does not build, e.g. !!python/object
+        mark = exc.problem_mark
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InputError(f"{path}:{where}: YAML tag not allowed: {exc.problem.split('tag ')[-1]} (a study file "
+                         "holds plain YAML: mappings, lists, numbers, strings)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -60,6 +60,8 @@ class MadGaussianConfig(StudyConfig):
             raise ValueError("loops must name at least one loop type")
         if len(set(self.loops)) != len(self.loops):
             raise ValueError("loops has duplicates")
+        if "fresh_data" in self.loops and self.n_fresh == 0:
+            raise ValueError("the fresh_data loop needs n_fresh > 0 real samples per generation")
         if "fresh_data" in self.loops and self.n_fresh + self.n_synth < 2:
             raise ValueError("fresh_data needs n_fresh + n_synth >= 2")
         if self.dim > 1 and not (-1.0 / (self.dim - 1) < self.rho < 1.0):
@@ -152,6 +154,14 @@ class SimulationSection(StudyConfig):
     noise_snr_db: float | None = Field(None, ge=-60, le=200, allow_inf_nan=False)
     seed: int = Field(0, ge=0)
     pieces: Pieces = Pieces()
+
+    @model_validator(mode="after")
+    def _check(self) -> SimulationSection:
+        reach = self.space_order // 2  # points the stencil reaches on each side
+        if 0 < self.nbl < reach:
+            raise ValueError(f"nbl = {self.nbl} absorbing points are fewer than the {reach} the space order "
+                             f"{self.space_order} stencil reaches: use nbl >= {reach} (or 0 for a reflecting edge)")
+        return self
 
 
 class SeismicSurveyConfig(StudyConfig):

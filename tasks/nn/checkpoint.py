@@ -128,6 +128,11 @@ def stack(members: Sequence[Trained], dim: str, labels: Sequence[Any]) -> xr.Dat
     return out.assign_coords({dim: (dim, np.asarray(labels))}).assign_attrs({MEMBERS_ATTR: dim})
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (torch's load_state_dict lists each mismatch on its own)."""
+    return " ".join(str(exc).split())
+
+
 def from_dataset(ds: xr.Dataset, member: Any = None) -> Trained:
     """Build the registered class from a checkpoint dataset and load its tensors (on the CPU, eval mode);
     of a stacked checkpoint (:func:`stack`), the model ``member`` (a label of its members' dim).
@@ -160,7 +165,11 @@ def from_dataset(ds: xr.Dataset, member: Any = None) -> Trained:
     init = _decode(ds.attrs[INIT_ATTR])
     if not isinstance(init, dict):
         raise InputError(f"checkpoint of {name}: {INIT_ATTR} must be a mapping")
-    module = cls(**init)
+    try:
+        module = cls(**init)
+    except (TypeError, ValueError, RuntimeError) as exc:  # init kwargs of another class, or values it refuses
+        raise InputError(f"checkpoint of {name}: its {INIT_ATTR} {json.dumps(ds.attrs[INIT_ATTR])} does not build "
+                         f"it: {_one_line(exc)}") from None
     expected = module.state_dict()
     state = {}
     for key, var in ds.data_vars.items():
@@ -170,7 +179,10 @@ def from_dataset(ds: xr.Dataset, member: Any = None) -> Trained:
                              f"{expected[key].dtype}")
     try:
         module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise InputError(f"checkpoint does not fit {name}({json.dumps(ds.attrs[INIT_ATTR])}): {exc}") from exc
+    except RuntimeError as exc:  # torch lists each mismatch on a line of its own: the first, and how many more
+        found = [" ".join(line.split()) for line in str(exc).splitlines()[1:] if line.strip()] or [_one_line(exc)]
+        more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+        raise InputError(f"checkpoint does not fit {name}({json.dumps(ds.attrs[INIT_ATTR])}): "
+                         f"{found[0]}{more}") from None
     history = {k: list(v) for k, v in dict(ds.attrs.get(HISTORY_ATTR) or {}).items()}
     return Trained(module.eval(), init, history)

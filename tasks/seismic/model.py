@@ -56,6 +56,8 @@ def model_from_array(
 ) -> xr.Dataset:
     """Wrap an array ``vp[x, z]`` (or ``[x, y, z]``) sampled at ``spacing`` metres as a model."""
     vp = np.asarray(vp)
+    if vp.dtype.kind not in "iuf":
+        raise InputError(f"velocity model values must be real numbers, got dtype {vp.dtype}")
     if units not in _UNIT_SCALE:
         raise InputError(f"velocity units must be one of {sorted(_UNIT_SCALE)}, got {units!r}")
     dims = _dims(vp.ndim)
@@ -149,6 +151,11 @@ def add_random_perturbation(model: xr.Dataset, *, std: float,
     return out
 
 
+def _check_point(model: xr.Dataset, point: Sequence[float], what: str) -> None:
+    if len(point) != model.vp.ndim:
+        raise InputError(f"{what} {tuple(point)} has {len(point)} coordinates; the model has dims {model.vp.dims}")
+
+
 def _inside(model: xr.Dataset, mask_of_coords) -> np.ndarray:
     grids = np.meshgrid(*(model[d].values for d in model.vp.dims), indexing="ij")
     return mask_of_coords(dict(zip(model.vp.dims, grids, strict=True)))
@@ -157,6 +164,7 @@ def _inside(model: xr.Dataset, mask_of_coords) -> np.ndarray:
 def with_circle(model: xr.Dataset, *, center: Sequence[float], radius: float,
                 vp: float) -> xr.Dataset:
     """Set ``vp`` inside a circle (sphere in 3D) of ``radius`` m around ``center`` (x[, y], z)."""
+    _check_point(model, center, "circle center")
     def mask(c):
         return sum((c[d] - x0) ** 2 for d, x0 in zip(model.vp.dims, center, strict=True)) \
             <= radius**2
@@ -169,6 +177,8 @@ def with_circle(model: xr.Dataset, *, center: Sequence[float], radius: float,
 def with_box(model: xr.Dataset, *, lower: Sequence[float], upper: Sequence[float],
              vp: float) -> xr.Dataset:
     """Set ``vp`` inside the box ``lower <= (x[, y], z) <= upper`` (m)."""
+    _check_point(model, lower, "box lower corner")
+    _check_point(model, upper, "box upper corner")
     def mask(c):
         return np.logical_and.reduce([(c[d] >= lo) & (c[d] <= hi) for d, lo, hi
                                       in zip(model.vp.dims, lower, upper, strict=True)])
@@ -196,9 +206,20 @@ def smooth_model(model: xr.Dataset, sigma: float | Sequence[float], *,
 
 def load_npy(path: str | Path, spacing: float | Sequence[float],
              origin: Sequence[float] | None = None, *, units: str = VP_UNITS) -> xr.Dataset:
-    """Import a ``.npy`` array ordered (x, z) or (x, y, z) with the given spacing (m)."""
-    return model_from_array(np.load(Path(path), allow_pickle=False), spacing, origin,
-                            units=units)
+    """Import a ``.npy`` array ordered (x, z) or (x, y, z) with the given spacing (m); nothing is
+    unpickled (an array of Python objects is an InputError)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        vp = np.load(path, allow_pickle=False) if magic == b"\x93NUMPY" else None
+    except OSError as exc:
+        raise InputError(f"model file {path} cannot be read: {exc.strerror or exc}") from None
+    except (ValueError, EOFError) as exc:  # objects (pickles), a damaged header, a truncated array
+        raise InputError(f"model file {path} is not a numeric .npy array: {exc}") from None
+    if vp is None:
+        raise InputError(f"model file {path} is not a .npy array file")
+    return model_from_array(vp, spacing, origin, units=units)
 
 
 def model_from_segy(path: str | Path, spacing: float | Sequence[float], *,
@@ -250,7 +271,10 @@ def load_model(path: str | Path, *, spacing: float | Sequence[float], units: str
 
 def load_zarr(store, *, variable: str = "vp") -> xr.Dataset:
     """Import a velocity variable from a zarr store (dims x, [y,] z in any order; m/s or km/s)."""
-    ds = xr.open_zarr(store, consolidated=False)
+    try:
+        ds = xr.open_zarr(store, consolidated=False)
+    except Exception as exc:  # whatever zarr or the filesystem says about a store that is not one
+        raise InputError(f"model file {store!s} is not a zarr store: {exc}") from None
     if variable not in ds:
         raise InputError(f"zarr store {store!s} has no variable {variable!r} "
                          f"(has {sorted(ds.data_vars)})")

@@ -217,7 +217,8 @@ def shared_model(model_ds: xr.Dataset, geometry_ds: xr.Dataset, *, space_order: 
     Raises
     ------
     InputError
-        If the model or the geometry is invalid (positions outside it, ``dt`` above the CFL).
+        If the model or the geometry is invalid (positions outside it, ``dt`` above the CFL, fewer
+        than 2 points per wavelength at ``f_max``).
 
     Warns
     -----

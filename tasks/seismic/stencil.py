@@ -16,6 +16,7 @@ from strata_errors import InputError
 
 __all__ = [
     "DispersionWarning",
+    "MIN_POINTS_PER_WAVELENGTH",
     "check_dispersion",
     "check_space_order",
     "critical_dt",
@@ -25,6 +26,7 @@ __all__ = [
 
 SPACE_ORDERS = range(4, 17, 2)
 PHASE_TOLERANCE = 0.01  # relative phase-velocity error of the spatial stencil at f_max
+MIN_POINTS_PER_WAVELENGTH = 2.0  # the grid's Nyquist limit: no stencil carries a shorter wavelength
 
 
 class DispersionWarning(UserWarning):
@@ -80,9 +82,17 @@ def required_points_per_wavelength(space_order: int,
 
 def check_dispersion(vp_min: float, spacing: Sequence[float], f_max: float,
                      space_order: int) -> float:
-    """Warn (DispersionWarning) if the grid is too coarse at ``f_max``; return points/wavelength."""
+    """Warn (DispersionWarning) if the grid is too coarse at ``f_max``; return points/wavelength.
+
+    Below ``MIN_POINTS_PER_WAVELENGTH`` (the grid's Nyquist limit) the grid cannot carry ``f_max`` at all:
+    that is an InputError, not a warning."""
     ppw = vp_min / (f_max * max(spacing))
     need = required_points_per_wavelength(space_order)
+    if ppw < MIN_POINTS_PER_WAVELENGTH:
+        raise InputError(f"{ppw:.2f} points per wavelength at f_max={f_max:.3g} Hz (vp_min={vp_min:.6g} m/s, "
+                         f"h={max(spacing):g} m): below the grid's limit of {MIN_POINTS_PER_WAVELENGTH:g}, no "
+                         f"stencil carries it (space order {space_order} needs >= {need:.2f}); refine the grid "
+                         f"or lower the frequency")
     if ppw < need:
         warnings.warn(f"{ppw:.2f} points per wavelength at f_max={f_max:.3g} Hz "
                       f"(vp_min={vp_min:.6g} m/s, h={max(spacing):g} m): space order "

@@ -158,7 +158,7 @@ def test_a_warning_of_every_piece_reaches_the_terminal_once(tmp_path, prefect_se
     """Every shot of a too-coarse grid warns about dispersion, in process or on the workers: the
     user sees one `warning:` line, no Python warning source lines."""
     s = Strata(tmp_path / "root", prefect_server)
-    coarse = ["--set", "geometry.f0=30", "--set", "model.shape=[61, 41]", "--set", "geometry.n_shots=3",
+    coarse = ["--set", "geometry.f0=20", "--set", "model.shape=[61, 41]", "--set", "geometry.n_shots=3",
               "--set", "geometry.shot_spacing=200", "--set", "geometry.n_receivers=31",
               "--set", "geometry.receiver_spacing=20", "--set", "geometry.record_length=0.2"]
     proc = s("run", "seismic_survey", *coarse, *(["--workers", str(workers)] if workers else []), "--json")

@@ -75,8 +75,11 @@ def test_a_shared_model_is_still_checked_against_each_geometry(vel):
     with pytest.raises(InputError, match="above the CFL limit"):
         get(vel, fast)
     coarse = geometry(vel)
-    coarse.attrs["f_max"] = 500.0
+    coarse.attrs["f_max"] = 60.0  # 2.5 points per wavelength: too few for order 8 (3.4), above the floor (2)
     with pytest.warns(DispersionWarning, match="points per wavelength"):
+        get(vel, coarse)
+    coarse.attrs["f_max"] = 500.0  # 0.3: no stencil carries it, one error
+    with pytest.raises(InputError, match="0.30 points per wavelength .* below the grid's limit of 2"):
         get(vel, coarse)
 
 
