@@ -1,17 +1,24 @@
 """Housekeeping without loss: what a data root holds (per kind, per study), removing a dataset only with what
-depends on it, and collecting what dead runs left incomplete. Flow-process (or CLI) only: it writes the index."""
+depends on it, collecting what dead runs left incomplete and (``gc --older-than``) the outputs nothing references
+any more. Flow-process (or CLI) only: it writes the index."""
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import datetime
 from typing import Any
 
 from strata_errors import InputError
 
 from .catalog import Catalog
-from .index import Record, owner_alive
+from .index import Record
+from .owners import owner_alive, owner_id
 from .storage import COMPLETE_ATTR, LINEAGE_ATTR
 
-__all__ = ["usage", "dependents", "remove", "collect"]
+__all__ = ["usage", "dependents", "remove", "collect", "parse_duration", "unreferenced", "collect_unreferenced"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def _size(cat: Catalog, uri: str) -> int:
@@ -100,3 +107,98 @@ def collect(cat: Catalog, *, dry_run: bool = False) -> list[str]:
             cat.storage.delete(uri)
         cat.index.delete([key for key, _ in dead_rows])
     return sorted(gone)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text``: a number and a unit, s m h d w (``7d``, ``12h``, ``30m``); InputError otherwise."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", str(text))
+    if not m:
+        raise InputError(f"--older-than {text!r}: expected a number and a unit s, m, h, d or w (e.g. 7d, 12h, 30m)")
+    return float(m[1]) * _UNITS[m[2]]
+
+
+def _epoch(text: str | None, default: float) -> float:
+    try:
+        return datetime.fromisoformat(str(text)).timestamp()
+    except ValueError:
+        return default
+
+
+def unreferenced(cat: Catalog, older_than: float, now: float | None = None) -> list[Record]:
+    """The complete datasets nothing references any more, dependents first (what ``gc --older-than`` removes).
+
+    With the cutoff ``now - older_than``, a dataset is *referenced* — kept — when it was made after the cutoff;
+    or a run started after the cutoff, or a run still going, made or reused it (the index notes each use); or
+    the newest completed run of a configuration (study, preset, overrides) made or reused it, whatever its
+    age; or it was imported (no run made it: it cannot be recomputed); or it is an input, directly or not, of
+    a kept dataset — so nothing kept loses an input, and the lineage of all that stays is whole. The rest is
+    removed: what superseded runs of a configuration and failed runs made, once no run has used it for
+    ``older_than``. A run's reuses are known to the index that ran it (``reindex`` keeps the runs that made
+    datasets, not the ones that reused them)."""
+    now = time.time() if now is None else now
+    cutoff = now - older_than
+    recs = {r.key: r for r in cat.index.list()}
+    runs = cat.index.rows("SELECT flow_run_id, study, preset, overrides, started, status FROM runs")
+    status = {r[0]: r[5] for r in runs}
+    used: dict[str, set[str]] = {}  # run -> the datasets it made or reused
+    keep: set[str] = set()
+    for key, run, owner, _at in cat.index.rows("SELECT key, flow_run_id, owner, at FROM uses"):
+        used.setdefault(run, set()).add(key)
+        if status.get(run, "RUNNING") == "RUNNING" and owner_alive(owner):  # a run going on
+            keep.add(key)
+    for rec in recs.values():
+        if rec.flow_run_id:
+            used.setdefault(rec.flow_run_id, set()).add(rec.key)
+        if not rec.flow_run_id or _epoch(rec.created, now) >= cutoff:
+            keep.add(rec.key)
+    newest: dict[tuple[Any, ...], str] = {}
+    for run, study, preset, overrides, started, state in sorted(runs, key=lambda r: _epoch(r[4], now)):
+        if _epoch(started, now) >= cutoff:
+            keep |= used.get(run, set())
+        if state == "COMPLETE" and used.get(run):
+            newest[study, preset, overrides] = run
+    for run in newest.values():
+        keep |= used[run]
+    parents: dict[str, list[str]] = {}
+    children: dict[str, int] = {}
+    for parent, child in cat.index.rows("SELECT parent, child FROM edges"):
+        parents.setdefault(child, []).append(parent)
+    keep |= set(parents) - set(recs)  # an incomplete dataset (claimed, or verify --fix) will need its inputs
+    frontier = list(keep)
+    while frontier:  # what kept datasets are made from
+        for parent in parents.get(frontier.pop(), []):
+            if parent not in keep:
+                keep.add(parent)
+                frontier.append(parent)
+    gone = {k for k in recs if k not in keep}
+    for k in gone:
+        for parent in parents.get(k, []):
+            children[parent] = children.get(parent, 0) + 1
+    ready, order = sorted((k for k in gone if not children.get(k)), reverse=True), []
+    while ready:  # dependents first: a removal cut short never leaves a dataset without its inputs
+        order.append(ready.pop())
+        for parent in parents.get(order[-1], []):
+            children[parent] -= 1
+            if parent in gone and children[parent] == 0:
+                ready.append(parent)
+    return [recs[k] for k in order]
+
+
+def collect_unreferenced(cat: Catalog, older_than: float, *, dry_run: bool = False,
+                         now: float | None = None) -> list[Record]:
+    """Remove :func:`unreferenced` datasets (``dry_run``: only list them), each after taking it in the index, so a
+    run that wants it meanwhile waits and then computes it again, and one that used it since the listing keeps
+    it (and what it is made from). Returns what was (or would be) removed."""
+    since = time.time()
+    planned = unreferenced(cat, older_than, now)
+    if dry_run:
+        return planned
+    cat.hold_lease()  # no other host's run is writing the root meanwhile
+    owner, done = owner_id("gc"), []
+    for rec in planned:
+        if cat.index.children(rec.key) or not cat.index.take(rec.key, owner, since):
+            continue  # used since the listing (or made from what was)
+        cat.storage.delete(rec.uri)  # storage first: a removal cut short leaves an incomplete row, gc's next time
+        cat.index.delete([rec.key])
+        done.append(rec)
+    return done

@@ -1,4 +1,4 @@
-"""The SQLite index of a data root: datasets, lineage edges and runs.
+"""The SQLite index of a data root: datasets, lineage edges, runs and which run used which dataset.
 
 Written by the flow process only (never by Dask workers). WAL, a busy timeout, and
 ``BEGIN IMMEDIATE`` for every check-then-write so concurrent runs wait instead of failing.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from strata_errors import InputError
+
+from .owners import owner_alive, owner_id
 
 __all__ = ["Index", "Record", "owner_id", "owner_alive"]
 
@@ -52,6 +53,9 @@ CREATE INDEX IF NOT EXISTS edges_child ON edges(child);
 CREATE TABLE IF NOT EXISTS runs (
     flow_run_id TEXT PRIMARY KEY,
     study TEXT, preset TEXT, overrides TEXT, started TEXT, finished TEXT, status TEXT, report TEXT
+);
+CREATE TABLE IF NOT EXISTS uses (
+    key TEXT NOT NULL, flow_run_id TEXT NOT NULL, owner TEXT, at REAL, PRIMARY KEY (key, flow_run_id)
 );
 """
 
@@ -88,31 +92,6 @@ class Record:
         return doc
 
 
-def owner_id(run_id: str | None = None) -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{run_id or ''}"
-
-
-def owner_alive(owner: str | None) -> bool:
-    """Is the process that claimed a key still running? (other hosts: assumed alive)."""
-    if not owner:
-        return False
-    host, pid, _ = (owner.split(":", 2) + ["", ""])[:3]
-    if host != socket.gethostname():
-        return True
-    try:
-        pid_i = int(pid)
-        os.kill(pid_i, 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid_i}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 class Index:
     """SQLite index at ``path`` (created on first use). ``before_write(run)`` is called before every write
     transaction (``run``: the run or claim owner writing, if known); the catalog of an object-store root
@@ -122,6 +101,8 @@ class Index:
         self.path = Path(path)
         self.before_write = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # created here with the user's umask (SQLite would make it 0644 whatever the umask; -wal and -shm follow it)
+        os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o666))
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA busy_timeout = 60000")
@@ -184,6 +165,7 @@ class Index:
         with self._tx(owner) as db:
             row = db.execute("SELECT * FROM datasets WHERE key = ?", (key,)).fetchone()
             if row is not None and row["complete"]:
+                _used(db, key, owner)
                 return "complete", _record(row)
             if row is not None and row["claimed_by"] not in (None, owner) and owner_alive(row["claimed_by"]):
                 return "busy", _record(row)
@@ -195,6 +177,7 @@ class Index:
                 (key, values["kind"] or "", values["step"] or "", str(values["version"] or ""),
                  values["uri"] or "", owner, time.time()),
             )
+            _used(db, key, owner)
             return "claimed", None
 
     def release(self, key: str, owner: str) -> None:
@@ -244,12 +227,26 @@ class Index:
             for key in keys:
                 db.execute("DELETE FROM datasets WHERE key = ?", (key,))
                 db.execute("DELETE FROM edges WHERE child = ? OR parent = ?", (key, key))
+                db.execute("DELETE FROM uses WHERE key = ?", (key,))
 
     def mark_incomplete(self, key: str) -> None:
         """Make a dataset incomplete and unclaimed (its edges stay): the next run computes it again."""
         with self._tx() as db:
             db.execute("UPDATE datasets SET complete = 0, claimed_by = NULL, claimed_at = NULL WHERE key = ?",
                        (key,))
+
+    def take(self, key: str, owner: str, since: float) -> bool:
+        """Claim the complete dataset ``key`` for its removal (it turns incomplete, claimed by ``owner``, so a run
+        that wants it waits, then computes it again), unless a run used it at ``since`` (epoch seconds) or later."""
+        with self._tx(owner) as db:
+            return db.execute(
+                "UPDATE datasets SET complete = 0, claimed_by = ?, claimed_at = ? WHERE key = ? AND complete = 1 "
+                "AND NOT EXISTS (SELECT 1 FROM uses WHERE key = ? AND at >= ?)",
+                (owner, time.time(), key, key, since)).rowcount == 1
+
+    def rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A read-only query (housekeeping reads runs, uses and edges whole)."""
+        return [tuple(r) for r in self._db.execute(sql, args)]
 
     def claims(self) -> list[tuple[str, str, str | None]]:
         """(key, uri, claimed_by) of every incomplete row."""
@@ -273,6 +270,14 @@ class Index:
                 f"ON CONFLICT(flow_run_id) DO UPDATE SET {update}",
                 [flow_run_id, *fields.values()],
             )
+
+
+def _used(db: sqlite3.Connection, key: str, owner: str) -> None:
+    """Note that the run of claim owner ``host:pid:run`` uses ``key`` now (made or reused: what gc keeps)."""
+    run = owner.split(":", 2)[2] if owner.count(":") >= 2 else ""
+    if run:
+        db.execute("INSERT OR REPLACE INTO uses(key, flow_run_id, owner, at) VALUES (?, ?, ?, ?)",
+                   (key, run, owner, time.time()))
 
 
 def _record(row: sqlite3.Row) -> Record:

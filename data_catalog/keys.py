@@ -11,10 +11,11 @@ from typing import Any
 
 from strata_errors import InputError
 
-__all__ = ["canonical", "canonical_json", "make_key", "check_key", "KEY_LEN"]
+__all__ = ["canonical", "canonical_json", "make_key", "check_key", "check_name", "KEY_LEN"]
 
 KEY_LEN = 20
 _KEY_RE = re.compile(r"^[0-9a-f]{6,20}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 class _Float:
@@ -69,4 +70,13 @@ def check_key(text: str) -> str:
     """Validate a full key or a prefix (6–20 lowercase hex characters); raise InputError."""
     if not isinstance(text, str) or not _KEY_RE.match(text):
         raise InputError(f"malformed key {text!r}: expected 6 to 20 lowercase hex characters")
+    return text
+
+
+def check_name(text: str, what: str = "name") -> str:
+    """A kind or key that becomes one path component under the data root: letters, digits, ``_ . -``, not starting
+    with a dot (no ``/``, no ``..``, nothing absolute: it cannot escape the root); raise InputError."""
+    if not isinstance(text, str) or not _NAME_RE.fullmatch(text):
+        raise InputError(f"{what} {text!r} cannot name a dataset folder: use letters, digits, _ . - "
+                         "(not first: a dot), at most 128")
     return text

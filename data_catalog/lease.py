@@ -27,7 +27,7 @@ import fsspec
 
 from strata_errors import InputError, RunError
 
-from .index import owner_alive
+from .owners import owner_alive
 
 __all__ = ["Lease", "LEASE_PATH", "lease_of", "default_wait"]
 

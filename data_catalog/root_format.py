@@ -1,7 +1,10 @@
-"""The format of a data root: ``<root>/strata-root.json`` ({"format": N}), written with its first dataset.
+"""The format of a data root: ``<root>/strata-root.json`` ({"format": N, "root": where}), written with its
+first dataset.
 
 A root of this format (or one from before the marker existed, format 1) opens; a newer one is refused
-with one line (upgrade strata); an older one would be refused with the command that migrates it.
+with one line (upgrade strata); an older one would be refused with the command that migrates it. A local
+root moved or copied elsewhere is refused too until ``strata catalog reindex``: its index holds the
+datasets' paths in the old place, and a copy would read, and remove, the original's datasets.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ def check(storage: Storage) -> None:
         how = _MIGRATIONS.get(found, "strata catalog reindex")
         raise InputError(f"data root {storage.root} has format {found} (this strata writes {FORMAT}): `{how}` "
                          f"migrates it")
+    written_at = json.loads(storage.fs.cat_file(path)).get("root")
+    if storage.is_local and written_at and written_at != storage.root:
+        raise InputError(f"data root {storage.root} was written at {written_at} (moved or copied): "
+                         f"`strata catalog reindex --root {storage.root}` makes its index point here")
 
 
 def mark(storage: Storage, replace: bool = False) -> None:
@@ -49,7 +56,7 @@ def mark(storage: Storage, replace: bool = False) -> None:
     path = _path(storage)
     if not replace and storage.fs.exists(path):
         return
-    data = json.dumps({"format": FORMAT}).encode() + b"\n"
+    data = json.dumps({"format": FORMAT, "root": storage.root}).encode() + b"\n"
     if storage.is_local:  # whole or not at all: another process may be reading it (an object PUT is atomic)
         tmp = f"{path}.{os.getpid()}.tmp"
         Path(tmp).parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import xarray as xr
 import zarr
 
 from .fingerprint import fingerprints
+from .keys import check_name
 from .layout import check_aligned, layout_digest, prepare, region_compressors
 
 __all__ = ["Storage", "COMPLETE_ATTR", "LINEAGE_ATTR", "prepare", "layout_digest"]
@@ -62,8 +63,8 @@ class Storage:
 
     # -- paths -------------------------------------------------------------------------------
     def uri(self, kind: str, key: str) -> str:
-        """The dataset's location as users see it (path or URL)."""
-        return f"{self.root}/datasets/{kind}/{key}.zarr"
+        """The dataset's location as users see it (path or URL); a kind or key that could leave the root: InputError."""
+        return f"{self.root}/datasets/{check_name(kind, 'kind')}/{check_name(key, 'key')}.zarr"
 
     def path(self, uri: str) -> str:
         """``uri`` as a path of :attr:`fs` (the protocol stripped)."""

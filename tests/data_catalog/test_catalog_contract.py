@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 
 import numpy as np
@@ -252,3 +253,77 @@ def test_du_rm_and_gc_lose_nothing_else(cat):
     assert gone == [cat.storage.uri("thing", dead)]
     assert cat.storage.template_ready(cat.storage.uri("thing", live))  # a live run's work is kept
     assert {r.key for r in cat.list()} == {a.key, d.key} and collect(cat) == []
+
+
+def test_gc_older_than_removes_only_outputs_nothing_references(cat):
+    """gc --older-than: kept are what runs since the cutoff or a run going on made or reused, what the newest
+    completed run of each configuration made or reused, imports, and everything those are made from; the rest
+    goes, dependents first. The index is read ten days from now, so every dataset and use here is old."""
+    from datetime import UTC, datetime
+
+    from data_catalog.housekeeping import collect_unreferenced, parse_duration, unreferenced
+    from data_catalog.index import owner_id
+
+    t0 = time.time()
+    later, week = t0 + 10 * 86400, parse_duration("7d")
+
+    def iso(t: float) -> str:
+        return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+    def made(step: str, run: str, inputs=(), created: float = t0):
+        key = make_key(step, "1", {}, [r.key for r in inputs])
+        assert cat.claim(key, owner_id(run), "thing", step, "1") is None
+        lineage = {**_lineage(step, [r.key for r in inputs]), "flow_run_id": run, "created": iso(created)}
+        return cat.write(key, "thing", _ds(), lineage)
+
+    def reused(run: str, *recs) -> None:
+        for r in recs:
+            assert cat.claim(r.key, owner_id(run), "thing", r.step, "1") is not None
+
+    def ran(run: str, config: str, started: float, status: str) -> None:
+        cat.index.put_run(run, study=config, preset="tiny", overrides=[], started=iso(started), status=status)
+
+    imported = _put(cat, "segy_import", _ds())  # made by no run
+    ran("r1", "A", t0, "COMPLETE")  # configuration A, superseded by r2
+    a = made("a", "r1")
+    b = made("b", "r1", [a])
+    c = made("c", "r1", [b])
+    ran("r2", "A", t0 + 86400, "COMPLETE")  # A's newest completed run: a fully cached rerun but for d
+    reused("r2", a, b)
+    d = made("d", "r2", [b])
+    ran("r3", "B", t0 + 2 * 86400, "FAIL")
+    e = made("e", "r3", [a])
+    f = made("f", "r3", [e])
+    j = made("j", "r3")
+    k = made("k", "r3", created=later - 3600)  # made an hour before "now"
+    ran("r5", "C", later - 3600, "COMPLETE")  # a run since the cutoff that reused j
+    reused("r5", j)
+    ran("r6", "D", t0 + 3 * 86400, "RUNNING")  # a run still going (this process) that reused e
+    reused("r6", e)
+
+    assert {r.key for r in unreferenced(cat, week, later)} == {c.key, f.key}  # e: r6 is still going
+    ran("r6", "D", t0 + 3 * 86400, "FAIL")
+    plan = collect_unreferenced(cat, week, dry_run=True, now=later)
+    assert {r.key for r in plan} == {c.key, e.key, f.key}
+    assert [r.key for r in plan].index(f.key) < [r.key for r in plan].index(e.key)  # dependents first
+    assert len(cat.list()) == 9 and unreferenced(cat, 30 * 86400, later) == []  # nothing is 30 days old
+    assert unreferenced(cat, week) == []  # today, nothing is a week old
+
+    assert cat.claim(c.key, owner_id("r9"), "thing", "c", "1") is not None  # a run reuses c after the listing
+    removed = collect_unreferenced(cat, week, now=later)
+    assert [r.key for r in removed] == [f.key, e.key]  # c: a run used it since the listing
+    kept = {imported.key, a.key, b.key, c.key, d.key, j.key, k.key}
+    assert {r.key for r in cat.list()} == kept and cat.index.claims() == []
+    for r in (e, f):
+        assert not cat.storage.fs.exists(cat.storage.path(r.uri)) and cat.index.get(r.key) is None
+    for r in cat.list():
+        assert cat.open(r.key).load().v.shape == (6, 3)
+    assert collect_unreferenced(cat, week, now=later) == [] and collect_unreferenced(cat, 0) == []
+
+    owner = owner_id("gc")  # taking a dataset for removal: refused once a run used it since; runs wait meanwhile
+    assert not cat.index.take(c.key, owner, since=t0) and cat.index.take(d.key, owner, since=time.time() + 1)
+    assert cat.index.claim(d.key, owner_id("r10"), {"kind": "thing", "step": "d", "version": "1", "uri": d.uri})[0] \
+        == "busy"
+    with pytest.raises(InputError, match="older-than '7 days'"):
+        parse_duration("7 days")
+    assert parse_duration("12h") == 43200 and parse_duration("30m") == 1800 and parse_duration("1.5d") == 129600

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import xarray as xr
 
 from data_catalog import Catalog, make_key
+from tests.conftest import Strata
 
 
 def _put(cat, step, inputs=()):
@@ -38,7 +42,7 @@ def test_a_root_of_another_format_is_refused_in_one_line(strata_offline):
     _put(cat, "a")
     cat.close()
     marker = strata_offline.root / "strata-root.json"
-    assert marker.read_text().strip() == '{"format": 1}'  # written with the first dataset
+    assert json.loads(marker.read_text()) == {"format": 1, "root": str(strata_offline.root.resolve())}  # first dataset
     assert strata_offline("catalog", "list").returncode == 0
     for fmt, says in ((99, "upgrade strata to open it"), (0, "`strata catalog reindex` migrates it")):
         marker.write_text(f'{{"format": {fmt}}}\n')
@@ -46,6 +50,23 @@ def test_a_root_of_another_format_is_refused_in_one_line(strata_offline):
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and says in proc.stderr, proc.stderr
     assert strata_offline("catalog", "reindex").returncode == 0  # what the message says to run
     assert strata_offline.json("catalog", "list")[0]["step"] == "a" and '"format": 1' in marker.read_text()
+
+
+def test_a_copied_root_is_refused_until_reindexed_and_never_touches_the_original(strata_offline, tmp_path):
+    """The index holds the datasets' paths: a copy used as is would read, and remove, the original's datasets."""
+    cat = Catalog(strata_offline.root)
+    a = _put(cat, "a")
+    cat.close()
+    copy = Strata(tmp_path / "copy", None)
+    shutil.copytree(strata_offline.root, copy.root)
+    for args in (["catalog", "list"], ["catalog", "rm", a.key], ["catalog", "gc"]):
+        proc = copy(*args, check=False)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "(moved or copied): `strata catalog reindex --root" in proc.stderr
+    assert copy("catalog", "reindex").returncode == 0
+    assert copy("catalog", "rm", a.key).returncode == 0 and copy.json("catalog", "list") == []
+    assert [r["key"] for r in strata_offline.json("catalog", "list")] == [a.key]  # the original keeps it
+    assert strata_offline("catalog", "verify").returncode == 0
 
 
 def test_plot_and_segy_export_refuse_targets_they_cannot_write(strata_offline, tmp_path):
@@ -59,3 +80,43 @@ def test_plot_and_segy_export_refuse_targets_they_cannot_write(strata_offline, t
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith("error:"), args
         assert says in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "missing").exists()  # nothing created on the way
+
+
+def test_gc_older_than_lists_then_removes_unreferenced_outputs(strata_offline):
+    """`gc --older-than 7d`: a failed run's datasets of ten days ago go (with --dry-run: are listed only); what the
+    newest completed run of its configuration made stays, and so does what was made today."""
+    from datetime import UTC, datetime, timedelta
+
+    from data_catalog import owner_id
+
+    old = (datetime.now(UTC) - timedelta(days=10)).isoformat(timespec="seconds")
+    cat = Catalog(strata_offline.root)
+
+    def made(step, run, inputs=(), created=old):
+        key = make_key(step, "1", {}, list(inputs))
+        assert cat.claim(key, owner_id(run), "thing", step, "1") is None
+        return cat.write(key, "thing", xr.Dataset({"v": ("x", np.arange(4.0))}),
+                         {"step": step, "version": "1", "params": {}, "inputs": list(inputs), "code": {},
+                          "study": "demo", "flow_run_id": run, "created": created})
+
+    cat.index.put_run("ok", study="demo", preset="tiny", overrides=[], started=old, status="COMPLETE")
+    a = made("a", "ok")
+    cat.index.put_run("failed", study="demo", preset="tiny", overrides=["x=1"], started=old, status="FAIL")
+    b = made("b", "failed", [a.key])
+    c = made("c", "failed", [b.key])
+    today = made("today", "failed", created=datetime.now(UTC).isoformat(timespec="seconds"))
+    cat.close()
+
+    bad = strata_offline("catalog", "gc", "--older-than", "a week", check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--older-than 'a week'" in bad.stderr
+    assert strata_offline("catalog", "gc").stdout.strip() == "nothing to collect"  # without --older-than
+    dry = strata_offline.json("catalog", "gc", "--older-than", "7d", "--dry-run")
+    assert dry["dry_run"] and dry["removed"] == [] and [r["key"] for r in dry["unreferenced"]] == [c.key, b.key]
+    assert len(strata_offline.json("catalog", "list")) == 4  # a dry run removes nothing
+    out = strata_offline("catalog", "gc", "--older-than", "7d").stdout
+    assert out.splitlines()[-1] == "2 unreferenced dataset(s) removed" and c.key in out and b.key in out
+    assert {r["key"] for r in strata_offline.json("catalog", "list")} == {a.key, today.key}
+    assert not (strata_offline.root / "datasets" / "thing" / f"{b.key}.zarr").exists()
+    assert strata_offline("catalog", "verify").returncode == 0
+    assert today.key in strata_offline("catalog", "gc", "--older-than", "0s").stdout  # any age: only a stays
+    assert [r["key"] for r in strata_offline.json("catalog", "list")] == [a.key]
