@@ -30,6 +30,7 @@ class CatalogEpochStore:
     def __init__(self, storage: Storage, uri: str, step: str, code: Mapping[str, Any],
                  saved: Callable[[int], None] | None = None):
         self.storage, self.uri, self.step, self.saved = storage, uri, step, saved
+        self.failed = False  # a save failed (the disk is full): no more saves
         self.source = str(code.get("source_hash", ""))
 
     def _slot(self, call: int, slot: int) -> str:
@@ -69,7 +70,15 @@ class CatalogEpochStore:
             names.append([name, dtype, list(a.shape), sum(p.size for p in parts.get(dtype, []))])
             parts.setdefault(dtype, []).append(np.ascontiguousarray(a).reshape(-1))
         ds = xr.Dataset({dtype: (f"n_{i}", np.concatenate(p)) for i, (dtype, p) in enumerate(parts.items())})
-        self.storage.write(self._slot(call, epoch % 2), ds,
-                           {"names": names, "meta": dict(meta), "source_hash": self.source})
+        if self.failed:
+            return
+        try:
+            self.storage.write(self._slot(call, epoch % 2), ds,
+                               {"names": names, "meta": dict(meta), "source_hash": self.source})
+        except OSError as exc:  # e.g. a full disk: training goes on, without a state to resume from
+            self.failed = True
+            warnings.warn(f"step {self.step}: the epoch state could not be kept ({exc.strerror or exc}); training "
+                          "goes on, but a kill now restarts it from the start", UserWarning, stacklevel=2)
+            return
         if self.saved is not None:
             self.saved(epoch)

@@ -7,6 +7,7 @@ touch storage only, never the SQLite index. What they need travels in one frozen
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import threading
@@ -15,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ import xarray as xr
 
 from data_catalog import RegionWriter, Storage
 from strata_errors import InputError, RunError
+from tasks.nn.resume import epoch_store
 
 __all__ = ["PieceSpec", "Warned", "compute_whole", "compute_pieces", "maybe_fault", "select_piece", "as_dataset"]
 
@@ -50,33 +53,94 @@ class PieceSpec:
     coord_param: str | None = None
 
 
-def maybe_fault(step: str, piece: int) -> None:
-    """Honour ``STRATA_FAULT=<step>:<piece>:<raise|kill|flaky>`` (tests hit a chosen point); ``flaky`` raises the
-    first time only (a transient failure), remembered by a file in ``$STRATA_FAULT_STATE`` (a directory)."""
+_ACTIONS = ("raise", "kill", "flaky", "killworker", "enospc")
+
+
+def _armed(step: str, piece: int) -> str | None:
+    """The action ``STRATA_FAULT=<step>:<piece>:<action>`` arms at (``step``, ``piece``), else None."""
     spec = os.environ.get("STRATA_FAULT")
     if not spec:
-        return
+        return None
     try:
         name, idx, action = spec.rsplit(":", 2)
         idx_i = int(idx)
     except ValueError:
-        raise InputError(f"STRATA_FAULT={spec!r}: expected <step>:<piece>:<raise|kill>") from None
-    if name != step or idx_i != piece:
-        return
+        raise InputError(f"STRATA_FAULT={spec!r}: expected <step>:<piece>:<{'|'.join(_ACTIONS)}>") from None
+    if action not in _ACTIONS:
+        raise InputError(f"STRATA_FAULT action must be one of {', '.join(_ACTIONS)}, not {action!r}")
+    return action if (name, idx_i) == (step, piece) else None
+
+
+def _first_time(step: str, piece: int, action: str) -> bool:
+    """Is this the first time the fault fires? (remembered by a file in ``$STRATA_FAULT_STATE``, a directory,
+    created just before the fault fires: its mtime is the moment of the fault)"""
+    state = os.environ.get("STRATA_FAULT_STATE")
+    if not state:
+        raise InputError(f"STRATA_FAULT=...:{action} needs STRATA_FAULT_STATE, a directory to remember it in")
+    try:
+        os.close(os.open(os.path.join(state, f"{step}-{piece}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False  # fired once already: this attempt goes through
+    return True
+
+
+def maybe_fault(step: str, piece: int) -> None:
+    """Tests hit a chosen point with ``STRATA_FAULT=<step>:<piece>:<action>``; here, as the piece starts:
+    ``raise`` fails it, ``kill`` SIGKILLs the process group (the run), ``flaky`` raises the first time only
+    (a transient failure; see :func:`_first_time`). ``killworker`` and ``enospc`` fire while the piece's
+    result is written (:func:`write_fault`)."""
+    action = _armed(step, piece)
     if action == "kill":
         os.killpg(os.getpgrp(), signal.SIGKILL)
     if action == "raise":
         raise RuntimeError(f"injected fault at {step}:{piece}")
-    if action == "flaky":
-        state = os.environ.get("STRATA_FAULT_STATE")
-        if not state:
-            raise InputError("STRATA_FAULT=...:flaky needs STRATA_FAULT_STATE, a directory to remember it in")
-        try:
-            os.close(os.open(os.path.join(state, f"{step}-{piece}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return  # failed once already: this attempt goes through
+    if action == "flaky" and _first_time(step, piece, action):
         raise RuntimeError(f"injected transient fault at {step}:{piece}")
-    raise InputError(f"STRATA_FAULT action must be raise, kill or flaky, not {action!r}")
+
+
+@contextmanager
+def write_fault(step: str, piece: int) -> Iterator[None]:
+    """While the piece's result is written: the faults of ``STRATA_FAULT`` that hit storage. Right after the first
+    data chunk is stored (the region is half written, its marker missing), ``killworker`` SIGKILLs this process
+    alone, the first time only (a Dask worker dying mid-piece; its nanny starts another), and ``enospc`` raises
+    ``OSError(ENOSPC)`` naming the chunk (the disk filled up). Local roots only: it wraps zarr's ``LocalStore.set``
+    for the duration (one piece at a time per process: strata's workers have one thread)."""
+    action = _armed(step, piece)
+    if action not in ("killworker", "enospc"):
+        yield
+        return
+    from zarr.storage import LocalStore
+
+    original = LocalStore.set
+
+    async def faulty_set(store: LocalStore, key: str, value: Any) -> None:
+        await original(store, key, value)
+        if key.rsplit("/", 1)[-1] == "zarr.json":  # metadata: not yet
+            return
+        if action == "enospc":
+            raise OSError(errno.ENOSPC, "No space left on device (injected)", str(store.root / key))
+        if _first_time(step, piece, action):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    LocalStore.set = faulty_set  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LocalStore.set = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def _disk_full_named(uri: str, step: str | None = None) -> Iterator[None]:
+    """A full disk (or quota) while writing ``uri``: one line that says so and names the dataset (an ``OSError`` of
+    a write may name no file at all). ``step``: named too (a whole step; a piece's failure is named by the step)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        msg = f"disk full writing {uri} ({exc.strerror or exc})"
+        raise RunError(f"step {step}: {msg}; nothing of it is visible: a rerun with space writes it" if step
+                       else msg) from None
 
 
 @contextmanager
@@ -163,9 +227,14 @@ def compute_whole(spec: PieceSpec) -> list[Warned]:
 
     kept: list[Warned] = []
     maybe_fault(spec.step, 0)
-    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"):
+    from .epochs import CatalogEpochStore
+
+    store = CatalogEpochStore(spec.storage, spec.uri, spec.step, spec.lineage.get("code", {}),
+                              saved=partial(maybe_fault, f"{spec.step}.epoch"))  # STRATA_FAULT=<step>.epoch:<n>:kill
+    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"), epoch_store(store):
         out = as_dataset(spec.fn(*_load_inputs(spec), **spec.params), spec.step)
-    spec.storage.write(spec.uri, out, spec.lineage)
+    with _disk_full_named(spec.uri, spec.step), write_fault(spec.step, 0):
+        spec.storage.write(spec.uri, out, spec.lineage)
     return kept
 
 
@@ -197,8 +266,10 @@ def compute_piece(spec: PieceSpec, index: int, kept: list[Warned]) -> None:
     if writer.dim not in out.dims or not np.array_equal(np.asarray(out[writer.dim].values), labels):
         raise RunError(f"step {spec.step} piece {index}: the result must have dim {writer.dim!r} "
                        f"with the piece's coordinates {labels.tolist()[:5]}...")
-    try:
-        writer.ensure_layout(out)
-    except (ValueError, TimeoutError) as exc:
-        raise RunError(f"step {spec.step} piece {index}: {exc}") from None
-    writer.write(index, out)
+    with _disk_full_named(writer.uri):
+        try:
+            writer.ensure_layout(out)
+        except (ValueError, TimeoutError) as exc:
+            raise RunError(f"step {spec.step} piece {index}: {exc}") from None
+        with write_fault(spec.step, index):
+            writer.write(index, out)

@@ -105,6 +105,7 @@ class Runtime:
             self.server, self.server_started = server.ensure(self.home)
             server.wait_ready(self.home, self.server)
             os.environ["PREFECT_API_URL"] = self.server.url
+            self._stack.callback(server.watch(self.home, self.server))  # a server that dies is started again
             self._stack.callback(os.environ.pop, "PREFECT_API_URL", None)
             self.server_seconds = time.perf_counter() - t0
         from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -157,7 +158,7 @@ class Runtime:
                               "distributed.scheduler.worker-saturation": float("inf"), **quiet}):
             self.cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0", host="127.0.0.1", silence_logs=logging.WARNING,
+                dashboard_address="127.0.0.1:0", host="127.0.0.1", silence_logs=logging.WARNING,
                 env={**thread_env, "DEVITO_LANGUAGE": os.environ["DEVITO_LANGUAGE"]},
             )
         self.cluster_seconds = time.perf_counter() - t0

@@ -15,9 +15,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -25,9 +26,11 @@ from pathlib import Path
 
 from strata_errors import InputError, RunError
 
-__all__ = ["ServerInfo", "ensure", "wait_ready", "find", "healthy", "stop", "server_env", "free_port"]
+__all__ = ["ServerInfo", "ensure", "wait_ready", "find", "healthy", "stop", "server_env", "free_port", "command",
+           "watch", "DEFAULT_HOST"]
 
 STARTUP_SECONDS = 120.0
+DEFAULT_HOST = "127.0.0.1"  # loopback only: other machines reach a root's server only when asked (--host ADDR)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,11 @@ def server_env(home: Path) -> dict[str, str]:
     if _migrated_marker(home).exists():
         env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
     return env
+
+
+def command(host: str = DEFAULT_HOST, port: int = 4200) -> list[str]:
+    """The command line of a root's server: it listens on ``host`` alone (loopback unless asked otherwise)."""
+    return [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
 
 
 def _migrated_marker(home: Path) -> Path:
@@ -128,7 +136,7 @@ def find(home: Path) -> ServerInfo | None:
     return info if _is_server(info.pid) else None
 
 
-def ensure(home: Path, host: str = "127.0.0.1", port: int | None = None) -> tuple[ServerInfo, bool]:
+def ensure(home: Path, host: str = DEFAULT_HOST, port: int | None = None) -> tuple[ServerInfo, bool]:
     """(the home's server, whether it was started now): the recorded one while its process lives,
     else a new one, spawned without waiting for it (it boots while the caller imports)."""
     with _locked(home):
@@ -140,12 +148,11 @@ def ensure(home: Path, host: str = "127.0.0.1", port: int | None = None) -> tupl
             return info, False
         port = port or free_port(host)
         log = home / "server.log"
+        if not os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"):  # its SQLite file, with the user's umask
+            os.close(os.open(home / "prefect.db", os.O_CREAT | os.O_WRONLY, 0o666))  # (SQLite: 0644 whatever it is)
         with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=server_env(home),
-                start_new_session=True,
-            )
+            proc = subprocess.Popen(command(host, port), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=server_env(home), start_new_session=True)
         info = ServerInfo(f"http://{host}:{port}/api", proc.pid, host, port, str(log), time.time(),
                           _prefect_version())
         (home / "server.json").write_text(json.dumps(asdict(info), indent=2))
@@ -185,3 +192,34 @@ def stop(home: Path, timeout: float = 20.0) -> ServerInfo | None:
         if _is_server(info.pid):
             os.killpg(info.pid, signal.SIGKILL)
         return info
+
+
+def watch(home: Path, info: ServerInfo, every: float = 1.0) -> Callable[[], None]:
+    """Keep a run's server up: a thread that, when the server's process dies (killed, out of memory), starts
+    another on the same host and port, so the run's Prefect client finds it again while it retries its calls
+    (about a minute: flow and task runs live in the server's database, which the new server opens). Returns
+    the function that stops watching. A server of another address recorded meanwhile is left alone."""
+    done = threading.Event()
+
+    def loop() -> None:
+        current = info
+        while not done.wait(every):
+            if _alive(current.pid):
+                continue
+            try:
+                new, started = ensure(home, current.host, current.port)
+            except (InputError, OSError):
+                return  # another server now serves this root, or none can start: the run's calls fail
+            if started:
+                print(f"warning: the Prefect server of this data root (pid {current.pid}) died during the run; "
+                      f"started another at {new.url} (pid {new.pid})", file=sys.stderr, flush=True)
+            current = new
+
+    thread = threading.Thread(target=loop, name="strata-server-watch", daemon=True)
+    thread.start()
+
+    def stop_watching() -> None:
+        done.set()
+        thread.join(timeout=5)
+
+    return stop_watching

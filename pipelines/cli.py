@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -380,6 +381,8 @@ def cmd_server_status(args) -> int:
 
 # -- catalog -----------------------------------------------------------------------------------------
 def cmd_list(args) -> int:
+    if args.kind is not None and not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", args.kind):
+        raise InputError(f"kind {args.kind!r} is not a kind name (lowercase letters, digits and _)")
     recs = _catalog(args).list(args.kind)
     if args.json:
         _emit_json([{"key": r.key, "kind": r.kind, "step": r.step, "created": r.created, "uri": r.uri} for r in recs])
@@ -423,15 +426,25 @@ def cmd_rm(args) -> int:
 
 
 def cmd_gc(args) -> int:
-    from data_catalog.housekeeping import collect
+    from data_catalog.housekeeping import collect, collect_unreferenced, parse_duration
 
-    uris = collect(_catalog(args), dry_run=args.dry_run)
+    age = None if args.older_than is None else parse_duration(args.older_than)  # bad input: before any change
+    cat = _catalog(args)
+    uris = collect(cat, dry_run=args.dry_run)
+    old = [] if age is None else collect_unreferenced(cat, age, dry_run=args.dry_run)
     if args.json:
-        _emit_json({"dry_run": args.dry_run, "removed": uris})
+        _emit_json({"dry_run": args.dry_run, "removed": uris,
+                    "unreferenced": [{"key": r.key, "kind": r.kind, "step": r.step, "created": r.created,
+                                      "uri": r.uri} for r in old]})
         return 0
+    verb = "would remove" if args.dry_run else "removed"
     for uri in uris:
-        print(f"{'would remove' if args.dry_run else 'removed'} {uri}")
-    print(f"{len(uris)} incomplete leftover(s) {'would be removed' if args.dry_run else 'removed'}" if uris
+        print(f"{verb} {uri}")
+    for r in old:
+        print(f"{verb} {r.key}  {r.kind:<16} {r.step:<16} {r.created or ''}  (unreferenced)")
+    parts = [f"{len(uris)} incomplete leftover(s)"] if uris else []
+    parts += [f"{len(old)} unreferenced dataset(s)"] if old else []
+    print(f"{' and '.join(parts)} {'would be removed' if args.dry_run else 'removed'}" if parts
           else "nothing to collect")
     return 0
 
@@ -568,6 +581,8 @@ def _output_file(text: str):
     if out.is_dir():
         raise InputError(f"{text} is a directory; give a file name")
     folder = out.parent if str(out.parent) else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"cannot write {text}: {folder} is a file, not a folder")
     if not folder.is_dir():
         raise InputError(f"cannot write {text}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -603,8 +618,11 @@ def cmd_segy_import(args) -> int:
     from tasks.seismic.segy import probe_segy, read_segy
 
     path = Path(args.file).expanduser().resolve()
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"SEG-Y file {args.file} does not exist")
+    if not path.is_file():
+        raise InputError(f"{args.file} is {'a directory' if path.is_dir() else 'not a regular file'}, "
+                         "not a SEG-Y file")
     info = probe_segy(path)  # cheap: headers and size; a bad file stops here
     try:
         digest, size = _file_digest(path)
@@ -774,6 +792,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_rm)
     s = c.add_parser("gc", parents=[common], help="remove what dead runs left incomplete")
+    s.add_argument("--older-than", metavar="DURATION",
+                   help="also remove complete datasets nothing has referenced for DURATION (7d, 12h, 30m)")
     s.add_argument("--dry-run", action="store_true")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_gc)
@@ -829,6 +849,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the system said no outside a step (a full disk, a vanished folder): one line
+        if isinstance(exc, BrokenPipeError):
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 def entry() -> None:

@@ -138,3 +138,19 @@ def test_the_catalog_store_keeps_the_newest_whole_slot_and_the_dataset_write_rem
     assert other.load(0) is None  # another version of the step's code starts over
     storage.write(uri, xr.Dataset({"a": ("x", np.arange(3.0))}), {"key": "k"})
     assert not (tmp_path / "datasets/checkpoint/k.zarr/.strata/training").exists()
+
+
+def test_a_full_disk_while_keeping_the_state_warns_and_training_goes_on(tmp_path, monkeypatch):
+    import errno
+
+    storage = Storage(tmp_path)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage, "write", full)
+    store = CatalogEpochStore(storage, storage.uri("checkpoint", "k"), "train", {"source_hash": "abc"})
+    m0, h0 = _mlp(epochs=3)
+    with epoch_store(store), pytest.warns(UserWarning, match="could not be kept .No space left on device"):
+        m1, h1 = _mlp(epochs=3)
+    assert h1 == h0 and store.failed
