@@ -130,11 +130,15 @@ def unreferenced(cat: Catalog, older_than: float, now: float | None = None) -> l
     With the cutoff ``now - older_than``, a dataset is *referenced* — kept — when it was made after the cutoff;
     or a run started after the cutoff, or a run still going, made or reused it (the index notes each use); or
     the newest completed run of a configuration (study, preset, overrides) made or reused it, whatever its
-    age; or it was imported (no run made it: it cannot be recomputed); or it is an input, directly or not, of
+    age; or it was imported (no run made it: it cannot be recomputed), or made by a run this index does not know
+    (an older root); or it is an input, directly or not, of
     a kept dataset — so nothing kept loses an input, and the lineage of all that stays is whole. The rest is
     removed: what superseded runs of a configuration and failed runs made, once no run has used it for
     ``older_than``. A run's reuses are known to the index that ran it (``reindex`` keeps the runs that made
     datasets, not the ones that reused them)."""
+    if not cat.storage.is_local:
+        raise InputError("gc --older-than needs a local data root: on an object store each host's index knows only "
+                         "its own runs, so what other hosts' runs use would look unreferenced")
     now = time.time() if now is None else now
     cutoff = now - older_than
     recs = {r.key: r for r in cat.index.list()}
@@ -149,7 +153,7 @@ def unreferenced(cat: Catalog, older_than: float, now: float | None = None) -> l
     for rec in recs.values():
         if rec.flow_run_id:
             used.setdefault(rec.flow_run_id, set()).add(rec.key)
-        if not rec.flow_run_id or _epoch(rec.created, now) >= cutoff:
+        if not rec.flow_run_id or rec.flow_run_id not in status or _epoch(rec.created, now) >= cutoff:
             keep.add(rec.key)
     newest: dict[tuple[Any, ...], str] = {}
     for run, study, preset, overrides, started, state in sorted(runs, key=lambda r: _epoch(r[4], now)):

@@ -148,7 +148,11 @@ class Storage:
             return np.asarray(ds[name].values) if name in ds.variables or name in ds.dims else None
 
     def delete(self, uri: str) -> None:
+        """Remove a dataset: its group metadata (which marks it complete) first, so a removal cut short leaves
+        what no run adopts, only an incomplete leftover."""
         path = self.path(uri)
+        if self.fs.exists(f"{path}/zarr.json"):
+            self.fs.rm(f"{path}/zarr.json")
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
         if self.fs.exists(path + _LAYOUT_CLAIM):

@@ -194,23 +194,29 @@ def stop(home: Path, timeout: float = 20.0) -> ServerInfo | None:
         return info
 
 
-def watch(home: Path, info: ServerInfo, every: float = 1.0) -> Callable[[], None]:
+def watch(home: Path, info: ServerInfo, every: float = 1.0, restarts: int = 3) -> Callable[[], None]:
     """Keep a run's server up: a thread that, when the server's process dies (killed, out of memory), starts
     another on the same host and port, so the run's Prefect client finds it again while it retries its calls
-    (about a minute: flow and task runs live in the server's database, which the new server opens). Returns
-    the function that stops watching. A server of another address recorded meanwhile is left alone."""
+    (about a minute: flow and task runs live in the server's database, which the new server opens), at most
+    ``restarts`` times (one that cannot start, its port taken, is not respawned forever). Returns the function
+    that stops watching. A server of another address recorded meanwhile is left alone."""
     done = threading.Event()
 
     def loop() -> None:
-        current = info
+        current, left = info, restarts
         while not done.wait(every):
             if _alive(current.pid):
                 continue
+            if left == 0:
+                print(f"warning: the Prefect server of this data root died {restarts + 1} times during the run; "
+                      f"not starting it again (its log: {current.log})", file=sys.stderr, flush=True)
+                return
             try:
                 new, started = ensure(home, current.host, current.port)
             except (InputError, OSError):
                 return  # another server now serves this root, or none can start: the run's calls fail
             if started:
+                left -= 1
                 print(f"warning: the Prefect server of this data root (pid {current.pid}) died during the run; "
                       f"started another at {new.url} (pid {new.pid})", file=sys.stderr, flush=True)
             current = new

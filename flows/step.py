@@ -163,7 +163,7 @@ def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[st
     try:
         rec, computed = materialize(run.catalog, key, step.kind, lineage, run.owner, compute, emit)
     except StrataError as exc:  # the step's name in front, once; the type (its exit code) kept
-        if str(exc).startswith(f"step {step.name}"):
+        if str(exc).startswith((f"step {step.name}:", f"step {step.name} ")):
             raise
         raise type(exc)(f"step {step.name} ({label or key}): {exc}") from exc
     except Exception as exc:

@@ -430,8 +430,8 @@ def cmd_gc(args) -> int:
 
     age = None if args.older_than is None else parse_duration(args.older_than)  # bad input: before any change
     cat = _catalog(args)
+    old = [] if age is None else collect_unreferenced(cat, age, dry_run=args.dry_run)  # may refuse: first
     uris = collect(cat, dry_run=args.dry_run)
-    old = [] if age is None else collect_unreferenced(cat, age, dry_run=args.dry_run)
     if args.json:
         _emit_json({"dry_run": args.dry_run, "removed": uris,
                     "unreferenced": [{"key": r.key, "kind": r.kind, "step": r.step, "created": r.created,

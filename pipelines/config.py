@@ -65,15 +65,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise InputError(f"cannot read study file {path}: {exc.strerror}") from None
     try:
         doc = yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as exc:  # a tag safe_load does not build, e.g. !!python/object
-        mark = exc.problem_mark
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(f"{path}:{where}: YAML tag not allowed: {exc.problem.split('tag ')[-1]} (a study file "
-                         "holds plain YAML: mappings, lists, numbers, strings)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(f"{path}:{where}: YAML syntax error: {getattr(exc, 'problem', exc)}") from None
+        problem = str(getattr(exc, "problem", exc))
+        if "could not determine a constructor" in problem:  # a tag safe_load does not build, e.g. !!python/object
+            raise InputError(f"{path}:{where}: YAML tag not allowed: {problem.split('tag ')[-1]} (a study file "
+                             "holds plain YAML: mappings, lists, numbers, strings)") from None
+        raise InputError(f"{path}:{where}: YAML syntax error: {problem}") from None
     if not isinstance(doc, dict) or "study" not in doc:
         raise InputError(f"{path}: a study file is a mapping with keys study, config, presets")
     unknown = set(doc) - {"study", "description", "config", "presets", "cluster"}  # cluster: pipelines.cluster

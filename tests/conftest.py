@@ -5,9 +5,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,38 +31,69 @@ def group_alive(pgid: int) -> list[str]:
     return [line for line in out.splitlines() if line.split()[1] == str(pgid) and not line.split()[2].startswith("Z")]
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory):
-    """A real Prefect server on loopback shared by every test that runs flows."""
-    if os.environ.get("PREFECT_API_URL"):
-        yield os.environ["PREFECT_API_URL"]
-        return
-    home = tmp_path_factory.mktemp("prefect-home")
+_SHARED_URL = "STRATA_TEST_PREFECT_URL"  # the controller's server, inherited by pytest-xdist workers
+_SHARED = pytest.StashKey[tuple[subprocess.Popen, Path]]()
+
+
+def _start_prefect_server(home: Path) -> tuple[subprocess.Popen, str]:
+    """A real Prefect server on loopback, its data in ``home``; (its process, its API URL) once healthy."""
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
-    log = open(home / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    with open(home / "server.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                 "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + 120
     while True:
         try:
             with urllib.request.urlopen(url + "/health", timeout=2):
-                break
+                return proc, url
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 log_tail = (home / "server.log").read_text()[-2000:]
                 raise RuntimeError(f"Prefect server did not start: {log_tail}") from None
             time.sleep(0.3)
-    yield url
+
+
+def _stop_prefect_server(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(15)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``-n N``) the controller starts the one Prefect server its workers share: a flow run
+    made on one worker (a shared tiny run) is known to the server the other asks."""
+    if (getattr(config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER")
+            and not os.environ.get("PREFECT_API_URL")):
+        home = Path(tempfile.mkdtemp(prefix="strata-test-prefect-"))
+        proc, url = _start_prefect_server(home)
+        config.stash[_SHARED] = (proc, home)
+        os.environ[_SHARED_URL] = url
+
+
+def pytest_unconfigure(config):
+    if _SHARED in config.stash:
+        proc, home = config.stash[_SHARED]
+        _stop_prefect_server(proc)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A real Prefect server on loopback shared by every test that runs flows (and by every xdist worker)."""
+    url = os.environ.get("PREFECT_API_URL") or os.environ.get(_SHARED_URL)
+    if url:
+        yield url
+        return
+    proc, url = _start_prefect_server(tmp_path_factory.mktemp("prefect-home"))
+    yield url
+    _stop_prefect_server(proc)
 
 
 class Strata:
@@ -110,7 +143,8 @@ def tiny_run(tmp_path_factory, prefect_server):
     """``tiny_run(study) -> (Strata, proc)``: one serial ``strata run STUDY --preset tiny --json`` per study and
     test session, shared by the study contract suite (its reference run) and study-specific checks. Under
     pytest-xdist the workers share it too: the first to ask runs it (under a file lock), the others read its
-    root and its recorded output (with their own Prefect server: a rerun on it computes nothing either way)."""
+    root and its recorded output. Tests may rerun on that root (everything reused) at the same time: a test
+    that needs a root no one else touches makes its own run."""
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         shared = shared.parent  # the session's folder, above each worker's own

@@ -217,6 +217,25 @@ def test_keys_fingerprints_and_lineage_do_not_depend_on_the_root(tmp_path, monke
     assert docs[0] == docs[1]
 
 
+def test_a_removal_cut_short_leaves_nothing_a_run_would_adopt(cat, monkeypatch):
+    """Storage.delete removes the group's metadata (which marks the dataset complete) first: a removal
+    interrupted after it leaves files no claim adopts as complete, only an incomplete leftover."""
+    rec = _put(cat, "a", _ds())
+    rm = cat.storage.fs.rm
+
+    def rm_once(path, *args, **kw):
+        monkeypatch.setattr(cat.storage.fs, "rm", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+        return rm(path, *args, **kw)
+
+    monkeypatch.setattr(cat.storage.fs, "rm", rm_once)
+    with pytest.raises(KeyboardInterrupt):
+        cat.storage.delete(rec.uri)
+    monkeypatch.setattr(cat.storage.fs, "rm", rm)
+    assert cat.storage.fs.exists(cat.storage.path(rec.uri)) and not cat.storage.is_complete(rec.uri)
+    cat.index.delete([rec.key])  # the index row went too (as a run finds it after an interrupted rm)
+    assert cat.claim(rec.key, "another-run", "thing", "a", "1") is None  # to compute, not adopted
+
+
 def test_du_rm_and_gc_lose_nothing_else(cat):
     """Housekeeping: sizes per kind; a dataset others depend on is removed only with them (dependents first,
     a dry run removes nothing); gc removes what dead runs left incomplete and keeps a live run's claim."""
@@ -283,7 +302,12 @@ def test_gc_older_than_removes_only_outputs_nothing_references(cat):
     def ran(run: str, config: str, started: float, status: str) -> None:
         cat.index.put_run(run, study=config, preset="tiny", overrides=[], started=iso(started), status=status)
 
+    if not cat.storage.is_local:  # each host's index knows its own runs only: refused, before any change
+        with pytest.raises(InputError, match="needs a local data root"):
+            collect_unreferenced(cat, week, now=later)
+        return
     imported = _put(cat, "segy_import", _ds())  # made by no run
+    unknown = made("u", "r0")  # made by a run this index does not know (a root from before uses were noted)
     ran("r1", "A", t0, "COMPLETE")  # configuration A, superseded by r2
     a = made("a", "r1")
     b = made("b", "r1", [a])
@@ -306,13 +330,13 @@ def test_gc_older_than_removes_only_outputs_nothing_references(cat):
     plan = collect_unreferenced(cat, week, dry_run=True, now=later)
     assert {r.key for r in plan} == {c.key, e.key, f.key}
     assert [r.key for r in plan].index(f.key) < [r.key for r in plan].index(e.key)  # dependents first
-    assert len(cat.list()) == 9 and unreferenced(cat, 30 * 86400, later) == []  # nothing is 30 days old
+    assert len(cat.list()) == 10 and unreferenced(cat, 30 * 86400, later) == []  # nothing is 30 days old
     assert unreferenced(cat, week) == []  # today, nothing is a week old
 
     assert cat.claim(c.key, owner_id("r9"), "thing", "c", "1") is not None  # a run reuses c after the listing
     removed = collect_unreferenced(cat, week, now=later)
     assert [r.key for r in removed] == [f.key, e.key]  # c: a run used it since the listing
-    kept = {imported.key, a.key, b.key, c.key, d.key, j.key, k.key}
+    kept = {imported.key, unknown.key, a.key, b.key, c.key, d.key, j.key, k.key}
     assert {r.key for r in cat.list()} == kept and cat.index.claims() == []
     for r in (e, f):
         assert not cat.storage.fs.exists(cat.storage.path(r.uri)) and cat.index.get(r.key) is None

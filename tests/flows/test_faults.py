@@ -4,7 +4,7 @@ preset (``tiny_run``): the same output keys and fingerprints, nothing incomplete
 
 - a Dask worker SIGKILLed while it writes a piece (``killworker``, once): the run succeeds, Dask reruns the piece;
 - the root's Prefect server SIGKILLed while a step computes: the run keeps going (its server is started again on
-  the same port) or fails in one line; either way the rerun resumes;
+  the same port);
 - the disk filling up while a piece and a whole step write (``enospc``): one line naming the dataset, the rerun
   resumes.
 """
@@ -84,8 +84,8 @@ def test_a_dask_worker_killed_mid_piece_is_replaced_and_its_piece_rerun(referenc
 
 def test_the_prefect_server_killed_mid_run(reference, tmp_path, stop_root_servers):
     """The root's own server (no PREFECT_API_URL) SIGKILLed once the first generation step computes: the run
-    starts another server on the same port and finishes, or fails in one line; nothing incomplete is visible
-    either way, and the rerun computes only what is missing, ending with the reference's fingerprints."""
+    starts another server on the same port and finishes; nothing incomplete is visible, and the rerun computes
+    nothing, ending with the reference's fingerprints."""
     s = Strata(tmp_path / "root", None)
     s.env.pop("PREFECT_API_URL", None)
     s.env.pop("STRATA_EPHEMERAL", None)
@@ -103,27 +103,13 @@ def test_the_prefect_server_killed_mid_run(reference, tmp_path, stop_root_server
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    if proc.returncode == 0:
-        assert f"(pid {info['pid']}) died during the run; started another at {info['url']}" in err
-        assert "Traceback" not in err
-    else:
-        assert proc.returncode == 1, err[-3000:]
-        _one_error_line(err)
-    kept = _nothing_incomplete_visible(s)
+    assert proc.returncode == 0, err[-3000:]  # it went on (before the watch, it hung for minutes)
+    assert f"(pid {info['pid']}) died during the run; started another at {info['url']}" in err
+    assert "Traceback" not in err
+    _nothing_incomplete_visible(s)
     again = s.json("run", *TINY)
-    computed = set(again["computed"])
-    assert computed.isdisjoint(kept) and computed | kept == _all_keys(s)  # only what was missing
-    if proc.returncode == 0:
-        assert again["computed"] == [] and json.loads(out)["outputs"] == again["outputs"]
+    assert again["computed"] == [] and json.loads(out)["outputs"] == again["outputs"]
     _same_as_reference(s.root, again["outputs"], reference)
-
-
-def _all_keys(s: Strata) -> set[str]:
-    cat = Catalog(s.root)
-    try:
-        return {r.key for r in cat.list()}
-    finally:
-        cat.close()
 
 
 def test_a_full_disk_leaves_nothing_incomplete_visible(reference, strata):

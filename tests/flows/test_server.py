@@ -87,3 +87,23 @@ def test_a_stale_record_is_not_attached(tmp_path):
                                                   "host": "127.0.0.1", "port": 9, "log": "x", "started": 0.0,
                                                   "prefect": "3"}))
     assert server.find(home) is None  # alive, but not a Prefect server: a recycled pid
+
+
+def test_the_watch_restarts_a_dead_server_a_few_times_then_gives_up(tmp_path, monkeypatch, capsys):
+    """A server that dies again right after each start (its port taken, say) is started `restarts` times, then the
+    watch warns once and stops; nothing is spawned for real here (``ensure`` is replaced)."""
+    dead = 2 ** 22 + 12345  # no such process
+    info = server.ServerInfo("http://127.0.0.1:1/api", dead, "127.0.0.1", 1, str(tmp_path / "server.log"), 0.0, "x")
+    starts = []
+
+    def ensure(home, host, port):
+        starts.append((host, port))
+        return info, True  # "started", and dead again at once
+
+    monkeypatch.setattr(server, "ensure", ensure)
+    stop = server.watch(tmp_path, info, every=0.01, restarts=3)
+    deadline = time.monotonic() + 10
+    while "not starting it again" not in capsys.readouterr().err and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop()
+    assert starts == [("127.0.0.1", 1)] * 3
