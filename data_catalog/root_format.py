@@ -35,7 +35,8 @@ def check(storage: Storage) -> None:
     if not storage.fs.exists(path):
         return  # new, or written before the marker: format 1
     try:
-        found = int(json.loads(storage.fs.cat_file(path))["format"])
+        doc = json.loads(storage.fs.cat_file(path))
+        found = int(doc["format"])
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path} is not a strata root marker ({type(exc).__name__}): fix or remove it") from None
     if found > FORMAT:
@@ -45,7 +46,7 @@ def check(storage: Storage) -> None:
         how = _MIGRATIONS.get(found, "strata catalog reindex")
         raise InputError(f"data root {storage.root} has format {found} (this strata writes {FORMAT}): `{how}` "
                          f"migrates it")
-    written_at = json.loads(storage.fs.cat_file(path)).get("root")
+    written_at = doc.get("root")
     if storage.is_local and written_at and written_at != storage.root:
         raise InputError(f"data root {storage.root} was written at {written_at} (moved or copied): "
                          f"`strata catalog reindex --root {storage.root}` makes its index point here")

@@ -380,15 +380,25 @@ def cmd_server_status(args) -> int:
 
 
 # -- catalog -----------------------------------------------------------------------------------------
+def _listed(r) -> dict:
+    """A dataset record as ``catalog list --json`` (and ``gc --json``) show it."""
+    return {"key": r.key, "kind": r.kind, "step": r.step, "created": r.created, "uri": r.uri}
+
+
+def _listed_line(r) -> str:
+    """A dataset record as ``catalog list`` (and ``gc``) print it."""
+    return f"{r.key}  {r.kind:<16} {r.step:<16} {r.created or ''}"
+
+
 def cmd_list(args) -> int:
     if args.kind is not None and not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", args.kind):
         raise InputError(f"kind {args.kind!r} is not a kind name (lowercase letters, digits and _)")
     recs = _catalog(args).list(args.kind)
     if args.json:
-        _emit_json([{"key": r.key, "kind": r.kind, "step": r.step, "created": r.created, "uri": r.uri} for r in recs])
+        _emit_json([_listed(r) for r in recs])
     else:
         for r in recs:
-            print(f"{r.key}  {r.kind:<16} {r.step:<16} {r.created or ''}")
+            print(_listed_line(r))
     return 0
 
 
@@ -433,15 +443,13 @@ def cmd_gc(args) -> int:
     old = [] if age is None else collect_unreferenced(cat, age, dry_run=args.dry_run)  # may refuse: first
     uris = collect(cat, dry_run=args.dry_run)
     if args.json:
-        _emit_json({"dry_run": args.dry_run, "removed": uris,
-                    "unreferenced": [{"key": r.key, "kind": r.kind, "step": r.step, "created": r.created,
-                                      "uri": r.uri} for r in old]})
+        _emit_json({"dry_run": args.dry_run, "removed": uris, "unreferenced": [_listed(r) for r in old]})
         return 0
     verb = "would remove" if args.dry_run else "removed"
     for uri in uris:
         print(f"{verb} {uri}")
     for r in old:
-        print(f"{verb} {r.key}  {r.kind:<16} {r.step:<16} {r.created or ''}  (unreferenced)")
+        print(f"{verb} {_listed_line(r)}  (unreferenced)")
     parts = [f"{len(uris)} incomplete leftover(s)"] if uris else []
     parts += [f"{len(old)} unreferenced dataset(s)"] if old else []
     print(f"{' and '.join(parts)} {'would be removed' if args.dry_run else 'removed'}" if parts
