@@ -2,8 +2,14 @@
 
 For k = 1…K: summaries s^k at the previous estimates (training and held-out samples, mapped over
 samples); CNF_k trained on (x, [s^k, x̂^{k-1}]) in a fresh process with all the configured threads;
-held-out posterior draws and the iteration's metrics; then (k < K) the posterior means x̂^k of every
-sample. Iteration k's datasets take iteration k−1's as inputs, so lineage and resumption follow.
+held-out posterior draws, the baselines (training mean, ridge on PCA) and the iteration's metrics; then
+(k < K) the posterior means x̂^k of every sample. Iteration k's datasets take iteration k−1's as inputs, so
+lineage and resumption follow.
+
+Cross-fitting (``aspire.cross_fit`` F ≥ 2): for k < K also F fold CNFs, fold f's trained without the
+training samples of fold f; a training sample's next estimate comes from the CNF of its fold, every
+held-out case's from fold 0's — so training and held-out estimates are made alike, neither by a CNF that
+saw its sample. The iteration's metrics use the CNF trained on all pairs.
 """
 
 from __future__ import annotations
@@ -14,17 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from tasks.inference import aspire, aspire_metrics
+from tasks.inference import aspire, aspire_metrics, baselines
 
 from .step import Ref, Step
 
-__all__ = ["Problem", "aspire_loop", "sample_labels", "HELD_OUT", "train", "estimate", "posterior", "metrics", "table"]
+__all__ = ["Problem", "aspire_loop", "sample_labels", "HELD_OUT", "train", "estimate", "posterior", "metrics", "table",
+           "baseline"]
 
-train = Step("train_posterior", aspire.train_posterior, version="1", kind="checkpoint", isolated=True)
-estimate = Step("posterior_estimates", aspire.posterior_estimates, version="1", kind="estimates", map_over="sample")
+train = Step("train_posterior", aspire.train_posterior, version="2", kind="checkpoint", isolated=True)
+estimate = Step("posterior_estimates", aspire.posterior_estimates, version="2", kind="estimates", map_over="sample")
 posterior = Step("posterior", aspire.posterior, version="1", kind="posterior")
-metrics = Step("iteration_metrics", aspire_metrics.iteration_metrics, version="1", kind="aspire_metrics")
-table = Step("aspire_metrics", aspire_metrics.metrics_table, version="1", kind="aspire_metrics")
+baseline = Step("baselines", baselines.baselines, version="1", kind="case_metrics")
+metrics = Step("iteration_metrics", aspire_metrics.iteration_metrics, version="2", kind="aspire_metrics")
+table = Step("aspire_metrics", aspire_metrics.metrics_table, version="2", kind="aspire_metrics")
 
 SPLITS = ("train", "test")
 HELD_OUT = 1_000_000_000  # the first held-out sample label: held-out cases do not change with train_pairs
@@ -40,7 +48,9 @@ def sample_labels(a: Any) -> dict[str, np.ndarray]:
 class Problem:
     """What a study gives the loop: per split (``train``, ``test``) the truth and the initial estimates,
     ``summarize(estimates, split, k) -> summaries``, the variable name, and optionally the analytic
-    posterior of the held-out cases; ``clip``: bounds of the estimates (e.g. velocities the solver allows)."""
+    posterior of the held-out cases; ``clip``: bounds of the estimates (e.g. velocities the solver allows);
+    ``extra_metrics(k, checkpoint, summaries, estimates, posterior)`` -> datasets of further per-case metrics of
+    iteration k (``estimates``: the held-out x̂⁰…x̂ᵏ⁻¹ in order, the last one the CNF's condition)."""
 
     truth: Mapping[str, Ref]
     initial: Mapping[str, Ref]
@@ -48,29 +58,40 @@ class Problem:
     var: str
     reference: Ref | None = None
     clip: tuple[float, float] | None = None
+    extra_metrics: Callable[[int, Ref, Ref, list[Ref], Ref], tuple[Ref, ...]] | None = None
 
 
 def aspire_loop(cfg: Any, problem: Problem) -> dict[str, Ref]:
-    """Run K iterations; ``cfg`` has sections ``aspire`` (iterations, draws, seed, pieces), ``cnf`` and
-    ``training`` (with ``threads``). Returns every iteration's checkpoint and posterior, and ``metrics``."""
+    """Run K iterations; ``cfg`` has sections ``aspire`` (iterations, draws, cross_fit, seed, pieces), ``cnf``
+    and ``training`` (with ``threads``). Returns every iteration's checkpoint and posterior, and ``metrics``."""
     a, t = cfg.aspire, cfg.training
     fit = t.model_dump(mode="json", exclude={"threads"})
     net = cfg.cnf.model_dump(mode="json")
     xhat = dict(problem.initial)
+    history = [xhat["test"]]
     bounds = {} if problem.clip is None else {"clip": [float(v) for v in problem.clip]}
+    common = {"var": problem.var, "seed": a.seed, "threads": t.threads, "cnf": net, "training": fit}
     rows: list[Ref] = []
     out: dict[str, Ref] = {}
     for k in range(1, a.iterations + 1):
         s = {w: problem.summarize(xhat[w], w, k) for w in SPLITS}
-        ckpt = train(problem.truth["train"], s["train"], xhat["train"], label=f"k={k}", var=problem.var,
-                     iteration=k, seed=a.seed, threads=t.threads, cnf=net, training=fit)
+        pair = (problem.truth["train"], s["train"], xhat["train"])
+        ckpt = train(*pair, label=f"k={k}", iteration=k, **common)
         post = posterior(ckpt, s["test"], xhat["test"], problem.truth["test"], label=f"k={k} held-out",
                          var=problem.var, draws=a.posterior_draws, seed=a.seed, iteration=k)
-        ref = (problem.reference,) if problem.reference is not None else ()
-        rows.append(metrics(post, *ref, label=f"k={k}", iteration=k))
+        base = baseline(*pair, s["test"], xhat["test"], problem.truth["test"], label=f"k={k}", var=problem.var)
+        inputs = (problem.reference,) if problem.reference is not None else ()
+        if problem.extra_metrics is not None:
+            inputs += tuple(problem.extra_metrics(k, ckpt, s["test"], list(history), post))
+        rows.append(metrics(post, *inputs, base, label=f"k={k}", iteration=k))
         out[f"checkpoint_{k}"], out[f"posterior_{k}"] = ckpt, post
         if k < a.iterations:
-            xhat = {w: estimate(ckpt, s[w], xhat[w], pieces=a.pieces, label=f"k={k} {w}", var=problem.var,
-                                draws=a.estimate_draws, seed=a.seed, iteration=k, **bounds) for w in SPLITS}
+            folds = [train(*pair, label=f"k={k} fold {f + 1}/{a.cross_fit}", iteration=k, fold=f,
+                           folds=a.cross_fit, **common) for f in range(a.cross_fit)] if a.cross_fit > 1 else [ckpt]
+            draw = {"var": problem.var, "draws": a.estimate_draws, "seed": a.seed, "iteration": k, **bounds}
+            xhat = {"train": estimate(s["train"], xhat["train"], *folds, pieces=a.pieces, label=f"k={k} train",
+                                      **draw),
+                    "test": estimate(s["test"], xhat["test"], folds[0], pieces=a.pieces, label=f"k={k} test", **draw)}
+            history.append(xhat["test"])
     out["metrics"] = table(*rows, label=f"K={a.iterations}")
     return out

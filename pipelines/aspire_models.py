@@ -9,16 +9,20 @@ from pydantic import Field, model_validator
 from .config import StudyConfig
 from .models import Pieces, SeismicSurveyConfig
 
-__all__ = ["AspireSection", "TrainingSection", "VectorCNFSection", "ImageCNFSection", "LinearProblemSection",
+__all__ = ["LocationProblemSection", "GridSection", "AspireLocationConfig",
+           "AspireSection", "TrainingSection", "VectorCNFSection", "ImageCNFSection", "LinearProblemSection",
            "AspireStylizedConfig", "SeismicPriorSection", "AspireSeismicConfig"]
 
 
 class AspireSection(StudyConfig):
     """The loop: K ``iterations``; ``train_pairs`` training samples and ``test_cases`` held-out ones;
     ``estimate_draws`` posterior draws per sample for each next estimate (its posterior mean);
-    ``posterior_draws`` per held-out case for the metrics; ``pieces.per_piece`` samples per chunk."""
+    ``posterior_draws`` per held-out case for the metrics; ``pieces.per_piece`` samples per chunk;
+    ``cross_fit``: F folds — a training sample's next estimate comes from a CNF trained without its fold
+    (1: from the CNF trained on all pairs, which saw it)."""
 
     iterations: int = Field(2, ge=1, le=100)
+    cross_fit: int = Field(1, ge=1, le=20)
     train_pairs: int = Field(1000, ge=8, le=10_000_000)
     test_cases: int = Field(20, ge=2, le=100_000)
     estimate_draws: int = Field(32, ge=2, le=100_000)
@@ -136,3 +140,38 @@ class AspireSeismicConfig(SeismicSurveyConfig):
         if self.model.shape[0] % n or self.model.shape[1] % n:
             raise ValueError(f"model.shape {list(self.model.shape)} must be divisible by 2**cnf.levels = {n}")
         return self
+
+
+class LocationProblemSection(StudyConfig):
+    """Source location from travel times: ``receivers`` on a circle of ``radius`` km around the origin,
+    ``velocity`` km/s, Gaussian noise of ``noise_std`` s; the source x ~ N(0, I) km; ``seed`` of the cases."""
+
+    receivers: int = Field(8, ge=2, le=1024)
+    radius: float = Field(1.0, gt=0, le=100, allow_inf_nan=False)
+    velocity: float = Field(1.0, gt=0, le=100, allow_inf_nan=False)
+    noise_std: float = Field(0.1, gt=0, le=100, allow_inf_nan=False)
+    seed: int = Field(0, ge=0)
+
+
+class GridSection(StudyConfig):
+    """The quadrature grid of the exact posterior: ``points`` per axis (odd) over ±``extent`` km."""
+
+    points: int = Field(241, ge=11, le=2001)
+    extent: float = Field(4.0, gt=0, le=100, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _odd(self) -> GridSection:
+        if self.points % 2 == 0:
+            raise ValueError(f"points must be odd (0 on the grid), got {self.points}")
+        return self
+
+
+class AspireLocationConfig(StudyConfig):
+    """ASPIRE on source location from travel times (see pipelines/studies/aspire_location.yaml)."""
+
+    problem: LocationProblemSection = LocationProblemSection()
+    grid: GridSection = GridSection()
+    aspire: AspireSection = AspireSection(train_pairs=20000, test_cases=100, estimate_draws=128,
+                                          posterior_draws=1000, cross_fit=2, pieces=Pieces(per_piece=5000))
+    cnf: VectorCNFSection = VectorCNFSection(family="nsf")
+    training: TrainingSection = TrainingSection(epochs=60, patience=10)

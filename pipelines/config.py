@@ -31,6 +31,7 @@ class LoadedStudy:
     path: Path
     config: StudyConfig
     description: str
+    paper: dict[str, Any] | None = None  # the paper's set-up beside the preset's (top-level key ``paper``)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -75,7 +76,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}:{where}: YAML syntax error: {problem}") from None
     if not isinstance(doc, dict) or "study" not in doc:
         raise InputError(f"{path}: a study file is a mapping with keys study, config, presets")
-    unknown = set(doc) - {"study", "description", "config", "presets", "cluster"}  # cluster: pipelines.cluster
+    unknown = set(doc) - {"study", "description", "config", "presets", "cluster", "paper"}  # cluster: pipelines.cluster
     if unknown:
         raise InputError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}")
     return doc
@@ -133,4 +134,8 @@ def load_study(name_or_path: str, preset: str | None, overrides: list[str] | tup
         config = models[name].model_validate(values)
     except ValidationError as exc:
         raise _field_error(path, exc, sources) from None
-    return LoadedStudy(name, preset or "", tuple(overrides), path, config, doc.get("description", ""))
+    paper = doc.get("paper")
+    if paper is not None and not (isinstance(paper, dict) and isinstance(paper.get("setup"), list)):
+        raise InputError(f"{path}: paper must be a mapping with source and setup (a list of rows item, paper, "
+                         "preset)")
+    return LoadedStudy(name, preset or "", tuple(overrides), path, config, doc.get("description", ""), paper)

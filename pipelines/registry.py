@@ -6,7 +6,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from .aspire_models import AspireSeismicConfig, AspireStylizedConfig
+from .aspire_models import AspireLocationConfig, AspireSeismicConfig, AspireStylizedConfig
 from .co2_models import Co2ForecastConfig
 from .config import StudyConfig
 from .mad_models import MadConfig
@@ -26,6 +26,8 @@ class StudyEntry:
 STUDIES: dict[str, StudyEntry] = {
     e.name: e
     for e in [
+        StudyEntry("aspire_location", AspireLocationConfig, "flows.aspire_location:aspire_location",
+                   "ASPIRE locating a source from travel times: exact posterior by quadrature, ideal per iteration"),
         StudyEntry("aspire_seismic", AspireSeismicConfig, "flows.aspire_seismic:aspire_seismic",
                    "ASPIRE on seismic imaging: 64x64 GRF velocity prior, FWI-gradient summaries, conditional Glow"),
         StudyEntry("aspire_stylized", AspireStylizedConfig, "flows.aspire_stylized:aspire_stylized",

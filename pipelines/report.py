@@ -59,23 +59,78 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _metric_table(ds: Any, dim: str) -> str:
+    """A dataset of metrics per ``dim`` (e.g. iteration) with standard errors ``<m>_se``: one row per metric,
+    one column per entry of ``dim``, cells ``value ± se`` and, where the paired change from the previous
+    entry is stored (``<m>_diff``, ``<m>_diff_se``), ``(Δ change ± se)``."""
+    labels = [str(v) for v in ds[dim].values]
+    rows = []
+    for name in ds.data_vars:
+        name = str(name)
+        if ds[name].dims != (dim,) or name.endswith(("_se", "_diff")):
+            continue
+        cells = []
+        for i in range(ds.sizes[dim]):
+            cell = f"{float(ds[name].values[i]):.4g}"
+            if f"{name}_se" in ds:
+                cell += f" ± {float(ds[f'{name}_se'].values[i]):.2g}"
+            if f"{name}_diff" in ds and f"{name}_diff_se" in ds and i > 0:
+                d, se = float(ds[f"{name}_diff"].values[i]), float(ds[f"{name}_diff_se"].values[i])
+                cell += f" (Δ {d:+.3g} ± {se:.2g})"
+            cells.append(html.escape(cell))
+        rows.append([html.escape(name), *cells])
+    return _table(["metric", *[f"{dim} {v}" for v in labels]], rows)
+
+
 def _small_tables(catalog: Any, outputs: dict[str, Any]) -> str:
-    """Outputs whose variables are all 1-D over one dim of at most 50 entries (e.g. metrics per
-    iteration), as HTML tables: one row per entry, one column per variable."""
+    """Outputs whose 1-D variables share one dim of at most 50 entries that every variable starts with (e.g.
+    metrics per iteration, with per-case values beside them), as HTML tables of their 1-D variables: metrics
+    with standard errors one row per metric, anything else one row per entry."""
     parts = []
     for name, ref in outputs.items():
         with catalog.open(ref.key, dask=False) as ds:
-            dims = {v.dims for v in ds.data_vars.values()}
-            if len(dims) != 1 or len(next(iter(dims))) != 1 or ds.sizes[next(iter(dims))[0]] > 50:
+            lead = {v.dims[0] for v in ds.data_vars.values() if v.ndim == 1}
+            if len(lead) != 1 or any(not v.dims or v.dims[0] not in lead for v in ds.data_vars.values()):
                 continue
-            dim = next(iter(dims))[0]
-            ds = ds.load()
-        names = list(ds.data_vars)
-        rows = [[str(ds[dim].values[i])] + [f"{float(ds[n].values[i]):.4g}" for n in names]
-                for i in range(ds.sizes[dim])]
-        parts.append(f"<h3>{html.escape(name)} ({html.escape(ref.kind)})</h3>"
-                     + _table([dim, *names], rows))
+            dim = next(iter(lead))
+            if ds.sizes[dim] > 50:
+                continue
+            ds = ds[[n for n, v in ds.data_vars.items() if v.ndim == 1]].load()
+        if any(str(n).endswith("_se") for n in ds.data_vars):
+            body = _metric_table(ds, dim)
+        else:
+            names = list(ds.data_vars)
+            rows = [[str(ds[dim].values[i])] + [f"{float(ds[n].values[i]):.4g}" for n in names]
+                    for i in range(ds.sizes[dim])]
+            body = _table([dim, *names], rows)
+        parts.append(f"<h3>{html.escape(name)} ({html.escape(ref.kind)})</h3>" + body)
     return "".join(parts)
+
+
+def _lookup(config: Any, path: str) -> str:
+    node: Any = config
+    for part in path.split("."):
+        node = getattr(node, part, None) if not isinstance(node, dict) else node.get(part)
+        if node is None:
+            return "—"
+    if isinstance(node, tuple | list):
+        return " × ".join(map(str, node)) if all(isinstance(v, int | float) for v in node) else str(list(node))
+    return str(node)
+
+
+def _paper_table(loaded: Any) -> str:
+    """The paper's set-up (the study file's ``paper`` section) beside this run's: each row names an item, the
+    paper's value and either a config field (dotted path, looked up in this run's config) or a text."""
+    paper = getattr(loaded, "paper", None)
+    if not paper:
+        return ""
+    rows = []
+    for row in paper.get("setup", []):
+        ours = str(row.get("preset", "—"))
+        ours = _lookup(loaded.config, ours) if row.get("field", True) and "." in ours and " " not in ours else ours
+        rows.append([html.escape(str(row.get("item", ""))), html.escape(str(row.get("paper", ""))), html.escape(ours)])
+    return (f"<h2>The paper's set-up and this run's</h2><p>{html.escape(str(paper.get('source', '')))}</p>"
+            + _table(["", "paper", f"this run (preset {html.escape(loaded.preset or '-')})"], rows))
 
 
 def write_report(catalog: Any, result: Any, loaded: Any, seconds: float) -> Path:
@@ -110,6 +165,7 @@ figure{{margin:1em 0}}</style></head><body>
 <p>flow run <code>{result.flow_run_id}</code>; data root <code>{html.escape(catalog.root)}</code>;
 overrides: <code>{html.escape(' '.join(loaded.overrides) or 'none')}</code>; {seconds:.1f} s in all
 (Prefect start-up {t.get('prefect_startup_s', 0):.1f} s, steps {t.get('steps_s', 0):.1f} s).</p>
+{_paper_table(loaded)}
 <h2>Plots</h2>{''.join(figures)}
 {'<h2>Tables</h2>' + tables if tables else ''}
 <h2>Parameters</h2><pre>{html.escape(params)}</pre>

@@ -40,9 +40,10 @@ def _plot_generic(ds: xr.Dataset):
         da = ds[name]
         while da.ndim > 2:
             da = da.isel({da.dims[0]: 0})
-        if da.ndim == 2:
-            da.plot(ax=ax)
-        elif da.ndim == 1:
+        numeric = all(np.issubdtype(np.asarray(da[d].values).dtype, np.number) for d in da.dims if d in da.coords)
+        if da.ndim in (1, 2) and not numeric:  # e.g. labels as coordinates: plot against positions
+            da = da.drop_vars([d for d in da.dims if d in da.coords])
+        if da.ndim in (1, 2):
             da.plot(ax=ax)
         else:
             ax.text(0.5, 0.5, f"{name} = {np.asarray(da.values)!r}", ha="center")

@@ -28,7 +28,7 @@ from .cnf import train_cnf
 from .cnf_base import CNFBase
 from .glow import train_image_cnf
 
-__all__ = ["SUMMARY", "train_posterior", "posterior_estimates", "posterior", "event_dims"]
+__all__ = ["SUMMARY", "train_posterior", "posterior_estimates", "posterior", "event_dims", "condition", "fold_of"]
 
 SUMMARY = "gradient"
 
@@ -74,14 +74,38 @@ def _pairs(truth: xr.Dataset | None, summaries: xr.Dataset, estimates: xr.Datase
     return samples, x, c
 
 
+def condition(summaries: xr.Dataset, estimates: xr.Dataset, var: str, samples: np.ndarray | None = None
+              ) -> np.ndarray:
+    """The CNF's condition ``[summary, estimate]`` of ``samples`` (default: every sample of ``summaries``):
+    vectors concatenated ``(n, 2·d)``, images stacked as channels ``(n, 2, nx, nz)``."""
+    if samples is not None:
+        summaries = summaries.sel(sample=np.asarray(samples))
+    return _pairs(None, summaries, estimates, var)[2]
+
+
+def fold_of(samples: np.ndarray, folds: int) -> np.ndarray:
+    """The cross-fitting fold of each sample label: ``label mod folds``."""
+    if folds < 1:
+        raise InputError(f"folds must be >= 1, got {folds}")
+    return np.asarray(samples, dtype=np.int64) % int(folds)
+
+
 def train_posterior(truth: xr.Dataset, summaries: xr.Dataset, estimates: xr.Dataset, *, var: str,
                     iteration: int, seed: int, threads: int, cnf: Mapping[str, Any],
-                    training: Mapping[str, Any]) -> Trained:
-    """CNF_k fitted to ``(truth, [summary, estimate])`` of every sample of ``summaries`` by maximum likelihood
-    (``training``: epochs, batch_size, lr, held_out, patience; ``cnf``: the architecture), seeded by
-    ``(seed, iteration)`` with ``threads`` torch threads."""
+                    training: Mapping[str, Any], fold: int | None = None, folds: int = 1) -> Trained:
+    """CNF_k fitted to ``(truth, [summary, estimate])`` by maximum likelihood (``training``: epochs,
+    batch_size, lr, held_out, patience; ``cnf``: the architecture) with ``threads`` torch threads, on every
+    sample of ``summaries`` — or, with ``fold`` f of ``folds``, on the samples outside fold f
+    (:func:`fold_of`), so that fold f's estimates come from a CNF that never saw them. Seeded by
+    ``(seed, iteration)``, a fold's by ``(seed, 1000·(f + 1) + iteration)``."""
+    if fold is not None and not 0 <= fold < folds:
+        raise InputError(f"train_posterior: fold must be in [0, {folds}), got {fold}")
+    if fold is not None:
+        samples = np.asarray(summaries["sample"].values)
+        summaries = summaries.sel(sample=samples[fold_of(samples, folds) != fold])
     _, x, c = _pairs(truth, summaries, estimates, var)
-    kwargs = {**dict(cnf), **dict(training), "seed": seed, "index": iteration, "threads": threads}
+    index = iteration if fold is None else 1000 * (fold + 1) + iteration
+    kwargs = {**dict(cnf), **dict(training), "seed": seed, "index": index, "threads": threads}
     return (train_image_cnf if x.ndim == 4 else train_cnf)(x, c, **kwargs)
 
 
@@ -126,17 +150,30 @@ def _squeeze(draws: np.ndarray, image: bool) -> np.ndarray:
     return draws[:, :, 0] if image else draws
 
 
-def posterior_estimates(checkpoint: xr.Dataset, summaries: xr.Dataset, estimates: xr.Dataset, *, var: str,
+def posterior_estimates(summaries: xr.Dataset, estimates: xr.Dataset, *checkpoints: xr.Dataset, var: str,
                         draws: int, seed: int, iteration: int, clip: tuple[float, float] | None = None
                         ) -> xr.Dataset:
     """The next estimates: ``var`` = the mean of ``draws`` posterior draws per sample (``std`` their standard
     deviation), on the samples of ``summaries``, in the layout (coords, attrs) of ``estimates``; ``clip``:
-    the mean is kept inside ``[lo, hi]`` (e.g. the velocities a wave solver's time step allows)."""
+    the mean is kept inside ``[lo, hi]`` (e.g. the velocities a wave solver's time step allows).
+
+    One checkpoint: every sample's draws come from it. F checkpoints (cross-fitting): sample s's come from
+    checkpoint ``fold_of(s, F)`` — the CNF trained without that fold. A sample's draws are seeded by
+    ``(seed, iteration, s)`` either way."""
     if draws < 2:
         raise InputError(f"posterior_estimates: draws must be >= 2, got {draws}")
+    if not checkpoints:
+        raise InputError("posterior_estimates needs at least one checkpoint")
     samples, _, c = _pairs(None, summaries, estimates, var)
+    event = c.shape[2:] if c.ndim == 4 else (c.shape[1] // 2,)
+    d = np.empty((len(samples), draws, *event), dtype=np.float32)
+    fold = fold_of(samples, len(checkpoints))
     with seeded_torch(seed, iteration, threads=1):
-        d = _squeeze(_draws(_module(checkpoint), c, samples, draws, seed=seed, iteration=iteration), c.ndim == 4)
+        for f, checkpoint in enumerate(checkpoints):
+            mine = fold == f
+            if mine.any():
+                d[mine] = _squeeze(_draws(_module(checkpoint), c[mine], samples[mine], draws, seed=seed,
+                                          iteration=iteration), c.ndim == 4)
     out = estimates[[var]].sel(sample=samples)
     dims = out[var].dims
     mean = d.mean(1) if clip is None else np.clip(d.mean(1), *clip)

@@ -16,9 +16,9 @@ import xarray as xr
 
 from strata_errors import InputError
 
-from .stylized import coverage, error_std_corr, gaussian_kl
+from .stylized import coverage, error_std_corr, gaussian_kl, nominal_coverage
 
-__all__ = ["per_case", "iteration_metrics", "metrics_table", "PER_CASE"]
+__all__ = ["per_case", "iteration_metrics", "metrics_table", "nominal_coverage", "PER_CASE"]
 
 PER_CASE = ("rmse", "ssim", "mean_std", "coverage_50", "coverage_90", "nll", "mean_error", "cov_error", "kl")
 _LONG = {"rmse": "RMS error of the posterior mean", "ssim": "structural similarity of mean and truth",
@@ -74,30 +74,85 @@ def per_case(post: xr.Dataset, *reference: xr.Dataset) -> dict[str, np.ndarray]:
     return out
 
 
-def iteration_metrics(post: xr.Dataset, *reference: xr.Dataset, iteration: int) -> xr.Dataset:
+def _is_per_case(ds: xr.Dataset) -> bool:
+    return ds.attrs.get("role") == "per_case_metrics"
+
+
+def _aggregate(v: np.ndarray, how: str) -> tuple[float, np.ndarray]:
+    """The aggregate over cases and each case's linearized contribution (its standard error is theirs /√n):
+    ``mean`` — the mean; ``rms`` — √(mean of v) of per-case squared values v (delta method)."""
+    m = float(v.mean())
+    if how == "rms":
+        root = np.sqrt(m)
+        return root, (v / (2 * root) if root > 0 else np.zeros_like(v))
+    return m, v
+
+
+def iteration_metrics(post: xr.Dataset, *inputs: xr.Dataset, iteration: int) -> xr.Dataset:
     """One row (dim ``iteration``, length 1) of metrics of the posterior dataset ``post`` of
-    :func:`tasks.inference.aspire.posterior`; ``reference``: the analytic posterior, if known."""
-    per = per_case(post, *reference)
+    :func:`tasks.inference.aspire.posterior`. ``inputs``: the analytic posterior, if known, and datasets of
+    further per-case metrics (attr ``role = per_case_metrics``, variables over ``case``; a variable with
+    attr ``aggregate = rms`` holds squared values and is reported as the root of their mean).
+
+    Every per-case metric ``m`` gives ``m`` (the aggregate), ``m_se`` (its standard error over cases) and
+    ``m_per_case`` (iteration, case) — kept so that iterations can be compared case by case; coverage also
+    gives ``coverage_50_nominal``/``coverage_90_nominal``, the level a calibrated posterior reaches with
+    this many draws."""
+    extra = [d for d in inputs if _is_per_case(d)]
+    reference = [d for d in inputs if not _is_per_case(d)]
+    per = {name: (v, "mean") for name, v in per_case(post, *reference).items()}
+    cases_coord = post["case"].values
+    for d in extra:
+        d = d.sel(case=cases_coord)
+        per.update({str(n): (np.asarray(d[n].values, float), d[n].attrs.get("aggregate", "mean"))
+                    for n in d.data_vars})
     mean, std, truth = (np.asarray(post[v].values, float) for v in ("mean", "std", "truth"))
     cases = len(truth)
+    long = {**_LONG, **{str(n): d[n].attrs.get("long_name", str(n)) for d in extra for n in d.data_vars}}
     data = {}
-    for name in PER_CASE:
-        if name in per:
-            v = per[name]
-            se = float(v.std(ddof=1) / np.sqrt(cases)) if cases > 1 else 0.0
-            data[name] = ("iteration", [float(v.mean())], {"long_name": _LONG[name]})
-            data[f"{name}_se"] = ("iteration", [se], {"long_name": f"standard error of {name} over cases"})
+    names = [n for n in PER_CASE if n in per] + [n for n in per if n not in PER_CASE]
+    for name in names:
+        values, how = per[name]
+        agg, contrib = _aggregate(values, how)
+        se = float(contrib.std(ddof=1) / np.sqrt(cases)) if cases > 1 else 0.0
+        data[name] = ("iteration", [agg], {"long_name": long.get(name, name), "aggregate": how})
+        data[f"{name}_se"] = ("iteration", [se], {"long_name": f"standard error of {name} over cases"})
+        data[f"{name}_per_case"] = (("iteration", "case"), values[None], {"long_name": f"{name} of each case"
+                                    + (" (squared; aggregated as the root of the mean)" if how == "rms" else "")})
+    draws = int(post.sizes["draw"])
+    for level in (0.5, 0.9):
+        data[f"coverage_{int(level * 100)}_nominal"] = ("iteration", [nominal_coverage(level, draws)], {
+            "long_name": f"coverage of the empirical central {level:.0%} interval of {draws} draws for a "
+                         "calibrated posterior"})
     data["error_std_corr"] = ("iteration", [error_std_corr(mean, std, truth)], {"long_name": _LONG["error_std_corr"]})
-    ds = xr.Dataset(data, coords={"iteration": ("iteration", [int(iteration)])})
-    ds.attrs.update({"cases": cases, "draws": int(post.sizes["draw"])})
+    ds = xr.Dataset(data, coords={"iteration": ("iteration", [int(iteration)]),
+                                  "case": ("case", cases_coord.astype(np.int64))})
+    ds.attrs.update({"cases": cases, "draws": draws})
     return ds
 
 
 def metrics_table(*rows: xr.Dataset) -> xr.Dataset:
-    """The rows of :func:`iteration_metrics`, one per iteration, as one ``aspire_metrics`` dataset."""
+    """The rows of :func:`iteration_metrics`, one per iteration, as one ``aspire_metrics`` dataset, with the
+    paired change of every per-case metric from the previous iteration: ``m_diff`` and ``m_diff_se`` (the
+    same held-out cases; NaN at the first iteration)."""
     if not rows:
         raise InputError("metrics_table needs at least one iteration's metrics")
     table = xr.concat(rows, dim="iteration", combine_attrs="drop_conflicts").sortby("iteration")
     if len(np.unique(table.iteration.values)) != len(rows):
         raise InputError(f"metrics_table: repeated iterations {table.iteration.values.tolist()}")
+    n = table.sizes.get("case", 0)
+    for name in [str(v)[: -len("_per_case")] for v in table.data_vars if str(v).endswith("_per_case")]:
+        how = table[name].attrs.get("aggregate", "mean")
+        per = np.asarray(table[f"{name}_per_case"].values, float)
+        diff, se = np.full(len(per), np.nan), np.full(len(per), np.nan)
+        for i in range(1, len(per)):
+            if np.isnan(per[i]).any() or np.isnan(per[i - 1]).any():
+                continue
+            a1, c1 = _aggregate(per[i - 1], how)
+            a2, c2 = _aggregate(per[i], how)
+            diff[i] = a2 - a1
+            se[i] = float((c2 - c1).std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+        table[f"{name}_diff"] = ("iteration", diff, {"long_name": f"change of {name} from the previous iteration "
+                                                     "(paired over cases)"})
+        table[f"{name}_diff_se"] = ("iteration", se, {"long_name": f"standard error of {name}_diff"})
     return table

@@ -23,7 +23,8 @@ from scipy import linalg
 from strata_errors import InputError
 
 __all__ = ["LinearGaussian", "make_problem", "sample_pairs", "analytic_posterior", "summary", "sample_gaussian",
-           "mean_error", "cov_error", "gaussian_kl", "coverage", "error_std_corr"]
+           "mean_error", "cov_error", "gaussian_kl", "coverage", "nominal_coverage", "interval_ranks",
+           "error_std_corr"]
 
 
 @dataclass(frozen=True)
@@ -181,16 +182,37 @@ def gaussian_kl(mu_p: np.ndarray, cov_p: np.ndarray, mu_q: np.ndarray, cov_q: np
     return np.maximum(kl, 0.0)  # rounding can make KL(p, p) a tiny negative number
 
 
-def coverage(samples: np.ndarray, truth: np.ndarray, level: float = 0.9) -> float:
-    """The share of true values inside the central ``level`` interval of their marginal samples:
-    ``samples (n, ..., d)`` drawn for each case, ``truth (..., d)``. Nominal for a calibrated posterior."""
+def interval_ranks(n: int, level: float) -> tuple[int, int]:
+    """The 1-based ranks (i, j) of the order statistics that bound the central ``level`` interval of ``n``
+    draws: i = max(1, ⌊(n + 1)(1 − level)/2⌋), j = n + 1 − i. For a calibrated posterior (the truth one more
+    draw of the same distribution) the truth lies in [X₍ᵢ₎, X₍ⱼ₎] with probability exactly (j − i)/(n + 1),
+    whatever the distribution: :func:`nominal_coverage`."""
     if not 0.0 < level < 1.0:
         raise InputError(f"coverage: level must be in (0, 1), got {level}")
+    if n < 2:
+        raise InputError(f"coverage needs at least 2 draws, got {n}")
+    i = max(1, int(np.floor((n + 1) * (1 - level) / 2 + 1e-9)))
+    return i, n + 1 - i
+
+
+def nominal_coverage(level: float, n: int) -> float:
+    """The coverage a calibrated posterior reaches with the interval :func:`coverage` takes from ``n`` draws:
+    (j − i)/(n + 1) — 0.907 for the 90 % interval of 128 draws, 0.882 of 16 (at most the named level plus
+    2/(n + 1))."""
+    i, j = interval_ranks(n, level)
+    return float((j - i) / (n + 1))
+
+
+def coverage(samples: np.ndarray, truth: np.ndarray, level: float = 0.9) -> float:
+    """The share of true values inside the central ``level`` interval of their marginal samples:
+    ``samples (n, ..., d)`` drawn for each case, ``truth (..., d)``. The interval is bounded by order
+    statistics (:func:`interval_ranks`), so a calibrated posterior reaches :func:`nominal_coverage` exactly."""
     samples, truth = np.asarray(samples, float), np.asarray(truth, float)
     if samples.shape[1:] != truth.shape:
         raise InputError(f"coverage: samples {samples.shape} must be (n, *truth.shape), truth {truth.shape}")
-    lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    return float(np.mean((truth >= lo) & (truth <= hi)))
+    i, j = interval_ranks(len(samples), level)
+    ordered = np.sort(samples, axis=0)
+    return float(np.mean((truth >= ordered[i - 1]) & (truth <= ordered[j - 1])))
 
 
 def error_std_corr(mean: np.ndarray, std: np.ndarray, truth: np.ndarray) -> float:

@@ -107,7 +107,7 @@ def main() -> None:
         s_k = gradient_summary(xhat, new["d"], geo, factor=p.snapshot_factor, **fd)
         n_grads += 1
         draws = args.draws if k == len(nets) else a.estimate_draws
-        xhat = posterior_estimates(ckpt, s_k, xhat, var="vp", draws=draws, seed=0, iteration=k,
+        xhat = posterior_estimates(s_k, xhat, ckpt, var="vp", draws=draws, seed=0, iteration=k,
                                    clip=(p.vp_min, p.vp_max))
     t_chain = time.perf_counter() - t0
     units = t_chain / t_grad

@@ -64,7 +64,7 @@ def test_metrics_of_images_include_ssim_and_the_table_stacks_iterations():
     rows = [iteration_metrics(post, iteration=k) for k in (2, 1)]
     assert 0.95 < float(rows[0].ssim[0]) <= 1.0 and "kl" not in rows[0]
     table = metrics_table(*rows)
-    assert table.iteration.values.tolist() == [1, 2] and table.sizes == {"iteration": 2}
+    assert table.iteration.values.tolist() == [1, 2] and table.sizes == {"iteration": 2, "case": 3}
     with pytest.raises(InputError, match="repeated"):
         metrics_table(rows[0], rows[0])
 
@@ -81,12 +81,12 @@ def _trained(problem, n=600):
 
 def test_posterior_estimates_of_a_sample_do_not_depend_on_the_other_samples(problem):
     pairs, x0, s, ckpt = _trained(problem)
-    whole = aspire.posterior_estimates(ckpt, s, x0, var="x", draws=16, seed=5, iteration=1)
-    part = aspire.posterior_estimates(ckpt, s.isel(sample=slice(7, 9)), x0, var="x", draws=16, seed=5, iteration=1)
+    whole = aspire.posterior_estimates(s, x0, ckpt, var="x", draws=16, seed=5, iteration=1)
+    part = aspire.posterior_estimates(s.isel(sample=slice(7, 9)), x0, ckpt, var="x", draws=16, seed=5, iteration=1)
     assert whole.x.dims == ("sample", "component") and whole.sizes["sample"] == 600
     np.testing.assert_array_equal(part.x.values, whole.x.sel(sample=[7, 8]).values)
     np.testing.assert_array_equal(part["std"].values, whole["std"].sel(sample=[7, 8]).values)
-    other = aspire.posterior_estimates(ckpt, s.isel(sample=slice(7, 9)), x0, var="x", draws=16, seed=6, iteration=1)
+    other = aspire.posterior_estimates(s.isel(sample=slice(7, 9)), x0, ckpt, var="x", draws=16, seed=6, iteration=1)
     assert not np.array_equal(other.x.values, part.x.values)
     # held-out posterior: draws (case, draw, component), nll from the CNF's density
     post = aspire.posterior(ckpt, s.isel(sample=slice(0, 3)), x0, pairs, var="x", draws=40, seed=5, iteration=1)
@@ -98,13 +98,13 @@ def test_posterior_estimates_of_a_sample_do_not_depend_on_the_other_samples(prob
 def test_bad_inputs_are_named(problem):
     pairs, x0, s, ckpt = _trained(problem, n=64)
     with pytest.raises(InputError, match="no variable 'vp'"):
-        aspire.posterior_estimates(ckpt, s, x0, var="vp", draws=4, seed=0, iteration=1)
+        aspire.posterior_estimates(s, x0, ckpt, var="vp", draws=4, seed=0, iteration=1)
     with pytest.raises(InputError, match="draws must be >= 2"):
         aspire.posterior(ckpt, s, x0, pairs, var="x", draws=1, seed=0, iteration=1)
     bad = x0.copy(deep=True)
     bad["x"][0, 0] = np.nan
     with pytest.raises(InputError, match="not finite"):
-        aspire.posterior_estimates(ckpt, s, bad, var="x", draws=4, seed=0, iteration=1)
+        aspire.posterior_estimates(s, bad, ckpt, var="x", draws=4, seed=0, iteration=1)
 
 
 def test_image_posterior_estimates_of_a_sample_do_not_depend_on_the_other_samples():
@@ -118,8 +118,8 @@ def test_image_posterior_estimates_of_a_sample_do_not_depend_on_the_other_sample
     c = np.stack([s.gradient.values, est.vp.values], 1)
     ckpt = to_dataset(train_image_cnf(truth.vp.values[:, None], c, seed=0, threads=1, epochs=1, batch_size=3,
                                       levels=1, steps=1, hidden=4, context_features=2, pixelwise=True))
-    whole = aspire.posterior_estimates(ckpt, s, est, var="vp", draws=5, seed=1, iteration=1)
-    part = aspire.posterior_estimates(ckpt, s.isel(sample=[4]), est, var="vp", draws=5, seed=1, iteration=1)
+    whole = aspire.posterior_estimates(s, est, ckpt, var="vp", draws=5, seed=1, iteration=1)
+    part = aspire.posterior_estimates(s.isel(sample=[4]), est, ckpt, var="vp", draws=5, seed=1, iteration=1)
     assert whole.vp.dims == ("sample", "x", "z")
     np.testing.assert_array_equal(part.vp.values, whole.vp.sel(sample=[4]).values)
     np.testing.assert_array_equal(part["std"].values, whole["std"].sel(sample=[4]).values)
