@@ -32,7 +32,7 @@ estimate = Step("posterior_estimates", aspire.posterior_estimates, version="2", 
 posterior = Step("posterior", aspire.posterior, version="1", kind="posterior")
 baseline = Step("baselines", baselines.baselines, version="1", kind="case_metrics")
 metrics = Step("iteration_metrics", aspire_metrics.iteration_metrics, version="2", kind="aspire_metrics")
-table = Step("aspire_metrics", aspire_metrics.metrics_table, version="2", kind="aspire_metrics")
+table = Step("aspire_metrics", aspire_metrics.metrics_table, version="3", kind="aspire_metrics")
 
 SPLITS = ("train", "test")
 HELD_OUT = 1_000_000_000  # the first held-out sample label: held-out cases do not change with train_pairs

@@ -6,6 +6,7 @@ import html
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +66,18 @@ def _metric_table(ds: Any, dim: str) -> str:
     entry is stored (``<m>_diff``, ``<m>_diff_se``), ``(Δ change ± se)``."""
     labels = [str(v) for v in ds[dim].values]
     rows = []
-    for name in ds.data_vars:
-        name = str(name)
-        if ds[name].dims != (dim,) or name.endswith(("_se", "_diff")):
+    for name in sorted(map(str, ds.data_vars)):
+        if ds[name].dims != (dim,) or ds[name].dtype.kind not in "biuf" or name.endswith(("_se", "_diff")):
             continue
         cells = []
         for i in range(ds.sizes[dim]):
             cell = f"{float(ds[name].values[i]):.4g}"
             if f"{name}_se" in ds:
                 cell += f" ± {float(ds[f'{name}_se'].values[i]):.2g}"
-            if f"{name}_diff" in ds and f"{name}_diff_se" in ds and i > 0:
-                d, se = float(ds[f"{name}_diff"].values[i]), float(ds[f"{name}_diff_se"].values[i])
+            at = ds[dim].values[i]
+            if f"{name}_diff" in ds and "change" in ds.coords and at in ds["change"].values:
+                d = float(ds[f"{name}_diff"].sel(change=at))
+                se = float(ds[f"{name}_diff_se"].sel(change=at))
                 cell += f" (Δ {d:+.3g} ± {se:.2g})"
             cells.append(html.escape(cell))
         rows.append([html.escape(name), *cells])
@@ -83,23 +85,23 @@ def _metric_table(ds: Any, dim: str) -> str:
 
 
 def _small_tables(catalog: Any, outputs: dict[str, Any]) -> str:
-    """Outputs whose 1-D variables share one dim of at most 50 entries that every variable starts with (e.g.
-    metrics per iteration, with per-case values beside them), as HTML tables of their 1-D variables: metrics
-    with standard errors one row per metric, anything else one row per entry."""
+    """Small outputs (at most 4 MiB) with variables over one dim of at most 50 entries (e.g. metrics per
+    iteration), as HTML tables of the variables over that dim: metrics with standard errors one row per
+    metric, anything else one row per entry."""
     parts = []
     for name, ref in outputs.items():
         with catalog.open(ref.key, dask=False) as ds:
-            lead = {v.dims[0] for v in ds.data_vars.values() if v.ndim == 1}
-            if len(lead) != 1 or any(not v.dims or v.dims[0] not in lead for v in ds.data_vars.values()):
+            lead = Counter(v.dims[0] for v in ds.data_vars.values() if v.ndim == 1 and v.dtype.kind in "biuf")
+            if not lead or ds.nbytes > 2**22:
                 continue
-            dim = next(iter(lead))
+            dim = lead.most_common(1)[0][0]  # the dim most variables run along (iteration, not change)
             if ds.sizes[dim] > 50:
                 continue
-            ds = ds[[n for n, v in ds.data_vars.items() if v.ndim == 1]].load()
+            ds = ds.load()
         if any(str(n).endswith("_se") for n in ds.data_vars):
             body = _metric_table(ds, dim)
         else:
-            names = list(ds.data_vars)
+            names = [n for n, v in ds.data_vars.items() if v.dims == (dim,) and v.dtype.kind in "biuf"]
             rows = [[str(ds[dim].values[i])] + [f"{float(ds[n].values[i]):.4g}" for n in names]
                     for i in range(ds.sizes[dim])]
             body = _table([dim, *names], rows)

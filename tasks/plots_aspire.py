@@ -71,7 +71,8 @@ def _vector_posterior(ds: xr.Dataset):
             ax.scatter(draws[:, 0], draws[:, 1], s=2, alpha=0.3)
             ax.plot(*truth, "k*", ms=10, label="truth")
             ax.plot(*mean, "C3x", ms=8, label="mean")
-            ax.set(title=f"case {case}: joint draws", xlabel=labels[0], ylabel=labels[1], aspect="equal")
+            ax.set(title=f"case {case}: joint draws", xlabel=labels[0], ylabel=labels[1])
+            ax.set_aspect("equal", adjustable="datalim")
         row[0].legend(fontsize=8)
         _calibration(row[cols], ds)
     fig.suptitle(f"held-out posterior, iteration {ds.attrs.get('iteration', '?')} "

@@ -134,25 +134,29 @@ def iteration_metrics(post: xr.Dataset, *inputs: xr.Dataset, iteration: int) -> 
 def metrics_table(*rows: xr.Dataset) -> xr.Dataset:
     """The rows of :func:`iteration_metrics`, one per iteration, as one ``aspire_metrics`` dataset, with the
     paired change of every per-case metric from the previous iteration: ``m_diff`` and ``m_diff_se`` (the
-    same held-out cases; NaN at the first iteration)."""
+    same held-out cases) over dim ``change`` (the later iteration of each pair k−1 → k)."""
     if not rows:
         raise InputError("metrics_table needs at least one iteration's metrics")
     table = xr.concat(rows, dim="iteration", combine_attrs="drop_conflicts").sortby("iteration")
     if len(np.unique(table.iteration.values)) != len(rows):
         raise InputError(f"metrics_table: repeated iterations {table.iteration.values.tolist()}")
-    n = table.sizes.get("case", 0)
+    n, its = table.sizes.get("case", 0), table.iteration.values
+    if len(its) < 2:
+        return table
+    change = {"change": ("change", its[1:].astype(np.int64), {"long_name": "iteration k of the change k-1 -> k"})}
     for name in [str(v)[: -len("_per_case")] for v in table.data_vars if str(v).endswith("_per_case")]:
         how = table[name].attrs.get("aggregate", "mean")
         per = np.asarray(table[f"{name}_per_case"].values, float)
-        diff, se = np.full(len(per), np.nan), np.full(len(per), np.nan)
+        if np.isnan(per).any():
+            continue
+        diff, se = np.empty(len(per) - 1), np.empty(len(per) - 1)
         for i in range(1, len(per)):
-            if np.isnan(per[i]).any() or np.isnan(per[i - 1]).any():
-                continue
             a1, c1 = _aggregate(per[i - 1], how)
             a2, c2 = _aggregate(per[i], how)
-            diff[i] = a2 - a1
-            se[i] = float((c2 - c1).std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
-        table[f"{name}_diff"] = ("iteration", diff, {"long_name": f"change of {name} from the previous iteration "
-                                                     "(paired over cases)"})
-        table[f"{name}_diff_se"] = ("iteration", se, {"long_name": f"standard error of {name}_diff"})
+            diff[i - 1] = a2 - a1
+            se[i - 1] = float((c2 - c1).std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+        table[f"{name}_diff"] = xr.DataArray(diff, dims="change", coords=change, attrs={
+            "long_name": f"change of {name} from the previous iteration (paired over cases)"})
+        table[f"{name}_diff_se"] = xr.DataArray(se, dims="change", coords=change, attrs={
+            "long_name": f"standard error of {name}_diff"})
     return table

@@ -103,9 +103,10 @@ def test_extra_per_case_metrics_join_the_row_and_the_table_pairs_iterations():
     t = metrics_table(*rows)
     np.testing.assert_allclose(t.kl_grid.values, [21.0, 10.5])
     np.testing.assert_allclose(t.mean_error.values, [1.0, 0.5])  # the root of the mean of squared values
-    np.testing.assert_allclose(t.kl_grid_diff.values[1], -10.5)
+    assert t.kl_grid_diff.dims == ("change",) and t.change.values.tolist() == [2]
+    np.testing.assert_allclose(t.kl_grid_diff.sel(change=2), -10.5)
     # the paired difference's SE is that of the per-case differences, not of either iteration alone
-    np.testing.assert_allclose(t.kl_grid_diff_se.values[1], np.arange(1.0, 21.0).std(ddof=1) / np.sqrt(20))
-    assert np.isnan(t.kl_grid_diff.values[0])
+    np.testing.assert_allclose(t.kl_grid_diff_se.sel(change=2), np.arange(1.0, 21.0).std(ddof=1) / np.sqrt(20))
+    np.testing.assert_allclose(t.mean_error_diff.sel(change=2), -0.5)
     assert t.coverage_90_nominal.values[0] == pytest.approx(59 / 65)  # ranks 3 and 62 of 64
     assert t.kl_grid_per_case.dims == ("iteration", "case")
