@@ -43,14 +43,20 @@ class _Fold:
         self.wt = wt[:max_out]  # target principal directions (rows)
         self.tx = (x - self.x_mean) @ self.wt.T  # target scores (n, max_out)
 
-    def predict(self, c: np.ndarray, n_in: int, n_out: int, alpha: float) -> np.ndarray:
-        """Models predicted for conditions ``c`` with the leading components and penalty ``alpha``."""
+    def scores(self, c: np.ndarray) -> np.ndarray:
+        """Principal-component scores of new inputs (all kept components; = U S for the fitted rows)."""
+        return ((c - self.c_mean) / self.c_scale) @ self.vt.T
+
+    def predict(self, c: np.ndarray, n_in: int, n_out: int, alpha: float, z: np.ndarray | None = None
+                ) -> np.ndarray:
+        """Models predicted for conditions ``c`` (or their ``z`` = :meth:`scores`) with the leading
+        components and penalty ``alpha``."""
         s = self.s[:n_in]
         lam = alpha * float(np.mean(self.s**2))
         # ridge on scores Z = U S: coef = (S² + λ)⁻¹ S Uᵀ T
         coef = (s / (s**2 + lam))[:, None] * (self.u[:, :n_in].T @ self.tx[:, :n_out])
-        z = ((c - self.c_mean) / self.c_scale) @ self.vt[:n_in].T  # scores of new inputs (= U S for the fit)
-        return self.x_mean + (z @ coef) @ self.wt[:n_out]
+        z = self.scores(c) if z is None else z
+        return self.x_mean + (z[:, :n_in] @ coef) @ self.wt[:n_out]
 
 
 def ridge_pca_fit(c: np.ndarray, x: np.ndarray, *, seed: int = 0) -> tuple[_Fold, tuple[int, int, float], float]:
@@ -69,10 +75,18 @@ def ridge_pca_fit(c: np.ndarray, x: np.ndarray, *, seed: int = 0) -> tuple[_Fold
     for part in parts:
         train = np.setdiff1d(order, part)
         fit = _Fold(c[train], x[train], max_in, max_out)
-        for i, a in enumerate(grid_in):
-            for j, b in enumerate(grid_out):
-                for k, alpha in enumerate(_ALPHAS):
-                    err[i, j, k] += ((fit.predict(c[part], a, b, alpha) - x[part]) ** 2).sum()
+        z = fit.scores(c[part])
+        r = x[part] - fit.x_mean
+        t = r @ fit.wt.T  # the held-out targets' scores; the directions are orthonormal, so the squared error
+        rest = (r**2).sum() - np.cumsum((t**2).sum(0))  # of a prediction in the first b of them is its error
+        for i, a in enumerate(grid_in):  # there plus the targets' energy outside them
+            proj = fit.u[:, :a].T @ fit.tx  # (a, max_out)
+            for k, alpha in enumerate(_ALPHAS):
+                s_a = fit.s[:a]
+                pred = z[:, :a] @ ((s_a / (s_a**2 + alpha * float(np.mean(fit.s**2))))[:, None] * proj)
+                sq = np.cumsum(((pred - t) ** 2).sum(0))
+                for j, b in enumerate(grid_out):
+                    err[i, j, k] += sq[b - 1] + rest[b - 1]
     i, j, k = np.unravel_index(np.argmin(err), err.shape)
     choice = (grid_in[i], grid_out[j], float(_ALPHAS[k]))
     return _Fold(c, x, max_in, max_out), choice, float(err[i, j, k] / x.size)

@@ -110,3 +110,25 @@ def test_extra_per_case_metrics_join_the_row_and_the_table_pairs_iterations():
     np.testing.assert_allclose(t.mean_error_diff.sel(change=2), -0.5)
     assert t.coverage_90_nominal.values[0] == pytest.approx(59 / 65)  # ranks 3 and 62 of 64
     assert t.kl_grid_per_case.dims == ("iteration", "case")
+
+
+def test_the_cross_validation_shortcut_scores_as_explicit_predictions_do():
+    """The CV error is computed in the targets' principal directions (cheap); explicit predictions of every
+    candidate on every fold choose the same candidate with the same error."""
+    rng = np.random.default_rng(1)
+    c = rng.standard_normal((120, 12))
+    x = c[:, :3] @ rng.standard_normal((3, 7)) + 0.3 * rng.standard_normal((120, 7))
+    _, choice, cv = baselines.ridge_pca_fit(c, x, seed=0)
+    order = np.random.default_rng(0).permutation(120)
+    parts = np.array_split(order, 5)
+    grid_in, grid_out = baselines._components(12), baselines._components(7)
+    err = np.zeros((len(grid_in), len(grid_out), len(baselines._ALPHAS)))
+    for part in parts:
+        fit = baselines._Fold(c[np.setdiff1d(order, part)], x[np.setdiff1d(order, part)], 12, 7)
+        for i, a in enumerate(grid_in):
+            for j, b in enumerate(grid_out):
+                for k, alpha in enumerate(baselines._ALPHAS):
+                    err[i, j, k] += ((fit.predict(c[part], a, b, alpha) - x[part]) ** 2).sum()
+    i, j, k = np.unravel_index(np.argmin(err), err.shape)
+    assert choice == (grid_in[i], grid_out[j], baselines._ALPHAS[k])
+    assert cv == pytest.approx(err[i, j, k] / x.size, rel=1e-9)
