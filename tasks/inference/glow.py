@@ -26,7 +26,7 @@ from tasks.nn.registry import register_model
 from tasks.nn.training import fit, seeded_torch
 
 from .cnf_base import DTYPES, CNFBase, positive_int
-from .glow_layers import ConditionEncoder, Glow
+from .glow_layers import LOG_SCALE_BOUND, ConditionEncoder, Glow
 
 __all__ = ["ImageCNF", "GlowTransform", "train_image_cnf"]
 
@@ -80,11 +80,13 @@ class ImageCNF(CNFBase):
     coupling conditioners with ``hidden`` conv channels, the condition encoded into ``context_features``
     channels per level. ``pixelwise``: z-scoring per pixel and channel (means and scales (C, H, W), as the
     vector CNF z-scores each feature) instead of per channel — for data whose scale varies across the image,
-    e.g. gradients strongest near the sources. Every init argument is a JSON value, so a checkpoint rebuilds
-    the class."""
+    e.g. gradients strongest near the sources. ``scale_bound``: each affine layer scales by at most
+    exp(±scale_bound) (a smaller bound keeps rare draws from running far into the tails). Every init argument
+    is a JSON value, so a checkpoint rebuilds the class."""
 
     def __init__(self, channels: int, context_channels: int, size: Sequence[int], levels: int = 3, steps: int = 4,
-                 hidden: int = 32, context_features: int = 8, dtype: str = "float32", pixelwise: bool = False):
+                 hidden: int = 32, context_features: int = 8, dtype: str = "float32", pixelwise: bool = False,
+                 scale_bound: float = LOG_SCALE_BOUND):
         super().__init__()
         channels = _positive_int("channels", channels)
         context_channels = _positive_int("context_channels", context_channels)
@@ -102,7 +104,9 @@ class ImageCNF(CNFBase):
         self.context_shape = (context_channels, h, w)
         dt = _DTYPES[dtype]
         self.encoder = ConditionEncoder(context_channels, features, hidden, levels).to(dt)
-        self.flow = Glow(channels, features, hidden, levels, _positive_int("steps", steps)).to(dt)
+        if isinstance(scale_bound, bool) or not isinstance(scale_bound, int | float) or not 0 < scale_bound <= 10:
+            raise InputError(f"ImageCNF scale_bound must be a number in (0, 10], got {scale_bound!r}")
+        self.flow = Glow(channels, features, hidden, levels, _positive_int("steps", steps), float(scale_bound)).to(dt)
         if not isinstance(pixelwise, bool):
             raise InputError(f"ImageCNF pixelwise must be true or false, got {pixelwise!r}")
         self.pixelwise = pixelwise
@@ -164,7 +168,8 @@ def _as_images(name: str, a: np.ndarray | torch.Tensor) -> torch.Tensor:
 def train_image_cnf(x: np.ndarray | torch.Tensor, c: np.ndarray | torch.Tensor, *, seed: int, threads: int,
                     epochs: int = 50, batch_size: int = 32, lr: float = 1e-3, held_out: float = 0.2,
                     patience: int | None = 10, index: int = 0, levels: int = 3, steps: int = 4, hidden: int = 32,
-                    context_features: int = 8, dtype: str = "float32", pixelwise: bool = False) -> Trained:
+                    context_features: int = 8, dtype: str = "float32", pixelwise: bool = False,
+                    scale_bound: float = LOG_SCALE_BOUND) -> Trained:
     """Fit an :class:`ImageCNF` to pairs ``(x_i, c_i)`` (``x`` ``(N, C, H, W)``, ``c`` ``(N, Cc, H, W)``) by
     maximum likelihood, deterministically.
 
@@ -181,7 +186,7 @@ def train_image_cnf(x: np.ndarray | torch.Tensor, c: np.ndarray | torch.Tensor, 
                          f"{tuple(ct.shape[-2:])}: they must be the same size")
     init = {"channels": int(xt.shape[1]), "context_channels": int(ct.shape[1]),
             "size": [int(s) for s in xt.shape[-2:]], "levels": levels, "steps": steps, "hidden": hidden,
-            "context_features": context_features, "dtype": dtype, "pixelwise": pixelwise}
+            "context_features": context_features, "dtype": dtype, "pixelwise": pixelwise, "scale_bound": scale_bound}
     with seeded_torch(seed, index, threads=threads) as gen:
         module = ImageCNF(**init)
         xt, ct = xt.to(module.dtype), ct.to(module.dtype)

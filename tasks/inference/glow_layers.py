@@ -19,7 +19,7 @@ from torch import nn
 __all__ = ["ActNorm", "InvConv1x1", "AffineInjector", "AffineCoupling", "FlowStep", "ConditionEncoder", "Glow",
            "LOG_SCALE_BOUND"]
 
-LOG_SCALE_BOUND = 2.0  # each coupling scales by exp(±2) at most: log_s = B·tanh(raw / B)
+LOG_SCALE_BOUND = 2.0  # by default each coupling scales by exp(±2) at most: log_s = B·tanh(raw / B)
 
 
 def _pixels(x: torch.Tensor) -> int:
@@ -75,9 +75,9 @@ class InvConv1x1(nn.Module):
         return F.conv2d(y, torch.linalg.inv(self.weight())[:, :, None, None])
 
 
-def _bounded(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _bounded(h: torch.Tensor, bound: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(shift, log-scale) from the even and odd channels of ``h``; the log-scale bounded by B·tanh(·/B)."""
-    return h[:, 0::2], LOG_SCALE_BOUND * torch.tanh(h[:, 1::2] / LOG_SCALE_BOUND)
+    return h[:, 0::2], bound * torch.tanh(h[:, 1::2] / bound)
 
 
 def _zero_conv(inputs: int, outputs: int) -> nn.Conv2d:
@@ -91,33 +91,35 @@ class AffineInjector(nn.Module):
     """``y = x · exp(log_s) + t`` on every channel, ``(t, log_s)`` from the condition features alone (a 3×3
     conv, zero-initialized; SRFlow's affine injector): the condition acts on all of ``x`` at every step."""
 
-    def __init__(self, channels: int, features: int):
+    def __init__(self, channels: int, features: int, bound: float = LOG_SCALE_BOUND):
         super().__init__()
         self.net = _zero_conv(features, 2 * channels)
+        self.bound = float(bound)
 
     def forward(self, x: torch.Tensor, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        shift, log_s = _bounded(self.net(feats))
+        shift, log_s = _bounded(self.net(feats), self.bound)
         return x * log_s.exp() + shift, log_s.sum((1, 2, 3))
 
     def inverse(self, y: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        shift, log_s = _bounded(self.net(feats))
+        shift, log_s = _bounded(self.net(feats), self.bound)
         return (y - shift) * (-log_s).exp()
 
 
 class AffineCoupling(nn.Module):
     """``y_b = x_b · exp(log_s) + t`` with ``(t, log_s)`` from a conv net of ``[x_a, features]`` (3×3 → 1×1 →
-    3×3, the last zero-initialized), ``log_s`` bounded by :data:`LOG_SCALE_BOUND`; ``x_a`` (the first
-    ``kept`` channels) passes unchanged."""
+    3×3, the last zero-initialized), ``log_s`` bounded by ``bound`` (default :data:`LOG_SCALE_BOUND`);
+    ``x_a`` (the first ``kept`` channels) passes unchanged."""
 
-    def __init__(self, channels: int, features: int, hidden: int):
+    def __init__(self, channels: int, features: int, hidden: int, bound: float = LOG_SCALE_BOUND):
         super().__init__()
         self.kept = channels // 2
+        self.bound = float(bound)
         self.net = nn.Sequential(nn.Conv2d(self.kept + features, hidden, 3, padding=1), nn.ReLU(),
                                  nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
                                  _zero_conv(hidden, 2 * (channels - self.kept)))
 
     def _shift_log_scale(self, xa: torch.Tensor, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return _bounded(self.net(torch.cat([xa, feats], dim=1)))
+        return _bounded(self.net(torch.cat([xa, feats], dim=1)), self.bound)
 
     def forward(self, x: torch.Tensor, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xa, xb = x[:, : self.kept], x[:, self.kept:]
@@ -133,11 +135,11 @@ class AffineCoupling(nn.Module):
 class FlowStep(nn.Module):
     """ActNorm → invertible 1×1 convolution → affine injector → affine coupling."""
 
-    def __init__(self, channels: int, features: int, hidden: int):
+    def __init__(self, channels: int, features: int, hidden: int, bound: float = LOG_SCALE_BOUND):
         super().__init__()
         self.norm, self.mix = ActNorm(channels), InvConv1x1(channels)
-        self.inject = AffineInjector(channels, features)
-        self.coupling = AffineCoupling(channels, features, hidden)
+        self.inject = AffineInjector(channels, features, bound)
+        self.coupling = AffineCoupling(channels, features, hidden, bound)
 
     def forward(self, x: torch.Tensor, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, a = self.norm(x)
@@ -176,14 +178,15 @@ class Glow(nn.Module):
     """The multiscale flow for ``channels``-channel images over ``levels`` levels of ``steps`` steps, level
     ``l`` conditioned on ``features · 2**l`` channels of condition features (:class:`ConditionEncoder`)."""
 
-    def __init__(self, channels: int, features: int, hidden: int, levels: int, steps: int):
+    def __init__(self, channels: int, features: int, hidden: int, levels: int, steps: int,
+                 bound: float = LOG_SCALE_BOUND):
         super().__init__()
         widths = []
         for _ in range(levels):
             channels *= 4
             widths.append(channels)
             channels //= 2
-        self.levels = nn.ModuleList(nn.ModuleList(FlowStep(w, features * 2**i, hidden) for _ in range(steps))
+        self.levels = nn.ModuleList(nn.ModuleList(FlowStep(w, features * 2**i, hidden, bound) for _ in range(steps))
                                     for i, w in enumerate(widths))
 
     def forward_map(self, x: torch.Tensor, feats: list[torch.Tensor], level: int = 0

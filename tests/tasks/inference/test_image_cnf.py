@@ -69,7 +69,7 @@ def test_training_is_deterministic_and_returns_a_registered_checkpoint():
     assert train_image_cnf(x, c, seed=6, threads=1, **TINY).history != a.history
     assert isinstance(a.module, ImageCNF) and a.name == "image_cnf"
     assert a.init == {"channels": 1, "context_channels": 1, "size": [4, 4], "levels": 1, "steps": 1, "hidden": 4,
-                      "context_features": 2, "dtype": "float32", "pixelwise": False}
+                      "context_features": 2, "dtype": "float32", "pixelwise": False, "scale_bound": 2.0}
     assert set(a.history) == {"train", "validation"} and 1 <= len(a.history["train"]) <= 2
     # per-channel z-scoring over the pairs and the pixels
     assert np.allclose(a.module.x_mean.numpy(), [x.mean()], atol=1e-5)
@@ -154,3 +154,20 @@ def test_bad_training_data_are_refused():
         train_image_cnf(x, c[..., :2], seed=0, threads=1, **TINY)
     with pytest.raises(InputError, match="divisible"):
         train_image_cnf(x[..., :3, :3], c[..., :3, :3], seed=0, threads=1, **TINY)
+
+
+def test_the_scale_bound_limits_every_affine_layer_and_travels_with_the_checkpoint():
+    rng = np.random.default_rng(0)
+    x, c = rng.standard_normal((8, 1, 4, 4)), rng.standard_normal((8, 1, 4, 4))
+    tight = train_image_cnf(x, c, seed=0, threads=1, **{**TINY, "scale_bound": 0.5})
+    assert tight.init["scale_bound"] == 0.5
+    loaded = from_dataset(to_dataset(tight)).module
+    layers = [m for m in loaded.modules() if hasattr(m, "bound") and hasattr(m, "net")]
+    assert layers and all(m.bound == 0.5 for m in layers)
+    step = loaded.flow.levels[0][0].coupling
+    with torch.no_grad():  # a huge raw output is squashed into ±bound
+        step.net[-1].bias.fill_(100.0)
+        _, log_s = step._shift_log_scale(torch.zeros(1, step.kept, 2, 2), torch.zeros(1, 2, 2, 2))
+    assert float(log_s.abs().max()) <= 0.5 + 1e-6
+    with pytest.raises(InputError, match="scale_bound"):
+        ImageCNF(1, 1, [4, 4], levels=1, steps=1, scale_bound=0.0)
