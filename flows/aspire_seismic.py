@@ -1,21 +1,24 @@
-"""Study flow ``aspire_seismic``: ASPIRE on seismic imaging — a prior of small velocity models
-(Gaussian-random-field perturbations of a layered background), their noisy surveys, FWI-gradient
-summaries at the current estimates, a conditional Glow per iteration."""
+"""Study flow ``aspire_seismic``: ASPIRE on seismic imaging — a structural prior of small velocity models
+(dipping layers of varying depth and velocity, an elliptic anomaly, a weak texture), their noisy surveys,
+FWI-gradient summaries at the current estimates, a conditional Glow per iteration."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tasks.seismic.pairs import repeat_model
+from tasks.seismic.prior import structural_models
 
 from .aspire import Problem, aspire_loop, sample_labels
-from .seismic_imaging import background, gradients, pair_data, pair_models
+from .seismic_imaging import background, gradients, pair_data
 from .seismic_survey import model_and_geometry
 from .step import Ref, Step
 from .study import study_flow
 
 __all__ = ["aspire_seismic"]
 
+prior_models = Step("prior_models", structural_models, version="1", kind="model_samples", map_over="sample",
+                    coord_param="samples")
 initial = Step("initial_estimates", repeat_model, version="1", kind="model_samples", map_over="sample")
 
 
@@ -24,14 +27,14 @@ def aspire_seismic(cfg: Any) -> dict[str, Ref]:
     """``cfg``: the study's frozen config (``pipelines.aspire_models.AspireSeismicConfig``)."""
     a, p, s = cfg.aspire, cfg.prior, cfg.simulation
     fd = {"space_order": s.space_order, "nbl": s.nbl}
-    params, vel, geo = model_and_geometry(cfg)
+    _, vel, geo = model_and_geometry(cfg)
     bg = background(vel, label=f"sigma {p.estimate_smoothing:g} m", sigma=p.estimate_smoothing)
-    field = {"std": p.perturbation_std, "correlation_length": p.correlation_length}
+    grid = {"shape": list(cfg.model.shape), "spacing": cfg.model.spacing}
     labels = sample_labels(a)
     models, data, x0 = {}, {}, {}
     for w, v in labels.items():
-        models[w] = pair_models(pieces=a.pieces, label=f"{len(v)} {w}", samples=v, base=params, perturbation=field,
-                                seed=a.seed)
+        models[w] = prior_models(pieces=a.pieces, label=f"{len(v)} {w}", samples=v, **grid, **p.sampler(),
+                                 seed=a.seed)
         data[w] = pair_data(models[w], geo, pieces=a.pieces, label=w, noise_snr_db=s.noise_snr_db, seed=s.seed, **fd)
         x0[w] = initial(bg, models[w], pieces=a.pieces, label=w)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -11,7 +11,8 @@ from .models import Pieces, SeismicSurveyConfig
 
 __all__ = ["LocationProblemSection", "GridSection", "AspireLocationConfig",
            "AspireSection", "TrainingSection", "VectorCNFSection", "ImageCNFSection", "LinearProblemSection",
-           "AspireStylizedConfig", "SeismicPriorSection", "AspireSeismicConfig"]
+           "AspireStylizedConfig", "LayersSection", "AnomalySection", "TextureSection", "SeismicPriorSection",
+           "AspireSeismicConfig"]
 
 
 class AspireSection(StudyConfig):
@@ -25,7 +26,7 @@ class AspireSection(StudyConfig):
     cross_fit: int = Field(1, ge=1, le=20)
     train_pairs: int = Field(1000, ge=8, le=10_000_000)
     test_cases: int = Field(20, ge=2, le=100_000)
-    estimate_draws: int = Field(32, ge=2, le=100_000)
+    estimate_draws: int = Field(64, ge=2, le=100_000)
     posterior_draws: int = Field(4000, ge=2, le=1_000_000)
     seed: int = Field(0, ge=0)
     pieces: Pieces = Pieces(per_piece=1000)
@@ -67,6 +68,7 @@ class ImageCNFSection(StudyConfig):
     hidden: int = Field(32, ge=4, le=1024)
     context_features: int = Field(8, ge=1, le=1024)  # channels of the encoded condition per level
     pixelwise: bool = True  # z-score x and the condition per pixel (gradients vary strongly across the image)
+    scale_bound: float = Field(2.0, gt=0, le=10, allow_inf_nan=False)  # each affine layer scales by <= exp(±this)
 
 
 class LinearProblemSection(StudyConfig):
@@ -92,16 +94,71 @@ class AspireStylizedConfig(StudyConfig):
     training: TrainingSection = TrainingSection()
 
 
-class SeismicPriorSection(StudyConfig):
-    """The prior of velocity models: the layered background of ``model`` plus a Gaussian random field
-    (m/s standard deviation, correlation length in m); initial estimates: each model smoothed."""
+Speed = Annotated[float, Field(gt=0, le=20000, allow_inf_nan=False)]  # m/s
+VelocityChange = Annotated[float, Field(ge=-5000, le=5000, allow_inf_nan=False)]  # m/s, a velocity change
+Depth = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]  # m
+Radius = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]  # m
 
-    perturbation_std: float = Field(150.0, gt=0, le=5000, allow_inf_nan=False)
-    correlation_length: float = Field(80.0, gt=0, allow_inf_nan=False)
+
+def _ordered(section: str, **ranges: tuple[float, float]) -> None:
+    for name, (lo, hi) in ranges.items():
+        if lo > hi:
+            raise ValueError(f"{section}.{name} = [{lo:g}, {hi:g}]: the low end must not exceed the high end")
+
+
+class LayersSection(StudyConfig):
+    """Dipping layers (:mod:`tasks.seismic.prior`): the first layer's velocity ~ U(``top_velocity``) m/s; per
+    interface, top to bottom, its depth at the model's centre x ~ U(``depths[j]``) m, its dip ~
+    U(−``max_dip``, ``max_dip``) degrees and the velocity step below it ~ U(``contrast``) m/s; an interface
+    is kept at least ``min_thickness`` m below the one above it."""
+
+    top_velocity: tuple[Speed, Speed] = (1600.0, 2000.0)
+    contrast: tuple[VelocityChange, VelocityChange] = (100.0, 600.0)
+    depths: tuple[tuple[Depth, Depth], ...] = Field(((100.0, 250.0), (250.0, 400.0)), min_length=1, max_length=16)
+    max_dip: float = Field(15.0, ge=0, le=60, allow_inf_nan=False)
+    min_thickness: float = Field(30.0, ge=0, le=1e6, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _check(self) -> LayersSection:
+        _ordered("prior.layers", top_velocity=self.top_velocity, contrast=self.contrast,
+                 **{f"depths[{j}]": d for j, d in enumerate(self.depths)})
+        return self
+
+
+class AnomalySection(StudyConfig):
+    """One elliptic anomaly: centre uniform in the model shrunk by ``margin`` m on every side, each semi-axis
+    ~ U(``radius``) m, orientation uniform, ``contrast`` ~ U(lo, hi) m/s added inside (negative: slower)."""
+
+    radius: tuple[Radius, Radius] = (30.0, 90.0)
+    contrast: tuple[VelocityChange, VelocityChange] = (-350.0, 500.0)
+    margin: float = Field(60.0, ge=0, le=1e6, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _check(self) -> AnomalySection:
+        _ordered("prior.anomaly", radius=self.radius, contrast=self.contrast)
+        return self
+
+
+class TextureSection(StudyConfig):
+    """A weak Gaussian random field added last: ``std`` m/s (clipped to ±3 std), ``correlation_length`` m."""
+
+    std: float = Field(25.0, ge=0, le=1000, allow_inf_nan=False)
+    correlation_length: float = Field(40.0, gt=0, le=1e6, allow_inf_nan=False)
+
+
+class SeismicPriorSection(StudyConfig):
+    """The structural prior of velocity models on the ``model`` section's grid (:mod:`tasks.seismic.prior`):
+    ``layers`` of varying depth, dip and velocity, an optional ``anomaly`` and ``texture`` (null: none).
+    Initial estimates: the ``model`` section's layered model (the prior's central layers) smoothed by
+    ``estimate_smoothing`` m; later estimates are kept inside [``vp_min``, ``vp_max``] m/s."""
+
+    layers: LayersSection = LayersSection()
+    anomaly: AnomalySection | None = AnomalySection()
+    texture: TextureSection | None = TextureSection()
     estimate_smoothing: float = Field(60.0, gt=0, allow_inf_nan=False)
     snapshot_factor: int | None = Field(None, ge=1)  # gradients: None = Nyquist of f_max
-    vp_min: float = Field(900.0, gt=0, allow_inf_nan=False)  # m/s: the estimates are kept inside
-    vp_max: float = Field(3200.0, gt=0, allow_inf_nan=False)  # [vp_min, vp_max] (the time step's range)
+    vp_min: float = Field(1150.0, gt=0, allow_inf_nan=False)  # m/s: the estimates are kept inside
+    vp_max: float = Field(3800.0, gt=0, allow_inf_nan=False)  # [vp_min, vp_max] (the time step's range)
 
     @model_validator(mode="after")
     def _check(self) -> SeismicPriorSection:
@@ -109,36 +166,54 @@ class SeismicPriorSection(StudyConfig):
             raise ValueError(f"vp_min ({self.vp_min}) must be below vp_max ({self.vp_max})")
         return self
 
+    def sampler(self) -> dict:
+        """The settings of :func:`tasks.seismic.prior.structural_models` (JSON values)."""
+        return self.model_dump(mode="json", include={"layers", "anomaly", "texture"})
+
 
 class AspireSeismicConfig(SeismicSurveyConfig):
     """ASPIRE on seismic imaging (see pipelines/studies/aspire_seismic.yaml)."""
 
     prior: SeismicPriorSection = SeismicPriorSection()
-    aspire: AspireSection = AspireSection(train_pairs=256, test_cases=8, posterior_draws=256, estimate_draws=16,
-                                          pieces=Pieces(per_piece=4))
-    cnf: ImageCNFSection = ImageCNFSection()
-    training: TrainingSection = TrainingSection(batch_size=32)
+    aspire: AspireSection = AspireSection(train_pairs=1000, test_cases=50, posterior_draws=128, estimate_draws=64,
+                                          cross_fit=2, pieces=Pieces(per_piece=25))
+    cnf: ImageCNFSection = ImageCNFSection(scale_bound=1.0)
+    training: TrainingSection = TrainingSection(epochs=40, batch_size=32, patience=10)
 
     @model_validator(mode="after")
     def _stable(self) -> AspireSeismicConfig:
-        """Estimates up to ``prior.vp_max`` must be stable with the survey's time step."""
+        """The prior's grid is the ``model`` section's; every velocity the prior can produce and every estimate up
+        to ``prior.vp_max`` must be stable with the survey's time step."""
+        from tasks.seismic.prior import velocity_range
         from tasks.seismic.stencil import critical_dt
 
-        spacing, order = [self.model.spacing] * 2, self.simulation.space_order
-        dt = self.geometry.dt or 0.9 * critical_dt(max(self.model.velocities), spacing, order)
-        p = self.prior
-        fastest = max(p.vp_max, max(self.model.velocities) + 5 * p.perturbation_std)  # estimates, prior models
-        limit = critical_dt(fastest, spacing, order)
+        m, p = self.model, self.prior
+        if m.file is not None:
+            raise ValueError("model.file: the prior's models are drawn on the model section's grid (shape, "
+                             "spacing); an imported model has none")
+        if len(m.depths) != len(p.layers.depths):
+            raise ValueError(f"model.depths has {len(m.depths)} interfaces, prior.layers.depths "
+                             f"{len(p.layers.depths)}: the model section is the prior's central layered model "
+                             "(the initial estimate)")
+        extent = min(m.shape) - 1
+        if p.anomaly is not None and 2 * p.anomaly.margin >= extent * m.spacing:
+            raise ValueError(f"prior.anomaly.margin = {p.anomaly.margin:g} m leaves no room for the anomaly's centre "
+                             f"in a model {extent * m.spacing:g} m across")
+        slowest, fastest = velocity_range(**p.sampler())
+        if slowest <= 0:
+            raise ValueError(f"the prior can make velocities down to {slowest:g} m/s: raise prior.layers.top_velocity "
+                             "or the low ends of the contrasts, or lower prior.texture.std")
+        spacing, order = [m.spacing] * 2, self.simulation.space_order
+        dt = self.geometry.dt or 0.9 * critical_dt(max(max(m.velocities), fastest), spacing, order)
+        top = max(p.vp_max, fastest)  # estimates, prior models
+        limit = critical_dt(top, spacing, order)
         if dt > limit:
-            raise ValueError(f"velocities up to {fastest:g} m/s (prior.vp_max, or the fastest layer + 5 "
-                             f"perturbation_std) need a time step <= {limit:.3g} s, the survey's is {dt:.3g} s: "
-                             "set geometry.dt, or lower prior.vp_max or prior.perturbation_std")
-        if min(self.model.velocities) - 5 * p.perturbation_std <= 0:
-            raise ValueError(f"prior.perturbation_std = {p.perturbation_std:g} m/s makes velocities below 0 likely "
-                             f"in the slowest layer ({min(self.model.velocities):g} m/s): at most a fifth of it")
+            raise ValueError(f"velocities up to {top:g} m/s (prior.vp_max, or the fastest the prior can make) need a "
+                             f"time step <= {limit:.3g} s, the survey's is {dt:.3g} s: set geometry.dt, or lower "
+                             "prior.vp_max or the prior's velocities")
         n = 2 ** self.cnf.levels
-        if self.model.shape[0] % n or self.model.shape[1] % n:
-            raise ValueError(f"model.shape {list(self.model.shape)} must be divisible by 2**cnf.levels = {n}")
+        if m.shape[0] % n or m.shape[1] % n:
+            raise ValueError(f"model.shape {list(m.shape)} must be divisible by 2**cnf.levels = {n}")
         return self
 
 

@@ -123,16 +123,19 @@ class VelocityModelSection(StudyConfig):
 
 class GeometrySection(StudyConfig):
     """Acquisition: ``surface`` (sources at ``source_depth``, a fixed receiver spread along x),
-    ``ocean_bottom`` (receivers on the seafloor: ``seafloor`` m, or found in the model) or
+    ``ocean_bottom`` (receivers on the seafloor: ``seafloor`` m, or found in the model),
     ``crosswell`` (sources down the well at ``source_well_x``, receivers down ``receiver_well_x``;
-    spacings run along z from ``first_shot_z`` / ``first_receiver_z``)."""
+    spacings run along z from ``first_shot_z`` / ``first_receiver_z``) or ``ring`` (2D: sources and
+    receivers evenly spaced all around the rectangle ``ring_inset`` m inside the model's edges — transmission
+    from every side; the counts set the spacings, which are not used)."""
 
-    layout: Literal["surface", "ocean_bottom", "crosswell"] = "surface"
+    layout: Literal["surface", "ocean_bottom", "crosswell", "ring"] = "surface"
     seafloor: Finite | None = None
     source_well_x: Finite | None = None
     receiver_well_x: Finite | None = None
     first_shot_z: Finite | None = None
     first_receiver_z: Finite | None = None
+    ring_inset: float | None = Field(None, ge=0, allow_inf_nan=False)  # m
     n_shots: int = Field(4, ge=1, le=100_000)
     shot_spacing: float = Field(250.0, ge=0, allow_inf_nan=False)
     first_shot_x: Finite | None = None

@@ -25,6 +25,8 @@ __all__ = [
     "crosswell_geometry",
     "make_geometry",
     "ocean_bottom_geometry",
+    "ring_geometry",
+    "ring_positions",
     "seafloor_depth",
     "shot_positions",
     "surface_geometry",
@@ -255,7 +257,43 @@ def crosswell_geometry(model: xr.Dataset, *, source_well_x: float, receiver_well
                       kind="crosswell", **timing)
 
 
-LAYOUTS = ("surface", "ocean_bottom", "crosswell")
+def ring_positions(model: xr.Dataset, count: int, inset: float, offset: float = 0.0) -> np.ndarray:
+    """``count`` positions (n, 2) in (x, z) m, evenly spaced by arc length along the rectangle ``inset`` m
+    inside the edges of a 2D ``model``, clockwise (x right, z down: along the top to the right first) from the
+    top side's centre, shifted by ``offset`` spacings. The set is symmetric under x → mirror(x) for any count
+    when ``offset`` is 0 or 0.5."""
+    if model.vp.dims != ("x", "z"):
+        raise InputError(f"the ring layout is for 2D (x, z) models, got dims {model.vp.dims}")
+    if count < 1:
+        raise InputError(f"ring layout: count must be >= 1, got {count}")
+    (x0, x1), (z0, z1) = model.x.values[[0, -1]], model.z.values[[0, -1]]
+    lo_x, hi_x, lo_z, hi_z = x0 + inset, x1 - inset, z0 + inset, z1 - inset
+    if not (inset >= 0 and lo_x < hi_x and lo_z < hi_z):
+        raise InputError(f"ring inset {inset:g} m must be >= 0 and leave a rectangle inside the "
+                         f"{x1 - x0:g} m x {z1 - z0:g} m model")
+    width = hi_x - lo_x
+    corners = np.array([[lo_x + width / 2, lo_z], [hi_x, lo_z], [hi_x, hi_z], [lo_x, hi_z], [lo_x, lo_z],
+                        [lo_x + width / 2, lo_z]])
+    legs = np.linalg.norm(np.diff(corners, axis=0), axis=1)
+    ends = np.concatenate([[0.0], np.cumsum(legs)])
+    t = ((np.arange(count) + offset) * ends[-1] / count) % ends[-1]
+    leg = np.clip(np.searchsorted(ends, t, side="right") - 1, 0, len(legs) - 1)
+    share = ((t - ends[leg]) / legs[leg])[:, None]
+    return corners[leg] + share * (corners[leg + 1] - corners[leg])
+
+
+def ring_geometry(model: xr.Dataset, *, n_shots: int, n_receivers: int, inset: float, **timing) -> xr.Dataset:
+    """Transmission all around a 2D model (the ASPIRE paper's ring, on a rectangle): ``n_shots`` sources and
+    ``n_receivers`` receivers evenly spaced along the rectangle ``inset`` m inside the model's edges
+    (:func:`ring_positions`), the sources from the top side's centre, the receivers half a receiver spacing
+    on (so none sits on a source when the counts divide each other). Mirror-symmetric in x about the model's
+    centre, so a prior symmetric in x allows mirror augmentation."""
+    src = ring_positions(model, n_shots, inset)
+    rec = ring_positions(model, n_receivers, inset, offset=0.5)
+    return make_geometry(model, src, rec, kind=timing.pop("kind", "ring"), **timing)
+
+
+LAYOUTS = ("surface", "ocean_bottom", "crosswell", "ring")
 
 
 def acquisition(model: xr.Dataset, *, layout: str = "surface", n_shots: int, shot_spacing: float,
@@ -264,10 +302,11 @@ def acquisition(model: xr.Dataset, *, layout: str = "surface", n_shots: int, sho
                 first_receiver_x: float | None = None, seafloor: float | None = None,
                 source_well_x: float | None = None, receiver_well_x: float | None = None,
                 first_shot_z: float | None = None, first_receiver_z: float | None = None,
-                **timing) -> xr.Dataset:
+                ring_inset: float | None = None, **timing) -> xr.Dataset:
     """The geometry a study's settings describe: ``layout`` picks :func:`surface_geometry`,
     :func:`ocean_bottom_geometry` (receivers on ``seafloor``, or on the seafloor found in the
-    model) or :func:`crosswell_geometry` (spacings run down the wells); settings that the
+    model), :func:`crosswell_geometry` (spacings run down the wells) or :func:`ring_geometry`
+    (``ring_inset`` m inside the edges; the counts set the spacings); settings that the
     layout does not use are ignored."""
     lines = {"n_shots": n_shots, "shot_spacing": shot_spacing, "n_receivers": n_receivers,
              "receiver_spacing": receiver_spacing}
@@ -282,6 +321,10 @@ def acquisition(model: xr.Dataset, *, layout: str = "surface", n_shots: int, sho
             raise InputError("crosswell layout needs source_well_x and receiver_well_x (m)")
         return crosswell_geometry(model, **lines, source_well_x=source_well_x, receiver_well_x=receiver_well_x,
                                   first_shot_z=first_shot_z, first_receiver_z=first_receiver_z, **timing)
+    if layout == "ring":
+        if ring_inset is None:
+            raise InputError("ring layout needs ring_inset (m inside the model's edges)")
+        return ring_geometry(model, n_shots=n_shots, n_receivers=n_receivers, inset=ring_inset, **timing)
     raise InputError(f"geometry layout {layout!r} is not one of {', '.join(LAYOUTS)}")
 
 

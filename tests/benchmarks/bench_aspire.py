@@ -1,4 +1,4 @@
-"""Figures of issue 13 (ASPIRE), measured in one run on the ``aspire_seismic`` configuration (64×64 by
+"""Figures of issue 13 (ASPIRE), measured in one run on the ``aspire_seismic`` configuration (32×32 by
 default, the ``small`` preset): the image CNF's parameter count, posterior samples per second (batch 64),
 training seconds per epoch, peak memory, and the cost of the amortized posterior of a new observation
 through the whole chain of K networks — K gradient summaries, the intermediate posterior means, then
@@ -35,7 +35,8 @@ from tasks.nn.checkpoint import to_dataset  # noqa: E402
 from tasks.seismic.geometry import acquisition  # noqa: E402
 from tasks.seismic.gradient import gradient_summary  # noqa: E402
 from tasks.seismic.model import build_model, smooth_model  # noqa: E402
-from tasks.seismic.pairs import repeat_model, sample_models, simulate_pairs  # noqa: E402
+from tasks.seismic.pairs import repeat_model, simulate_pairs  # noqa: E402
+from tasks.seismic.prior import structural_models  # noqa: E402
 
 
 def _timed(fn, *args, **kwargs):
@@ -59,8 +60,8 @@ def main() -> None:
     params = cfg.model.model_dump(mode="json")
     vel = build_model(**params)
     geo = acquisition(vel, **cfg.geometry.model_dump(mode="python"), space_order=s.space_order)
-    field = {"std": p.perturbation_std, "correlation_length": p.correlation_length}
-    truth = sample_models(np.arange(args.pairs + 1), base=params, perturbation=field, seed=a.seed)
+    truth = structural_models(np.arange(args.pairs + 1), shape=list(cfg.model.shape), spacing=cfg.model.spacing,
+                              **p.sampler(), seed=a.seed)
     data, t_data = _timed(simulate_pairs, truth, geo, noise_snr_db=s.noise_snr_db, seed=s.seed, **fd)
     x0 = repeat_model(smooth_model(vel, p.estimate_smoothing), truth)
     gradient_summary(x0.isel(sample=[0]), data.isel(sample=[0]), geo, factor=p.snapshot_factor, **fd)  # compile
