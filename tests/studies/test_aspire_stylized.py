@@ -73,7 +73,7 @@ def test_iteration_two_depends_on_iteration_one(small_run):
     assert post2.inputs[0] == out["outputs"]["checkpoint_2"]
     s2, x1 = (cat.get(k) for k in post2.inputs[1:3])
     assert s2.step == "summaries" and x1.step == "posterior_estimates" and s2.inputs[0] == x1.key
-    assert x1.inputs[0] == out["outputs"]["checkpoint_1"] and x1.params["iteration"] == 1
+    assert x1.inputs[2] == out["outputs"]["checkpoint_1"] and x1.params["iteration"] == 1  # (s, x̂, CNF)
     assert cat.get(post2.inputs[3]).params["samples"][0] == 10**9  # the held-out pairs
 
 

@@ -64,7 +64,7 @@ def test_metrics_of_images_include_ssim_and_the_table_stacks_iterations():
     rows = [iteration_metrics(post, iteration=k) for k in (2, 1)]
     assert 0.95 < float(rows[0].ssim[0]) <= 1.0 and "kl" not in rows[0]
     table = metrics_table(*rows)
-    assert table.iteration.values.tolist() == [1, 2] and table.sizes == {"iteration": 2, "case": 3}
+    assert table.iteration.values.tolist() == [1, 2] and table.sizes == {"iteration": 2, "case": 3, "change": 1}
     with pytest.raises(InputError, match="repeated"):
         metrics_table(rows[0], rows[0])
 
