@@ -41,7 +41,14 @@ class _Fold:
         self.u, self.s, self.vt = u[:, :max_in], s[:max_in], vt[:max_in]
         _, _, wt = np.linalg.svd(x - self.x_mean, full_matrices=False)
         self.wt = wt[:max_out]  # target principal directions (rows)
-        self.tx = (x - self.x_mean) @ self.wt.T  # target scores (n, max_out)
+        self.utx = self.u.T @ ((x - self.x_mean) @ self.wt.T)  # Uᵀ T: input directions × target scores
+
+    def coef(self, n_in: int, alpha: float) -> np.ndarray:
+        """Ridge coefficients ``(n_in, max_out)`` from the leading ``n_in`` input scores Z = U S to every kept
+        target score: (S² + λ)⁻¹ S Uᵀ T, with λ = ``alpha`` × the mean squared singular value."""
+        s = self.s[:n_in]
+        lam = alpha * float(np.mean(self.s**2))
+        return (s / (s**2 + lam))[:, None] * self.utx[:n_in]
 
     def scores(self, c: np.ndarray) -> np.ndarray:
         """Principal-component scores of new inputs (all kept components; = U S for the fitted rows)."""
@@ -51,12 +58,8 @@ class _Fold:
                 ) -> np.ndarray:
         """Models predicted for conditions ``c`` (or their ``z`` = :meth:`scores`) with the leading
         components and penalty ``alpha``."""
-        s = self.s[:n_in]
-        lam = alpha * float(np.mean(self.s**2))
-        # ridge on scores Z = U S: coef = (S² + λ)⁻¹ S Uᵀ T
-        coef = (s / (s**2 + lam))[:, None] * (self.u[:, :n_in].T @ self.tx[:, :n_out])
         z = self.scores(c) if z is None else z
-        return self.x_mean + (z[:, :n_in] @ coef) @ self.wt[:n_out]
+        return self.x_mean + (z[:, :n_in] @ self.coef(n_in, alpha)[:, :n_out]) @ self.wt[:n_out]
 
 
 def ridge_pca_fit(c: np.ndarray, x: np.ndarray, *, seed: int = 0) -> tuple[_Fold, tuple[int, int, float], float]:
@@ -80,10 +83,8 @@ def ridge_pca_fit(c: np.ndarray, x: np.ndarray, *, seed: int = 0) -> tuple[_Fold
         t = r @ fit.wt.T  # the held-out targets' scores; the directions are orthonormal, so the squared error
         rest = (r**2).sum() - np.cumsum((t**2).sum(0))  # of a prediction in the first b of them is its error
         for i, a in enumerate(grid_in):  # there plus the targets' energy outside them
-            proj = fit.u[:, :a].T @ fit.tx  # (a, max_out)
             for k, alpha in enumerate(_ALPHAS):
-                s_a = fit.s[:a]
-                pred = z[:, :a] @ ((s_a / (s_a**2 + alpha * float(np.mean(fit.s**2))))[:, None] * proj)
+                pred = z[:, :a] @ fit.coef(a, alpha)
                 sq = np.cumsum(((pred - t) ** 2).sum(0))
                 for j, b in enumerate(grid_out):
                     err[i, j, k] += sq[b - 1] + rest[b - 1]

@@ -10,7 +10,6 @@ Arrays only (numpy); a leading batch of cases is allowed wherever it says ``(...
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,19 +55,20 @@ def normalize(log_unnormalized: np.ndarray, grid: Grid) -> np.ndarray:
     return log_unnormalized - logsumexp(log_unnormalized, axis=-1, keepdims=True) - np.log(grid.cell)
 
 
-def log_posterior(grid: Grid, y: np.ndarray, forward: Callable[[np.ndarray], np.ndarray], noise_std: float,
+def log_posterior(grid: Grid, y: np.ndarray, predicted: np.ndarray, noise_std: float,
                   project: np.ndarray | None = None) -> np.ndarray:
-    """The normalized log posterior ``(..., G)`` of x under the prior N(0, I) and data ``y (..., M) = forward(x)
-    + ε``, ε ~ N(0, noise_std² I); ``forward(points (G, 2)) -> (G, M)``.
+    """The normalized log posterior ``(..., G)`` of x under the prior N(0, I) and data ``y (..., M) = F(x)
+    + ε``, ε ~ N(0, noise_std² I); ``predicted`` (G, M): F at every grid point (computed once by the caller
+    for any number of cases).
 
     ``project`` (..., M, r), orthonormal columns: condition on the projection Qᵀ y of the data instead of y
     itself (Qᵀ y ~ N(Qᵀ F(x), σ² I)): the posterior given a linear function H y of the data, Q a basis of
     the row space of H."""
     y = np.asarray(y, float)
     pts = grid.points
-    pred = np.asarray(forward(pts), float)  # (G, M)
+    pred = np.asarray(predicted, float)  # (G, M)
     if pred.shape != (len(pts), y.shape[-1]):
-        raise InputError(f"forward gave shape {pred.shape} for {len(pts)} points and data of {y.shape[-1]} values")
+        raise InputError(f"predicted data {pred.shape} must be (grid points {len(pts)}, data values {y.shape[-1]})")
     resid = y[..., None, :] - pred  # (..., G, M)
     if project is not None:
         resid = resid @ np.asarray(project, float)  # (..., G, r)

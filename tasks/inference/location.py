@@ -26,7 +26,7 @@ from tasks.nn.checkpoint import from_dataset
 from tasks.nn.training import seeded_torch
 
 from . import grid as G
-from .aspire import SUMMARY
+from .aspire import SUMMARY, condition
 
 __all__ = ["problem_dataset", "forward", "jacobian", "draw_cases", "prior_estimates", "summaries",
            "reference_posterior", "grid_metrics", "ideal_metrics"]
@@ -126,7 +126,8 @@ def reference_posterior(held_out: xr.Dataset, problem: xr.Dataset, *, points: in
     rec, v, sigma = _parts(problem)
     grid = G.make_grid(points, extent)
     y = np.asarray(held_out["y"].values, float)
-    logp = np.stack([G.log_posterior(grid, yi, lambda p: forward(p, rec, v), sigma) for yi in y])
+    pred = forward(grid.points, rec, v)
+    logp = np.stack([G.log_posterior(grid, yi, pred, sigma) for yi in y])
     mean, cov = G.moments(logp, grid)
     n = grid.n
     coords = {"case": ("case", held_out["sample"].values.astype(np.int64), {"long_name": "held-out sample"}),
@@ -167,8 +168,6 @@ def grid_metrics(checkpoint: xr.Dataset, summaries: xr.Dataset, estimates: xr.Da
     """Per held-out case: ``kl_grid`` = KL(exact ‖ CNF) from the CNF's log-density at every grid point (the
     CNF conditioned on the case's [summary, estimate]), and ``mean_error`` of the posterior mean of
     ``posterior``'s draws against the exact mean, in units of the exact posterior's spread."""
-    from .aspire import condition
-
     cases = np.asarray(posterior["case"].values)
     c = condition(summaries, estimates, _VAR, cases)
     grid = _grid_of(reference)
@@ -203,11 +202,12 @@ def ideal_metrics(problem: xr.Dataset, held_out: xr.Dataset, reference: xr.Datas
     xhats = [np.asarray(e[_VAR].sel(sample=cases).values, float) for e in estimates]
     exact = _flat(reference, cases)
     logq = np.empty_like(exact)
+    pred = forward(grid.points, rec, v)
     for i in range(len(cases)):
         H = np.concatenate([jacobian(x[i], rec, v).T for x in xhats])  # (2k, M)
-        u, sv, vt = np.linalg.svd(H, full_matrices=False)
+        _, sv, vt = np.linalg.svd(H, full_matrices=False)
         basis = vt[sv > sv.max() * 1e-10].T  # (M, r): orthonormal basis of H's row space
-        logq[i] = G.log_posterior(grid, y[i], lambda p: forward(p, rec, v), sigma, project=basis)
+        logq[i] = G.log_posterior(grid, y[i], pred, sigma, project=basis)
     mean, _ = G.moments(logq, grid)
     return _per_case(cases, {
         "ideal_kl_grid": (G.kl(exact, logq, grid), {**_KL_ATTRS, "long_name": "KL(exact || best posterior "

@@ -22,7 +22,7 @@ def test_the_grid_posterior_of_a_linear_gaussian_problem_is_its_closed_form():
     A, sigma = rng.standard_normal((5, 2)), 0.4
     y = A @ np.array([0.7, -0.4]) + sigma * rng.standard_normal(5)
     grid = G.make_grid(241, 4.0)
-    logp = G.log_posterior(grid, y, lambda p: p @ A.T, sigma)
+    logp = G.log_posterior(grid, y, grid.points @ A.T, sigma)
     mean, cov = G.moments(logp, grid)
     mu, post_cov = stylized.analytic_posterior(y, A, np.zeros(2), np.eye(2), sigma**2 * np.eye(5))
     np.testing.assert_allclose(mean, mu, atol=1e-6)
@@ -31,7 +31,7 @@ def test_the_grid_posterior_of_a_linear_gaussian_problem_is_its_closed_form():
     np.testing.assert_allclose(logp, exact, atol=1e-6)  # normalized: the same density, not just its shape
     # conditioning on a projection Qᵀ y is the closed form of the projected problem
     q, _ = np.linalg.qr(rng.standard_normal((5, 3)))
-    proj = G.log_posterior(grid, y, lambda p: p @ A.T, sigma, project=q)
+    proj = G.log_posterior(grid, y, grid.points @ A.T, sigma, project=q)
     mu_q, cov_q = stylized.analytic_posterior(q.T @ y, q.T @ A, np.zeros(2), np.eye(2), sigma**2 * np.eye(3))
     np.testing.assert_allclose(G.moments(proj, grid)[0], mu_q, atol=1e-6)
     np.testing.assert_allclose(G.moments(proj, grid)[1], cov_q, atol=1e-6)
