@@ -24,7 +24,7 @@ class AspireSection(StudyConfig):
 
     iterations: int = Field(2, ge=1, le=100)
     cross_fit: int = Field(1, ge=1, le=20)
-    train_pairs: int = Field(1000, ge=8, le=10_000_000)
+    train_pairs: int = Field(1000, ge=10, le=10_000_000)  # the linear baseline: 5-fold CV, 2 pairs a fold
     test_cases: int = Field(20, ge=2, le=100_000)
     estimate_draws: int = Field(64, ge=2, le=100_000)
     posterior_draws: int = Field(4000, ge=2, le=1_000_000)

@@ -29,7 +29,7 @@ PLANS = {
                          # per (sample, shot): a pair's data and summaries take every shot of the survey
                          "pair_data": (2, "summaries.samples", 32), "gradient_summary": (2, "summaries.samples", 32),
                          "rtm_summary": (2, "summaries.samples", 32)}),
-    "aspire_seismic": ("paper", ["geometry.n_shots=2", "aspire.train_pairs=8", "aspire.test_cases=2",
+    "aspire_seismic": ("paper", ["geometry.n_shots=2", "aspire.train_pairs=10", "aspire.test_cases=2",
                                  "aspire.iterations=1", "training.epochs=1", "aspire.posterior_draws=8",
                                  "aspire.pieces.per_piece=2"],
                        # per (sample, shot); training per (epoch, pair); 3 iterations of gradients and training

@@ -43,6 +43,8 @@ CASES = [
     (["run", "aspire_seismic", "--set", "prior.layers.top_velocity=[300, 400]"],
      "the prior can make velocities down to -125 m/s"),
     (["run", "seismic_survey", "--set", "geometry.layout=ring"], "geometry: ring layout needs ring_inset"),
+    (["run", "aspire_location", "--preset", "tiny", "--set", "aspire.train_pairs=9"],
+     "field 'aspire.train_pairs': Input should be greater than or equal to 10 (got 9)"),
     (["catalog", "show", "NOTAKEY"], "malformed key 'NOTAKEY'"),
     (["catalog", "show", "abcdef12"], "no dataset with key 'abcdef12'"),
     (["bogus-command"], "invalid choice"),
