@@ -20,12 +20,28 @@ from typing import Any
 
 import numpy as np
 
+from tasks.claims import Claim
 from tasks.inference import aspire, aspire_metrics, baselines
+from tasks.inference import claims as measures
 
 from .step import Ref, Step
 
 __all__ = ["Problem", "aspire_loop", "sample_labels", "HELD_OUT", "train", "estimate", "posterior", "metrics", "table",
-           "baseline"]
+           "baseline", "ASPIRE_PAPER", "REFINE_PAPER", "coverage_claims"]
+
+ASPIRE_PAPER = "Orozco, Siahkoohi, Louboutin, Herrmann, ASPIRE: iterative amortized posterior inference (2023)"
+REFINE_PAPER = ("Orozco, Siahkoohi, Louboutin, Herrmann, Refining amortized posterior approximations using "
+                "gradient-based summary statistics (2023)")
+
+
+def coverage_claims(low: float, high: float) -> tuple[Claim, Claim]:
+    """The posterior's 90 % intervals are calibrated at every iteration: coverage_90 within [low, high]."""
+    words = "the share of held-out truths inside the central 90 % posterior interval"
+    return (Claim("coverage_90_low", f"at every iteration {words} is at least {low:g}", ASPIRE_PAPER,
+                  measures.extreme, ("metrics",), "at_least", low, args={"name": "coverage_90", "which": "min"},
+                  paper_note="calibration is shown by figures (z-scores, uncertainty vs error), no coverage number"),
+            Claim("coverage_90_high", f"at every iteration {words} is at most {high:g}", ASPIRE_PAPER,
+                  measures.extreme, ("metrics",), "at_most", high, args={"name": "coverage_90", "which": "max"}))
 
 train = Step("train_posterior", aspire.train_posterior, version="2", kind="checkpoint", isolated=True)
 estimate = Step("posterior_estimates", aspire.posterior_estimates, version="2", kind="estimates", map_over="sample")

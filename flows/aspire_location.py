@@ -5,13 +5,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.claims import Claim
+from tasks.inference import claims as measures
 from tasks.inference import location
 
-from .aspire import Problem, aspire_loop, sample_labels
+from .aspire import ASPIRE_PAPER, Problem, aspire_loop, coverage_claims, sample_labels
+from .claims import check_claims
 from .step import Ref, Step
 from .study import study_flow
 
-__all__ = ["aspire_location"]
+__all__ = ["aspire_location", "CLAIMS"]
+
+_FIG = "the paper's claim on a problem whose exact posterior is known (our set-up; no number in the paper)"
+CLAIMS = (
+    Claim("kl_grid_last", "the last iteration's KL(exact ‖ CNF) on the grid is at most 0.4 nats", ASPIRE_PAPER,
+          measures.metric, ("metrics",), "at_most", 0.4, args={"name": "kl_grid"}, paper_note=_FIG),
+    Claim("kl_grid_drop", "the KL falls by at least 0.8 nats from the first iteration to the last", ASPIRE_PAPER,
+          measures.change, ("metrics",), "at_most", -0.8, args={"name": "kl_grid"}, paper_note=_FIG),
+    Claim("kl_grid_drop_significant", "the KL's fall from the first iteration to the last is more than 3 paired SE",
+          ASPIRE_PAPER, measures.change, ("metrics",), "at_most", 0.0, 3.0, args={"name": "kl_grid"},
+          paper_note=_FIG),
+    Claim("rmse_halves", "the last iteration's posterior-mean rmse is at most half the first iteration's",
+          ASPIRE_PAPER, measures.ratio, ("metrics",), "at_most", 0.5, args={"name": "rmse", "at": -1, "other_at": 0},
+          paper_note=_FIG),
+    Claim("mean_error_last", "the last iteration's posterior mean lies within 0.6 posterior std of the exact one "
+          "(mean_error ≤ 0.6)", ASPIRE_PAPER, measures.metric, ("metrics",), "at_most", 0.6,
+          args={"name": "mean_error"}, paper_note=_FIG),
+    *coverage_claims(0.80, 0.98),
+)
 
 problem = Step("location_problem", location.problem_dataset, version="1", kind="location_problem")
 cases = Step("location_cases", location.draw_cases, version="1", kind="pairs", map_over="sample",
@@ -41,4 +62,5 @@ def aspire_location(cfg: Any) -> dict[str, Ref]:
                 ideal(prob, xy["test"], exact, *xhats, label=f"k={k}"))
 
     loop = Problem(truth=xy, initial=x0, summarize=summarize, var="x", extra_metrics=extra)
-    return {"problem": prob, "held_out": xy["test"], "reference_posterior": exact, **aspire_loop(cfg, loop)}
+    out = {"problem": prob, "held_out": xy["test"], "reference_posterior": exact, **aspire_loop(cfg, loop)}
+    return {**out, "claims": check_claims(CLAIMS, out)}

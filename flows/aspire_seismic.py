@@ -6,16 +6,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.claims import Claim
+from tasks.inference import claims as measures
 from tasks.seismic.pairs import repeat_model
 from tasks.seismic.prior import structural_models
 
-from .aspire import Problem, aspire_loop, sample_labels
+from .aspire import ASPIRE_PAPER, REFINE_PAPER, Problem, aspire_loop, coverage_claims, sample_labels
+from .claims import check_claims
 from .seismic_imaging import background, gradients, pair_data
 from .seismic_survey import model_and_geometry
 from .step import Ref, Step
 from .study import study_flow
 
-__all__ = ["aspire_seismic"]
+__all__ = ["aspire_seismic", "CLAIMS"]
+
+CLAIMS = (
+    Claim("refines", "the last iteration's posterior-mean rmse is below the first's by more than 2 paired SE",
+          REFINE_PAPER, measures.change, ("metrics",), "at_most", 0.0, 2.0, args={"name": "rmse"},
+          paper_note="figures: posterior means and errors over iterations (a 512² model; no rmse table)"),
+    Claim("beats_prior_mean", "the last iteration's posterior-mean rmse is at most 0.8 × predicting the prior mean",
+          ASPIRE_PAPER, measures.ratio, ("metrics",), "at_most", 0.8,
+          args={"name": "rmse", "other": "rmse_prior_mean"}, paper_note="no baseline in the paper"),
+    Claim("beats_linear", "the last iteration's posterior-mean rmse is at most the ridge regression's on the same "
+          "condition (paired over cases)", ASPIRE_PAPER, measures.difference, ("metrics",), "at_most", 0.0,
+          args={"name": "rmse", "other": "rmse_linear"}, paper_note="no baseline in the paper"),
+    *coverage_claims(0.80, 0.97),
+)
 
 prior_models = Step("prior_models", structural_models, version="1", kind="model_samples", map_over="sample",
                     coord_param="samples")
@@ -43,4 +59,5 @@ def aspire_seismic(cfg: Any) -> dict[str, Ref]:
                          factor=p.snapshot_factor, **fd)
 
     loop = Problem(truth=models, initial=x0, summarize=summarize, var="vp", clip=(p.vp_min, p.vp_max))
-    return {"velocity_model": vel, "geometry": geo, "background": bg, **aspire_loop(cfg, loop)}
+    out = {"velocity_model": vel, "geometry": geo, "background": bg, **aspire_loop(cfg, loop)}
+    return {**out, "claims": check_claims(CLAIMS, out)}

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.claims import Claim
+from tasks.inference import claims as measures
 from tasks.inference import stylized_data
 
-from .aspire import Problem, aspire_loop, sample_labels
+from .aspire import REFINE_PAPER, Problem, aspire_loop, sample_labels
+from .claims import check_claims
 from .step import Ref, Step
 from .study import study_flow
 
-__all__ = ["aspire_stylized"]
+__all__ = ["aspire_stylized", "CLAIMS"]
+
+CLAIMS = (
+    Claim("first_iteration_close", "linear-Gaussian: the first gradient is a sufficient statistic, so iteration 1's "
+          "Gaussian KL to the analytic posterior is at most 0.1 nats", REFINE_PAPER, measures.metric, ("metrics",),
+          "at_most", 0.1, args={"name": "kl", "at": 0},
+          paper_note="the stylized example of the paper (figures; its KL is not tabulated)"),
+    Claim("second_iteration_not_worse", "iteration 2 is not worse than iteration 1 by more than 2 paired SE in KL",
+          REFINE_PAPER, measures.change, ("metrics",), "at_most", 0.0, -2.0, args={"name": "kl"},
+          paper_note="the stylized example of the paper (figures)"),
+)
 
 problem = Step("linear_problem", stylized_data.problem_dataset, version="1", kind="linear_problem")
 pairs = Step("pairs", stylized_data.draw_pairs, version="1", kind="pairs", map_over="sample",
@@ -33,4 +46,5 @@ def aspire_stylized(cfg: Any) -> dict[str, Ref]:
         return summaries(xhat, xy[split], prob, pieces=a.pieces, label=f"k={k} {split}")
 
     loop = Problem(truth=xy, initial=x0, summarize=summarize, var="x", reference=reference(xy["test"], prob))
-    return {"problem": prob, **aspire_loop(cfg, loop)}
+    out = {"problem": prob, **aspire_loop(cfg, loop)}
+    return {**out, "claims": check_claims(CLAIMS, out)}

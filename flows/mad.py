@@ -7,15 +7,45 @@ from typing import Any
 
 import numpy as np
 
-from tasks.generative import mad
+from tasks.claims import Claim
+from tasks.generative import claims, mad
 
+from .claims import check_claims
 from .step import Ref, Step
 from .study import study_flow
 
-__all__ = ["mad_study"]
+__all__ = ["mad_study", "CLAIMS"]
 
-real = Step("mad_real_data", mad.real_data, version="1", kind="mad_real")
-models = Step("mad_models", mad.fit_chains, version="1", kind="checkpoint", map_over="chain", coord_param="chains")
+PAPER = "Alemohammad et al., Self-Consuming Generative Models Go MAD (ICLR 2024)"
+CLAIMS = (
+    Claim("fully_synthetic_fid_rises",
+          "fully synthetic loop, unbiased sampling (λ = 1): the Fréchet distance to real data rises — the last "
+          "generation's exceeds generation 0's by more than 2 SE (paired over chains)",
+          f"{PAPER}, the fully synthetic loop", claims.metric_change, ("curves",), "at_least", 0.0, 2.0,
+          args={"loop": "fully_synthetic", "bias": "1", "metric": "fid"},
+          paper_note="FID rises over generations (figures; image models, no number for these data)"),
+    Claim("biased_precision_kept",
+          "fully synthetic loop, biased sampling (the smallest λ < 1): quality is kept — the last generation's "
+          "precision is not lower than generation 0's by more than 2 SE",
+          f"{PAPER}, the fully synthetic loop with sampling bias", claims.metric_change, ("curves",),
+          "at_least", 0.0, -2.0, args={"loop": "fully_synthetic", "bias": "below_1", "metric": "precision"},
+          paper_note="with sampling bias precision is kept or rises while recall falls (figures)"),
+    Claim("biased_recall_falls",
+          "fully synthetic loop, biased sampling (the smallest λ < 1): diversity falls — the last generation's "
+          "recall is below generation 0's by more than 2 SE",
+          f"{PAPER}, the fully synthetic loop with sampling bias", claims.metric_change, ("curves",),
+          "at_most", 0.0, 2.0, args={"loop": "fully_synthetic", "bias": "below_1", "metric": "recall"},
+          paper_note="recall falls over generations (figures)"),
+    Claim("fresh_data_stable",
+          "fresh data loop (λ = 1): enough fresh real data keeps the model — the last generation's Fréchet "
+          "distance is at most 1.1 × generation 0's + 2 SE",
+          f"{PAPER}, the fresh data loop", claims.fresh_distance_excess, ("curves",), "at_most", 0.0, -2.0,
+          args={"loop": "fresh_data", "bias": "1", "factor": 1.1},
+          paper_note="with enough fresh data the loop does not go MAD (figures)"),
+)
+
+real = Step("mad_real_data", mad.real_data, version="2", kind="mad_real")
+models = Step("mad_models", mad.fit_chains, version="2", kind="checkpoint", map_over="chain", coord_param="chains")
 generation = Step("mad_generation", mad.generation, version="2", kind="mad_generation", map_over="chain",
                   coord_param="chains")
 curves = Step("mad_curves", mad.curves, version="1", kind="mad_curves")
@@ -46,4 +76,5 @@ def mad_study(cfg: Any) -> dict[str, Ref]:
             out[f"last_{loop}_{lam:g}"] = scored
     out["curves"] = curves(*every, label=f"{len(every)} generations", loops=list(cfg.loops),
                            biases=list(cfg.biases))
+    out["claims"] = check_claims(CLAIMS, out)
     return out

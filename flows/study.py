@@ -178,10 +178,30 @@ class _ProgressArtifact:
         self.sent = time.monotonic()
 
 
+def _claims_markdown(run: StudyRun) -> list[str]:
+    """The run's claims (output ``claims``) as a markdown table, or nothing."""
+    if "claims" not in run.outputs:
+        return []
+    from tasks.claims import rows, summary_line
+
+    with run.catalog.open(run.outputs["claims"].key, dask=False) as ds:
+        ds = ds.load()
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"**{summary_line(ds)}**", "", "| claim | value ± SE | comparison | verdict | paper | statement |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {cell(r['id'])} | {cell(r['value'])} | {cell(r['comparison'])} | {r['verdict']} | "
+              f"{cell(r['paper'] or '—')} | {cell(r['statement'])} |" for r in rows(ds)]
+    return [*lines, ""]
+
+
 def report_markdown(run: StudyRun, report: str) -> str:
-    """The run's summary as markdown: its steps (computed or reused, seconds) and where its report is."""
+    """The run's summary as markdown: its claims, if the study checks a paper's, its steps (computed or reused,
+    seconds) and where its report is."""
     lines = [f"# {run.study} (preset {run.preset or '-'})", "", f"Report: [{report}](file://{report})", "",
-             "| step | label | key | status | seconds |", "|---|---|---|---|---|"]
+             *_claims_markdown(run), "| step | label | key | status | seconds |", "|---|---|---|---|---|"]
     lines += [f"| {s.step} | {s.label or ''} | `{s.key[:12]}` | {s.status} | {s.seconds:.2f} |" for s in run.steps]
     return "\n".join(lines)
 

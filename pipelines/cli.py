@@ -145,14 +145,18 @@ def cmd_run(args) -> int:
     _summary(console, result, seconds)
     computed = [s.key for s in result.steps if s.status == "computed"]
     reused = [s.key for s in result.steps if s.status == "reused"]
+    claims = _claims_line(cat, result.outputs)
     if args.json:
         _emit_json({"study": loaded.name, "preset": loaded.preset, "flow_run_id": result.flow_run_id,
                     "seconds": seconds, "outputs": {k: r.key for k, r in result.outputs.items()},
-                    "computed": computed, "reused": reused, "report": str(report)})
+                    "computed": computed, "reused": reused, "report": str(report),
+                    **({"claims": claims} if claims else {})})
     else:
         print(f"data:    {cat.root}/datasets  ({len(computed)} computed, {len(reused)} reused)")
         print(f"plots:   {report.parent}/*.png")
         print(f"report:  {report}")
+        if claims:
+            print(claims)
     cat.close()
     global _FAST_EXIT
     _FAST_EXIT = not ephemeral
@@ -323,6 +327,16 @@ def _dry_run(args, loaded, flow_obj) -> int:
     return 0
 
 
+def _claims_line(cat, outputs) -> str | None:
+    """``claims: 4 of 5 hold (…)`` of a run whose study checks its paper's claims (output ``claims``)."""
+    if "claims" not in outputs:
+        return None
+    from tasks.claims import summary_line
+
+    with cat.open(outputs["claims"].key, dask=False) as ds:
+        return summary_line(ds.load())
+
+
 def _summary(console, result, seconds: float) -> None:
     from rich.table import Table
 
@@ -466,10 +480,18 @@ def cmd_show(args) -> int:
 
         with cat.storage.open(rec.uri, dask=False) as ds:
             doc["parameters"] = parameter_summary(ds)
+    if rec.kind == "claims" and rec.complete:  # a study's claims: the table itself
+        from tasks.claims import rows, summary_line
+
+        with cat.storage.open(rec.uri, dask=False) as ds:
+            ds = ds.load()
+            doc["claims"], doc["summary"] = rows(ds), summary_line(ds)
     if args.json:
         _emit_json(doc)
     else:
         for k, v in doc.items():
+            if k == "claims":
+                continue
             if k == "parameters":
                 print(f"{k:>12}: {v['count']:,} in {len(v['shapes'])} tensors")
             elif k != "variables":
@@ -477,6 +499,11 @@ def cmd_show(args) -> int:
         for name, v in doc["variables"].items():
             print(f"{'':>12}  {name:<14} {v['dtype']:<8} {tuple(v['shape'])} dims={tuple(v['dims'])} "
                   f"chunks={tuple(v['chunks'])} units={v['units']}")
+        for r in doc.get("claims", []):
+            print(f"  {r['verdict']:<10} {r['id']}: {r['value']} ({r['comparison']}"
+                  + (f"; paper {r['paper']}" if r["paper"] else "") + ")"
+                  + (f" — {r['note']}" if r["verdict"] == "unmeasured" else ""))
+            print(f"{'':13}{r['statement']}")
     return 0
 
 

@@ -90,6 +90,8 @@ def _small_tables(catalog: Any, outputs: dict[str, Any]) -> str:
     metric, anything else one row per entry."""
     parts = []
     for name, ref in outputs.items():
+        if ref.kind == "claims":  # a table of its own (:func:`_claims_table`)
+            continue
         with catalog.open(ref.key, dask=False) as ds:
             lead = Counter(v.dims[0] for v in ds.data_vars.values() if v.ndim == 1 and v.dtype.kind in "biuf")
             if not lead or ds.nbytes > 2**22:
@@ -135,6 +137,23 @@ def _paper_table(loaded: Any) -> str:
             + _table(["", "paper", f"this run (preset {html.escape(loaded.preset or '-')})"], rows))
 
 
+def _claims_table(catalog: Any, outputs: dict[str, Any]) -> str:
+    """The run's claims (output ``claims``): one row per claim with its value, comparison and verdict."""
+    if "claims" not in outputs:
+        return ""
+    from tasks.claims import rows, summary_line
+
+    with catalog.open(outputs["claims"].key, dask=False) as ds:
+        ds = ds.load()
+    colour = {"holds": "#c8e6c9", "fails": "#ffcdd2", "unmeasured": "#e0e0e0"}
+    body = [[html.escape(r["id"]), html.escape(r["statement"]), html.escape(r["value"]), html.escape(r["comparison"]),
+             f"<span style='background:{colour[r['verdict']]};padding:0 4px'>{r['verdict']}</span>",
+             html.escape(r["paper"] or "—"), html.escape(r["source"]), html.escape(r["note"])] for r in rows(ds)]
+    return (f"<h2>The paper's claims on this run</h2><p>{html.escape(summary_line(ds))}</p>"
+            + _table(["claim", "statement", "value ± SE", "comparison", "verdict", "paper's value", "source",
+                      "note"], body))
+
+
 def write_report(catalog: Any, result: Any, loaded: Any, seconds: float) -> Path:
     """Write ``<root>/reports/<flow_run_id>/index.html`` (+ one PNG per output) and return its path."""
     out_dir = catalog.storage.cache_dir() / "reports" / result.flow_run_id
@@ -143,8 +162,12 @@ def write_report(catalog: Any, result: Any, loaded: Any, seconds: float) -> Path
     for name, ref in result.outputs.items():
         png = out_dir / f"{name}.png"
         _place(cached_plot(catalog, ref.key), png)
+        with catalog.open(ref.key, dask=False) as ds:
+            note = ds.attrs.get("note")
+        note = f"<br>{html.escape(str(note))}" if isinstance(note, str) and note else ""
         figures.append(f"<figure><img src='{png.name}' alt='{html.escape(name)}'>"
-                       f"<figcaption>{html.escape(name)}: {ref.kind} <code>{ref.key}</code></figcaption></figure>")
+                       f"<figcaption>{html.escape(name)}: {ref.kind} <code>{ref.key}</code>{note}</figcaption>"
+                       "</figure>")
     params = json.dumps(loaded.config.model_dump(mode="json"), indent=2)
     tables = _small_tables(catalog, result.outputs)
     steps = [[html.escape(s.step), html.escape(s.label or ""), f"<code>{s.key}</code>", s.kind,
@@ -167,6 +190,7 @@ figure{{margin:1em 0}}</style></head><body>
 <p>flow run <code>{result.flow_run_id}</code>; data root <code>{html.escape(catalog.root)}</code>;
 overrides: <code>{html.escape(' '.join(loaded.overrides) or 'none')}</code>; {seconds:.1f} s in all
 (Prefect start-up {t.get('prefect_startup_s', 0):.1f} s, steps {t.get('steps_s', 0):.1f} s).</p>
+{_claims_table(catalog, result.outputs)}
 {_paper_table(loaded)}
 <h2>Plots</h2>{''.join(figures)}
 {'<h2>Tables</h2>' + tables if tables else ''}

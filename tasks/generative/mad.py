@@ -2,9 +2,11 @@
 chains (a checkpoint) and their samples and metrics, and the curves over generations.
 
 Real data: ``ring`` (a mixture of ``modes`` Gaussians on a circle, 2D) or ``digits`` (scikit-learn's 8×8
-digits scaled to [0, 1], shipped with the package). A pool of real points (each chain's real set and
-its fresh data are drawn from it) and a held-out set (the metrics' reference) are fixed by the seed, and
-so is the feature space: a PCA of the pool (whitened), fitted once.
+digits scaled to [0, 1], shipped with the package). A pool of real points and a held-out set (the metrics'
+reference) are fixed by the seed, and so is the feature space: a PCA of the pool (whitened), fitted once.
+On the ring (a distribution we can sample) each chain's real set and its fresh data are new draws from the
+true distribution, each from its own stream, so chains are independent and their standard errors cover what
+they claim; on digits (finite data) both come from the pool, which every chain shares.
 """
 
 from __future__ import annotations
@@ -50,11 +52,16 @@ def real_data(*, kind: str, pool: int, held_out: int, components: int, seed: int
     else:
         raise InputError(f"real data kind {kind!r} is not ring or digits")
     feats = PCAFeatures.fit(x[:pool], min(components, x.shape[1]))
+    source = (f"each chain's real set and its fresh data are new draws from the true ring distribution"
+              if kind == "ring" else
+              f"each chain's real set and its fresh data come from the same finite pool of {pool} digits, "
+              f"which every chain shares (fresh data is fresh to the chain, not to the study)")
     return xr.Dataset(
         {"pool": (("point", "feature"), x[:pool]), "held_out": (("held", "feature"), x[pool:]),
          "feature_mean": ("feature", feats.mean), "feature_axes": (("component", "feature"), feats.axes),
          "feature_scale": ("component", feats.scale)},
-        attrs={"kind": kind, "seed": seed})
+        attrs={"kind": kind, "seed": seed, "ring": dict(ring_options or {}) if kind == "ring" else {},
+               "note": source})
 
 
 def _features(real: xr.Dataset) -> PCAFeatures:
@@ -75,16 +82,19 @@ def fit_chains(real: xr.Dataset, prev: xr.Dataset | None = None, *, chains: np.n
     (:func:`tasks.nn.checkpoint.stack`)."""
     chains = np.atleast_1d(np.asarray(chains, dtype=np.int64))
     pool = real["pool"].values
-    if n > len(pool):
+    truth = real.attrs.get("kind") == "ring"
+    if n > len(pool) and not truth:
         raise InputError(f"the real set of a chain ({n}) exceeds the pool ({len(pool)})")
 
     def fresh(rng: np.random.Generator, m: int) -> np.ndarray:
+        """New real points: from the true distribution where we can sample it, else from the shared pool."""
+        if truth:
+            return ring(rng, m, **real.attrs.get("ring", {}))
         return pool[rng.choice(len(pool), m, replace=False)]
 
     models = []
     for c in chains:
-        own = pool[np.random.default_rng(np.random.SeedSequence([seed, int(c), 10**6])).choice(len(pool), n,
-                                                                                                 replace=False)]
+        own = fresh(np.random.default_rng(np.random.SeedSequence([seed, int(c), 10**6])), n)
         before = None if prev is None else chain_model(prev, int(c))
         g = chain_generation(family, options, real=own, prev=before, generation=generation, loop=loop, lam=lam,
                              n_synth=n_synth, n_fresh=n_fresh, seed=seed, chain=int(c), draw_fresh=fresh)

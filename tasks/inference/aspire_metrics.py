@@ -18,7 +18,7 @@ from strata_errors import InputError
 
 from .stylized import coverage, error_std_corr, gaussian_kl, nominal_coverage
 
-__all__ = ["per_case", "iteration_metrics", "metrics_table", "nominal_coverage", "PER_CASE"]
+__all__ = ["per_case", "iteration_metrics", "metrics_table", "nominal_coverage", "aggregate", "PER_CASE"]
 
 PER_CASE = ("rmse", "ssim", "mean_std", "coverage_50", "coverage_90", "nll", "mean_error", "cov_error", "kl")
 _LONG = {"rmse": "RMS error of the posterior mean", "ssim": "structural similarity of mean and truth",
@@ -78,7 +78,7 @@ def _is_per_case(ds: xr.Dataset) -> bool:
     return ds.attrs.get("role") == "per_case_metrics"
 
 
-def _aggregate(v: np.ndarray, how: str) -> tuple[float, np.ndarray]:
+def aggregate(v: np.ndarray, how: str) -> tuple[float, np.ndarray]:
     """The aggregate over cases and each case's linearized contribution (its standard error is theirs /√n):
     ``mean`` — the mean; ``rms`` — √(mean of v) of per-case squared values v (delta method)."""
     m = float(v.mean())
@@ -113,7 +113,7 @@ def iteration_metrics(post: xr.Dataset, *inputs: xr.Dataset, iteration: int) -> 
     names = [n for n in PER_CASE if n in per] + [n for n in per if n not in PER_CASE]
     for name in names:
         values, how = per[name]
-        agg, contrib = _aggregate(values, how)
+        agg, contrib = aggregate(values, how)
         se = float(contrib.std(ddof=1) / np.sqrt(cases)) if cases > 1 else 0.0
         data[name] = ("iteration", [agg], {"long_name": long.get(name, name), "aggregate": how})
         data[f"{name}_se"] = ("iteration", [se], {"long_name": f"standard error of {name} over cases"})
@@ -151,8 +151,8 @@ def metrics_table(*rows: xr.Dataset) -> xr.Dataset:
             continue
         diff, se = np.empty(len(per) - 1), np.empty(len(per) - 1)
         for i in range(1, len(per)):
-            a1, c1 = _aggregate(per[i - 1], how)
-            a2, c2 = _aggregate(per[i], how)
+            a1, c1 = aggregate(per[i - 1], how)
+            a2, c2 = aggregate(per[i], how)
             diff[i - 1] = a2 - a1
             se[i - 1] = float((c2 - c1).std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
         table[f"{name}_diff"] = xr.DataArray(diff, dims="change", coords=change, attrs={

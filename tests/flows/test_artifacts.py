@@ -25,3 +25,17 @@ def test_a_run_leaves_progress_and_report_artifacts(tiny_run, prefect_server):
     assert any("survey" in (a.description or "") for a in progress)
     [report] = [a for a in arts if a.type == "markdown" and a.key == "strata-seismic-survey"]
     assert out["report"] in report.data and "| survey |" in report.data
+
+
+def test_a_study_with_claims_shows_them_in_its_run_artifact(tiny_run, prefect_server):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    strata, proc = tiny_run("mad")
+    out = json.loads(proc.stdout)
+    with temporary_settings({PREFECT_API_URL: prefect_server}), get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[out["flow_run_id"]])))
+    [report] = [a for a in arts if a.type == "markdown" and a.key == "strata-mad"]
+    assert f"**{out['claims']}**" in report.data and "| fully_synthetic_fid_rises |" in report.data

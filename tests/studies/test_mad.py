@@ -18,7 +18,12 @@ pytestmark = pytest.mark.prefect
 
 def test_tiny_generations_chain_models_and_curves(tiny_run):
     strata, proc = tiny_run("mad")
-    out = json.loads(proc.stdout)["outputs"]
+    doc = json.loads(proc.stdout)
+    out = doc["outputs"]
+    assert doc["claims"].startswith("claims: ") and " of 4 hold" in doc["claims"]  # the run's one-line verdict
+    shown = strata("catalog", "show", out["claims"])  # the claims table itself
+    assert shown.returncode == 0 and "fully_synthetic_fid_rises" in shown.stdout
+    assert "Self-Consuming" in open(doc["report"]).read()  # the report's claims table names the paper
     cat = Catalog(strata.root)
     try:
         curves = cat.open(out["curves"]).load()

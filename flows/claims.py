@@ -1,0 +1,24 @@
+"""The claims step every study with a paper ends with: its declared claims (:class:`tasks.claims.Claim`)
+measured on the run's own outputs into a ``claims`` dataset that joins the lineage like any output."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from tasks import claims as _claims
+
+from .step import Ref, Step
+
+__all__ = ["check_claims", "claims_step"]
+
+claims_step = Step("claims", _claims.evaluate, version="1", kind="claims")
+
+
+def check_claims(claims: Sequence[_claims.Claim], outputs: Mapping[str, Ref]) -> Ref:
+    """The ``claims`` dataset of ``claims`` over the study outputs they need (a flow body's last step)."""
+    names = list(dict.fromkeys(n for c in claims for n in c.needs))
+    missing = [n for n in names if n not in outputs]
+    if missing:
+        raise KeyError(f"claims need the outputs {missing}, which the study does not return")
+    return claims_step(*(outputs[n] for n in names), label=f"{len(claims)} claims", names=names,
+                       claims=[c.spec() for c in claims])
