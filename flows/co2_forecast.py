@@ -9,20 +9,36 @@ from typing import Any
 
 import numpy as np
 
-from tasks.co2 import fields, inversion, monitoring, simulator, surrogate
+from tasks.claims import Claim
+from tasks.co2 import claims, fields, inversion, monitoring, simulator, surrogate
 
 from .aspire import HELD_OUT
+from .claims import check_claims
 from .seismic_imaging import background, migrate, stack
 from .seismic_survey import model_and_geometry, survey
 from .step import Ref, Step
 from .study import study_flow
 
-__all__ = ["co2_forecast"]
+__all__ = ["co2_forecast", "CLAIMS"]
+
+PAPER = ("Grady, Khan, Louboutin, Yin, Witte, Chandra, Hewett, Herrmann, Model-parallel Fourier neural operators "
+         "as learned surrogates for large-scale parametric PDEs (2023), and its code FNO4CO2")
+CLAIMS = (
+    Claim("forecast_error", "the FNO's held-out relative L2 error of the saturation, averaged over report times, is "
+          "at most 0.10", PAPER, claims.forecast_error, ("forecast",), "at_most", 0.10,
+          paper_note="FNO4CO2 reports its held-out relative errors in figures (2-D and 3-D examples)"),
+    Claim("mass_balance", "the simulator conserves CO2: every held-out simulation's relative mass-balance error is "
+          "at most 1e-10 at every report time", "conservation of the finite-volume scheme (our known answer)",
+          claims.mass_balance, ("simulations",), "at_most", 1e-10),
+    Claim("plume_rises", "with gravity on, the plume's centre of mass at the last report lies at least one cell "
+          "above the injector (CO2 is lighter than brine)", "two-phase flow with buoyancy (FNO4CO2's simulator, "
+          "after FwiFlow, has gravity)", claims.plume_rise, ("simulations",), "at_least", 1.0),
+)
 
 rock = Step("rock_samples", fields.rock_samples, version="1", kind="rock_samples", map_over="sample",
             coord_param="samples")
-simulate = Step("co2_simulation", simulator.simulate_samples, version="1", kind="co2_simulation", map_over="sample")
-train = Step("train_surrogate", surrogate.train_surrogate, version="1", kind="checkpoint", isolated=True)
+simulate = Step("co2_simulation", simulator.simulate_samples, version="2", kind="co2_simulation", map_over="sample")
+train = Step("train_surrogate", surrogate.train_surrogate, version="2", kind="checkpoint", isolated=True)
 forecast = Step("forecast", surrogate.forecast, version="1", kind="co2_forecast", map_over="sample")
 errors = Step("forecast_metrics", surrogate.forecast_metrics, version="1", kind="forecast_metrics")
 monitor = Step("monitor_model", monitoring.monitor_model, version="1", kind="velocity_model")
@@ -76,4 +92,5 @@ def co2_forecast(cfg: Any) -> dict[str, Ref]:
                                   label=f"case {m.case}, {inv.iterations} iterations", sample=case, report=m.report,
                                   **inv.model_dump(mode="json", exclude={"snapshot_factor"}),
                                   factor=inv.snapshot_factor, **fd)
+    out["claims"] = check_claims(CLAIMS, out)
     return out

@@ -10,8 +10,8 @@ from .aspire_models import TrainingSection
 from .config import StudyConfig
 from .models import ImagingSection, Pieces, SeismicSurveyConfig
 
-__all__ = ["RockSection", "Well", "FlowSection", "SamplesSection", "FNOSection", "MonitoringSection",
-           "InversionSection", "Co2ForecastConfig"]
+__all__ = ["RockSection", "Well", "FlowSection", "SamplesSection", "FNOSection", "SurrogateTrainingSection",
+           "MonitoringSection", "InversionSection", "Co2ForecastConfig"]
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -37,6 +37,28 @@ class GRFSection(StudyConfig):
     correlation_length: Positive = 120.0
 
 
+class FNO4CO2Section(StudyConfig):
+    """FNO4CO2's channel (``scripts/gen_perm.jl``), in cells: ``channel`` mD between a top and a bottom drawn
+    per sample as a base cell in the depth-fraction ranges ``top`` and ``bottom`` plus, per column, a rounded
+    Gaussian-process offset of covariance ``variance`` exp(−Δ²/``length``²) (cells², Δ and length in cells;
+    ``jitter`` · variance on the diagonal); ``background`` mD elsewhere."""
+
+    background: Positive = 20.0
+    channel: Positive = 120.0
+    variance: float = Field(5.0, ge=0, allow_inf_nan=False)  # cells²
+    length: Positive = 6.25  # cells
+    jitter: float = Field(1e-5, ge=0, le=1)
+    top: tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]] = (0.37, 0.42)
+    bottom: tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]] = (0.55, 0.60)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> FNO4CO2Section:
+        for name, (lo, hi) in (("top", self.top), ("bottom", self.bottom)):
+            if lo > hi:
+                raise ValueError(f"fno4co2.{name} must be a range [low, high], got {[lo, hi]}")
+        return self
+
+
 class PorositySection(StudyConfig):
     """``constant`` (``value``) or ``from_permeability`` (φ = value · (k / k_ref)^exponent)."""
 
@@ -47,19 +69,22 @@ class PorositySection(StudyConfig):
 
 
 class RockSection(StudyConfig):
-    """Permeability and porosity on ``shape`` (x, z) cells of ``spacing`` m: ``channelized`` or ``grf``."""
+    """Permeability and porosity on ``shape`` (x, z) cells of ``spacing`` m: ``channelized``, ``grf`` or
+    ``fno4co2`` (FNO4CO2's own channel generator)."""
 
-    kind: Literal["channelized", "grf"] = "channelized"
+    kind: Literal["channelized", "grf", "fno4co2"] = "channelized"
     shape: tuple[Annotated[int, Field(ge=4, le=4096)], Annotated[int, Field(ge=4, le=4096)]] = (64, 64)
     spacing: Positive = 15.0
     channel: ChannelSection = ChannelSection()
     grf: GRFSection = GRFSection()
+    fno4co2: FNO4CO2Section = FNO4CO2Section()
     porosity: PorositySection = PorositySection()
 
     def sampler_params(self) -> dict:
         """The keyword arguments of ``tasks.co2.fields.rock_samples`` but ``samples`` and ``seed`` (only the
         section of the generator used)."""
-        generator = {"channel": self.channel} if self.kind == "channelized" else {"grf": self.grf}
+        section = {"channelized": "channel", "grf": "grf", "fno4co2": "fno4co2"}[self.kind]
+        generator = {section: getattr(self, section)}
         return {"kind": self.kind, "shape": list(self.shape), "spacing": self.spacing,
                 "porosity": self.porosity.model_dump(mode="json"),
                 **{k: v.model_dump(mode="json") for k, v in generator.items()}}
@@ -85,7 +110,8 @@ class Well(StudyConfig):
 class FlowSection(StudyConfig):
     """Incompressible two-phase flow: ``wells``, ``reports`` report times every ``report_every`` days,
     viscosities (cP), Corey exponents and residual saturations (CO2, brine), the transport CFL number,
-    sub-stepping (off: ``dt`` s must satisfy the CFL bound), pressure solves per report interval."""
+    sub-stepping (off: ``dt`` s must satisfy the CFL bound), pressure solves per report interval, phase
+    densities (kg/m³) and ``gravity`` (m/s² along the depth z; 0 turns buoyancy off)."""
 
     wells: tuple[Well, ...] = (Well(name="injector", x=97.5, z=480.0, rate=1e-3),
                                Well(name="producer", x=862.5, z=480.0, rate=-1e-3))
@@ -100,6 +126,9 @@ class FlowSection(StudyConfig):
     substep: bool = True
     dt: float | None = Field(None, gt=0, allow_inf_nan=False)  # s, used when substep is off
     pressure_steps: int = Field(1, ge=1, le=10_000)
+    rho_brine: float = Field(1053.0, gt=0, le=3000, allow_inf_nan=False)  # kg/m³
+    rho_co2: float = Field(501.9, gt=0, le=3000, allow_inf_nan=False)  # kg/m³
+    gravity: float = Field(9.8, ge=0, le=100, allow_inf_nan=False)  # m/s², 0: off
 
     @model_validator(mode="after")
     def _check(self) -> FlowSection:
@@ -132,11 +161,35 @@ class SamplesSection(StudyConfig):
 
 
 class FNOSection(StudyConfig):
-    """The 2D FNO: Fourier ``modes`` kept per axis, ``width`` hidden channels, ``layers`` Fourier layers."""
+    """The FNO (``tasks.co2.surrogate.FNOSurrogate``): ``kind`` 2d (over (x, z), the report times as output
+    channels) or 3d (over (x, z, t), the inputs repeated at every report time, one output channel: FNO4CO2's);
+    ``modes`` kept per axis — two for 2d, three (x, z, t) for 3d — as neuraloperator's ``n_modes`` counts them
+    (the negative and positive frequencies together; the last axis keeps ``m // 2 + 1`` of its half spectrum);
+    ``width`` hidden channels, ``layers`` Fourier layers; ``padding``: zero padding of that fraction of every
+    axis at both ends before the Fourier layers (neuraloperator's ``domain_padding``; 0 = off), so that the
+    periodic Fourier layers do not make the two ends of an axis neighbours."""
 
-    modes: tuple[Annotated[int, Field(ge=1, le=512)], Annotated[int, Field(ge=1, le=512)]] = (12, 12)
+    kind: Literal["2d", "3d"] = "2d"
+    modes: tuple[Annotated[int, Field(ge=1, le=512)], ...] = Field((12, 12), min_length=2, max_length=3)
     width: int = Field(32, ge=1, le=1024)
     layers: int = Field(4, ge=1, le=32)
+    padding: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _modes(self) -> FNOSection:
+        axes = 2 if self.kind == "2d" else 3
+        if len(self.modes) != axes:
+            raise ValueError(f"fno.kind {self.kind} needs {axes} modes, got {list(self.modes)}")
+        return self
+
+
+class SurrogateTrainingSection(TrainingSection):
+    """Training of the FNO: Adam on the mean relative L2 error per sample, or AdamW with ``weight_decay`` > 0
+    (decoupled, as ``torch.optim.AdamW``); ``clamp``: the error of the forecast clamped to [0, 1] (FNO4CO2's
+    ``relu01``), as ``forecast`` reports it (its gradient passes the clamp: see ``tasks.co2.surrogate``)."""
+
+    weight_decay: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+    clamp: bool = False
 
 
 class MonitoringSection(SeismicSurveyConfig):
@@ -176,7 +229,8 @@ class Co2ForecastConfig(StudyConfig):
     flow: FlowSection = FlowSection()
     samples: SamplesSection = SamplesSection()
     fno: FNOSection = FNOSection()
-    training: TrainingSection = TrainingSection(epochs=200, batch_size=16, lr=3e-3, held_out=0.1, patience=30)
+    training: SurrogateTrainingSection = SurrogateTrainingSection(epochs=200, batch_size=16, lr=3e-3, held_out=0.1,
+                                                                  patience=30)
     monitoring: MonitoringSection = MonitoringSection()
     inversion: InversionSection = InversionSection()
 
@@ -198,7 +252,10 @@ class Co2ForecastConfig(StudyConfig):
             raise ValueError(f"monitoring.case {m.case} needs more than {self.samples.test} held-out samples")
         if m.report is not None and m.report > self.flow.reports:
             raise ValueError(f"monitoring.report {m.report} is past the last report ({self.flow.reports})")
-        if max(self.fno.modes) > max(self.rock.shape) // 2 + 1:
+        if max(self.fno.modes[:2]) > max(self.rock.shape) // 2 + 1:
             raise ValueError(f"fno.modes {list(self.fno.modes)} exceed what a {list(self.rock.shape)} grid holds "
                              f"(at most {max(self.rock.shape) // 2 + 1})")
+        if self.fno.kind == "3d" and self.fno.modes[2] > self.flow.reports:
+            raise ValueError(f"fno.modes {list(self.fno.modes)}: {self.fno.modes[2]} modes in time exceed the "
+                             f"{self.flow.reports} report times")
         return self

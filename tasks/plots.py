@@ -354,6 +354,6 @@ def plot_checkpoint(ds: xr.Dataset):
 
 
 from . import plots_aspire as _aspire  # noqa: E402,F401 - registers the ASPIRE plotters
+from . import plots_claims as _claims  # noqa: E402,F401 - registers the claims table
 from . import plots_co2 as _co2  # noqa: E402,F401 - registers the CO2 plotters
 from . import plots_mad as _mad  # noqa: E402 - the mad study's curves and generations
-from . import plots_claims as _claims  # noqa: E402,F401 - registers the claims table

@@ -14,7 +14,8 @@ import xarray as xr
 
 from strata_errors import InputError
 
-__all__ = ["channelized", "lognormal_grf", "porosity", "rock_samples", "grid_spacing"]
+__all__ = ["channelized", "fno4co2_channel", "fno4co2_covariance", "lognormal_grf", "porosity", "rock_samples",
+           "grid_spacing"]
 
 K_REF = 50.0  # mD, permeability at which ``from_permeability`` porosity equals ``value``
 EXPONENT = 0.1  # porosity ~ permeability**EXPONENT
@@ -73,6 +74,52 @@ def channelized(shape: Sequence[int] = (64, 64), spacing: float | Sequence[float
     return np.where(inside, float(channel), float(background))
 
 
+def fno4co2_covariance(n: int, *, variance: float = 5.0, length: float = 6.25, jitter: float = 1e-5) -> np.ndarray:
+    """The covariance of FNO4CO2's channel offsets over ``n`` columns (cells²): ``variance · exp(−Δ² / length²)``
+    for columns Δ cells apart, plus ``jitter · variance`` on the diagonal (``scripts/gen_perm.jl``'s
+    ``gaussian_kernel``, whose x = 4, 8, …, 4n with delta = 25 is Δ in cells with length 6.25)."""
+    d = np.arange(int(n), dtype=np.float64)
+    cov = variance * np.exp(-((d[:, None] - d[None, :]) / length) ** 2)
+    cov[np.diag_indices_from(cov)] += jitter * variance
+    return cov
+
+
+def fno4co2_channel(shape: Sequence[int] = (64, 64), spacing: float | Sequence[float] = 15.0, *,
+                    background: float = 20.0, channel: float = 120.0, variance: float = 5.0, length: float = 6.25,
+                    jitter: float = 1e-5, top: Sequence[float] = (0.37, 0.42), bottom: Sequence[float] = (0.55, 0.60),
+                    rng: np.random.Generator) -> np.ndarray:
+    """Permeability (mD) ``[ix, iz]`` as FNO4CO2's ``scripts/gen_perm.jl`` draws it, in cells: a base top
+    ``t0 = round(nz·U(top))`` and bottom ``b0 = round(nz·U(bottom))`` (depth fractions), then per column
+    ``t = t0 + round(g1)``, ``b = b0 + round(g2)`` with g1, g2 independent draws of the Gaussian process of
+    :func:`fno4co2_covariance` (``variance`` cells², ``length`` cells) over x; cells ``t ≤ iz < b`` (0-based;
+    cells t+1…b 1-based) are ``channel``, the rest ``background`` (a column with b ≤ t has no channel, as
+    there). Rounding is to the nearest whole cell, ties to even (Julia's and numpy's ``round``)."""
+    nx, nz = _shape(shape)
+    grid_spacing(spacing)  # checked; the field is defined in cells
+    for name, val in (("background", background), ("channel", channel)):
+        if not (np.isfinite(val) and val > 0):
+            raise InputError(f"fno4co2: {name} permeability must be finite and > 0 mD, got {val!r}")
+    if not (np.isfinite(variance) and variance >= 0 and np.isfinite(length) and length > 0 and jitter >= 0):
+        raise InputError(f"fno4co2: need variance >= 0 (cells²), length > 0 (cells), jitter >= 0, got "
+                         f"{variance!r}, {length!r}, {jitter!r}")
+    for name, (lo, hi) in (("top", top), ("bottom", bottom)):
+        if not 0 <= lo <= hi <= 1:
+            raise InputError(f"fno4co2: {name} must be a depth-fraction range 0 <= low <= high <= 1, "
+                             f"got {[lo, hi]!r}")
+    t0 = np.round(nz * (top[0] + rng.random() * (top[1] - top[0])))
+    b0 = np.round(nz * (bottom[0] + rng.random() * (bottom[1] - bottom[0])))
+    normals = rng.standard_normal((2, nx))
+    if variance > 0:
+        cov = fno4co2_covariance(nx, variance=variance, length=length, jitter=jitter)
+        offsets = normals @ np.linalg.cholesky(cov).T
+    else:
+        offsets = np.zeros_like(normals)
+    tops, bottoms = t0 + np.round(offsets[0]), b0 + np.round(offsets[1])
+    iz = np.arange(nz)[None, :]
+    inside = (iz >= tops[:, None]) & (iz < bottoms[:, None])
+    return np.where(inside, float(channel), float(background))
+
+
 def lognormal_grf(shape: Sequence[int], spacing: float | Sequence[float], *, mean: float = 50.0,
                   log_std: float = 0.5, correlation_length: float = 120.0, rng: np.random.Generator) -> np.ndarray:
     """Permeability (mD) ``exp(ln(mean) + log_std * g)``: ``mean`` is the geometric mean, ``g`` a
@@ -121,7 +168,8 @@ def porosity(permeability: np.ndarray, *, kind: str = "constant", value: float =
 
 
 _porosity = porosity  # ``rock_samples`` has a parameter of the same name
-_GENERATORS = {"channelized": channelized, "grf": lognormal_grf}
+_GENERATORS = {"channelized": channelized, "grf": lognormal_grf, "fno4co2": fno4co2_channel}
+_SECTION = {"channelized": "channel", "grf": "grf", "fno4co2": "fno4co2"}  # kind -> its settings' parameter
 _RESERVED = {"shape", "spacing", "rng"}
 
 
@@ -135,10 +183,11 @@ def _settings(name: str, given: Mapping[str, Any] | None, allowed: set[str]) -> 
 
 def rock_samples(samples: np.ndarray, *, kind: str, shape: Sequence[int], spacing: float | Sequence[float],
                  channel: Mapping[str, Any] | None = None, grf: Mapping[str, Any] | None = None,
-                 porosity: Mapping[str, Any], seed: int) -> xr.Dataset:
+                 fno4co2: Mapping[str, Any] | None = None, porosity: Mapping[str, Any], seed: int) -> xr.Dataset:
     """``permeability`` (mD) and ``porosity`` (sample, x, z) per sample: a ``kind`` field ("channelized":
-    :func:`channelized` with the ``channel`` keyword arguments; "grf": :func:`lognormal_grf` with ``grf``),
-    porosity from :func:`porosity` with the ``porosity`` keyword arguments.
+    :func:`channelized` with the ``channel`` keyword arguments; "grf": :func:`lognormal_grf` with ``grf``;
+    "fno4co2": :func:`fno4co2_channel` with ``fno4co2``), porosity from :func:`porosity` with the ``porosity``
+    keyword arguments.
 
     Sample i draws from ``default_rng(SeedSequence([seed, i]))``, so it does not depend on which other
     samples are computed with it. Coordinates x, z are cell centres (m); attrs ``spacing`` = [dx, dz]."""
@@ -146,12 +195,12 @@ def rock_samples(samples: np.ndarray, *, kind: str, shape: Sequence[int], spacin
     if samples.size == 0:
         raise InputError("rock_samples: zero samples requested")
     if kind not in _GENERATORS:
-        raise InputError(f"rock_samples: kind must be 'channelized' or 'grf', got {kind!r}")
+        raise InputError(f"rock_samples: kind must be one of {sorted(_GENERATORS)}, got {kind!r}")
     nx, nz = _shape(shape)
     dx, dz = grid_spacing(spacing)
     make = _GENERATORS[kind]
-    gen_args = _settings(kind, channel if kind == "channelized" else grf,
-                         set(make.__kwdefaults__) - _RESERVED)
+    given = {"channel": channel, "grf": grf, "fno4co2": fno4co2}[_SECTION[kind]]
+    gen_args = _settings(kind, given, set(make.__kwdefaults__) - _RESERVED)
     phi_args = _settings("porosity", porosity, {"kind", "value", "k_ref", "exponent"})
     perm = np.empty((samples.size, nx, nz))
     phi = np.empty_like(perm)

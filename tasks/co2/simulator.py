@@ -1,16 +1,31 @@
-"""Incompressible, immiscible two-phase flow of CO2 displacing brine on a 2D (x, z) cell grid, IMPES.
+"""Incompressible, immiscible two-phase flow of CO2 and brine on a 2D (x, z) cell grid, IMPES.
 
-No capillary pressure, no gravity. Cells are ``dx × dz`` metres and ``thickness`` m out of plane, the
-first cell's corner at x = z = 0, outer boundaries closed. Units: permeability mD, viscosity cP (as given;
-converted to m² and Pa·s inside), rates m³/s of reservoir volume, pressure Pa, times s (``simulate``) or
-days (``simulate_samples``).
+No capillary pressure. Cells are ``dx × dz`` metres and ``thickness`` m out of plane, the first cell's
+corner at x = z = 0, z = depth (down), outer boundaries closed. Units: permeability mD, viscosity cP (as
+given; converted to m² and Pa·s inside), densities kg/m³, gravity m/s², rates m³/s of reservoir volume,
+pressure Pa, times s (``simulate``) or days (``simulate_samples``).
 
 Pressure: two-point fluxes, face transmissibility = harmonic mean of the two cells' permeability ×
-arithmetic mean of their total mobility; sparse direct solve. With rate wells only the pressure is
-defined up to a constant: it is fixed so that its mean over the cells is ``p_ref``.
-Transport: explicit first-order upwind finite volumes of the CO2 saturation in flux form, the total face
-fluxes frozen between pressure solves; injectors add pure CO2, producers remove ``f(S_cell)·|q|``. The
-CO2 volume is conserved to round-off: Σ φ S V = injected − produced at every step.
+arithmetic mean of their total mobility; sparse direct solve. With gravity g > 0 the phase potentials
+are Φ_α = p − ρ_α g z, so a z-face (upper cell a, lower cell b) carries the total flux
+``u = T λt (p_a − p_b) + T g dz (λc ρc + λb ρb)`` (the second term with the same arithmetic face mean)
+and the pressure equation gets that gravity term on its right-hand side: a column at rest is
+hydrostatic. Without pressure-controlled wells the pressure is defined up to a constant: it is fixed
+so that its mean over the cells is ``p_ref``.
+Transport: explicit first-order finite volumes of the CO2 saturation in flux form, the total face
+fluxes frozen between pressure solves; injectors add pure CO2, producers remove ``f(S_cell)·|q|``.
+Without gravity the CO2 face flux is ``f(S_up) u`` upwind of u. With gravity, x-faces are the same and
+a z-face carries ``F = λc/(λc + λb) · (u + λb G)``, ``G = T g dz (ρc − ρb)`` (the brine flux is u − F),
+each phase mobility taken upwind of its own phase flux (phase-potential upwinding, so CO2 rising
+through brine that sinks is upwinded correctly): where u and G push CO2 the same way its direction is
+certain, otherwise the brine's is; that phase is upwinded first and the other one's sign computed with
+its mobility. The result is consistent (each phase flows from the cell it is upwinded from) and
+λc + λb > 0 at every face. Step bound: ``cfl · pv / c`` per cell with
+``c = max f' · Σ_out |u| + M_g · Σ_z-faces |G|``, where M_g bounds the derivative of the gravity part
+over any pair of (upwind) cell states (:meth:`Fluids.max_gravity_slope`): a Lipschitz bound of F in
+each cell's saturation, finite in a closed column with no wells. The CO2 volume is conserved to
+round-off: Σ φ S V = initial + injected − produced at every step. With g = 0 the gravity-free
+arithmetic is used unchanged.
 """
 
 from __future__ import annotations
@@ -30,6 +45,7 @@ from scipy.sparse.linalg import spsolve
 from strata_errors import InputError
 
 from .fields import grid_spacing
+from .rock_physics import RHO_BRINE, RHO_CO2
 
 __all__ = ["Fluids", "SimulationResult", "simulate", "simulate_samples", "mass_balance_error", "check_wells"]
 
@@ -86,6 +102,21 @@ class Fluids:
         slope = (dlc * lb - lc * dlb) / (lc + lb) ** 2
         return float(slope.max()) / (1.0 - self.s_co2 - self.s_brine)
 
+    def max_gravity_slope(self) -> float:
+        """M_g in 1/(Pa·s): bounds |∂F/∂S| / |G| of the gravity part of the phase-upwinded z-face flux
+        ``F = λc/(λc + λb)·(u + λb G)`` over any two upwind states (S_a for CO2, S_b for brine):
+        ``max(λc'(S_a) λb² / (λc + λb)², |λb'(S_b)| λc / (λc + λb))``. The first grows with λb and the
+        second with λc, so their maxima lie at λb = 1/μ_brine and λc = 1/μ_co2 (analytic derivatives on
+        20001 effective saturations)."""
+        se = np.linspace(0.0, 1.0, 20001)
+        lc, lb = se**self.n_co2 / self.mu_co2, (1.0 - se) ** self.n_brine / self.mu_brine
+        dlc = self.n_co2 * se ** (self.n_co2 - 1.0) / self.mu_co2
+        dlb = self.n_brine * (1.0 - se) ** (self.n_brine - 1.0) / self.mu_brine
+        lb0, lc1 = 1.0 / self.mu_brine, 1.0 / self.mu_co2
+        rising = dlc * lb0**2 / (lc + lb0) ** 2
+        sinking = dlb * lc1 / (lc1 + lb)
+        return max(float(rising.max()), float(sinking.max())) / (1.0 - self.s_co2 - self.s_brine)
+
 
 @dataclass(frozen=True)
 class _Well:
@@ -120,6 +151,10 @@ class _Case:
     dt: float | None
     pressure_steps: int
     p_ref: float
+    s0: np.ndarray  # initial CO2 saturation
+    rho_co2: float  # kg/m³
+    rho_brine: float  # kg/m³
+    gravity: float  # m/s², 0: off
 
 
 def _at(ix: int, iz: int, dx: float, dz: float) -> str:
@@ -161,7 +196,7 @@ def _report_times(times: Sequence[float], unit: str) -> np.ndarray:
 
 def _parse_wells(wells: Sequence[Mapping[str, Any]], nx: int, nz: int, dx: float, dz: float) -> tuple[_Well, ...]:
     if not wells:
-        raise InputError("simulate: no wells given; need at least one injector")
+        return ()
     parsed: list[_Well] = []
     taken: dict[tuple[int, int], str] = {}
     for n, w in enumerate(wells):
@@ -205,7 +240,7 @@ def _parse_wells(wells: Sequence[Mapping[str, Any]], nx: int, nz: int, dx: float
 def check_wells(wells: Sequence[Mapping[str, Any]], shape: Sequence[int], spacing: float | Sequence[float]) -> None:
     """Check a well list against a grid of ``shape`` cells of ``spacing`` m, as :func:`simulate` does before any
     work (InputError naming the well): keys, finite values, inside the grid, one well per cell, distinct
-    names, an injector, balanced rates when every well is rate-controlled."""
+    names, an injector (unless the list is empty), balanced rates when every well is rate-controlled."""
     dx, dz = grid_spacing(spacing)
     _parse_wells(wells, int(shape[0]), int(shape[1]), dx, dz)
 
@@ -213,7 +248,8 @@ def check_wells(wells: Sequence[Mapping[str, Any]], shape: Sequence[int], spacin
 def _prepare(permeability: np.ndarray, porosity: np.ndarray, *, spacing: float | Sequence[float], thickness: float,
              wells: Sequence[Mapping[str, Any]], times: Sequence[float], mu_co2: float, mu_brine: float,
              corey: Sequence[float], residual: Sequence[float], cfl: float, substep: bool, dt: float | None,
-             pressure_steps: int, p_ref: float) -> _Case:
+             pressure_steps: int, p_ref: float, initial_saturation: np.ndarray | None = None,
+             rho_co2: float = RHO_CO2, rho_brine: float = RHO_BRINE, gravity: float = 0.0) -> _Case:
     """Check every input (InputError naming the place) and convert to SI."""
     k = np.asarray(permeability, dtype=np.float64)
     phi = np.asarray(porosity, dtype=np.float64)
@@ -237,15 +273,34 @@ def _prepare(permeability: np.ndarray, porosity: np.ndarray, *, spacing: float |
         _positive(dt=dt)
     if not _finite(p_ref):
         raise InputError(f"p_ref must be a finite pressure in Pa, got {p_ref!r}")
+    _positive(rho_co2=rho_co2, rho_brine=rho_brine)
+    if not (_finite(gravity) and gravity >= 0):
+        raise InputError(f"gravity must be a finite number >= 0 m/s² (0: off), got {gravity!r}")
+    s0 = _initial_saturation(initial_saturation, k.shape, dx, dz)
     t = _report_times(times, "s")
     return _Case(k * MILLIDARCY, phi, dx, dz, float(thickness), _parse_wells(wells, *k.shape, dx, dz), t,
                  Fluids(mu_co2 * CENTIPOISE, mu_brine * CENTIPOISE, float(corey[0]), float(corey[1]),
                         float(residual[0]), float(residual[1])),
-                 float(cfl), bool(substep), None if dt is None else float(dt), int(pressure_steps), float(p_ref))
+                 float(cfl), bool(substep), None if dt is None else float(dt), int(pressure_steps), float(p_ref),
+                 s0, float(rho_co2), float(rho_brine), float(gravity))
+
+
+def _initial_saturation(s: np.ndarray | None, shape: tuple[int, ...], dx: float, dz: float) -> np.ndarray:
+    if s is None:
+        return np.zeros(shape)
+    try:
+        s0 = np.array(s, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"initial_saturation must be a numeric (x, z) array of shape {shape}: {err}") from None
+    if s0.shape != shape:
+        raise InputError(f"initial_saturation shape {s0.shape} differs from permeability shape {shape}")
+    _first_bad("initial_saturation", s0, ~((s0 >= 0) & (s0 <= 1)), dx, dz, "in [0, 1]")
+    return s0
 
 
 class _Flow:
-    """The pressure system of one case: geometric transmissibilities, matrix pattern, well indices."""
+    """The pressure system of one case: geometric transmissibilities, matrix pattern, well indices; with
+    gravity, ``gdelta`` = G = T g dz (ρc − ρb) of every z-face (m³·Pa; None without gravity)."""
 
     def __init__(self, case: _Case) -> None:
         self.case = case
@@ -266,6 +321,16 @@ class _Flow:
         r0 = 0.14 * math.hypot(case.dx, case.dz)
         self.wi = np.array([2 * math.pi * k[w.ix, w.iz] * h / math.log(r0 / w.radius) for w in self.bhp_wells])
         self.bhp_idx = np.array([ids[w.ix, w.iz] for w in self.bhp_wells], dtype=np.int64)
+        self.tz_g = self.tz * case.gravity * case.dz  # T g dz, m³·m²/s² (times ρ λ: m³/s)
+        self.gdelta = self.tz_g * (case.rho_co2 - case.rho_brine) if case.gravity else None
+
+    def gravity_flux(self, lc: np.ndarray, lb: np.ndarray) -> np.ndarray | None:
+        """The z-faces' gravity part of the total flux T g dz · mean(λc ρc + λb ρb) (m³/s, + downwards), or
+        None without gravity."""
+        if not self.case.gravity:
+            return None
+        m = lc * self.case.rho_co2 + lb * self.case.rho_brine
+        return self.tz_g * 0.5 * (m[:, :-1] + m[:, 1:])
 
     def solve(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Pressure (Pa, (x, z)), x- and z-face total fluxes (m³/s, + towards larger index) and the rates
@@ -283,6 +348,11 @@ class _Flow:
         well_mob = self.wi * lt.ravel()[self.bhp_idx]
         np.add.at(diag, self.bhp_idx, well_mob)
         np.add.at(rhs, self.bhp_idx, well_mob * (np.array([w.pressure for w in self.bhp_wells]) - case.p_ref))
+        gz = self.gravity_flux(lc, lb)
+        if gz is not None:  # the gravity flux out of the upper cell, into the lower one
+            grid = rhs.reshape(self.shape)
+            grid[:, :-1] -= gz
+            grid[:, 1:] += gz
         if not self.bhp_wells:  # singular (Neumann) system: anchor the first cell, re-centre below
             diag[0] += t.mean() if t.size else 1.0
         mat = sp.csc_matrix((np.concatenate([t, t, -t, -t, diag]), (self.rows, self.cols)), shape=(self.n, self.n))
@@ -291,6 +361,8 @@ class _Flow:
             dp -= dp.mean()
         fx = tx * (dp[:-1] - dp[1:])
         fz = tz * (dp[:, :-1] - dp[:, 1:])
+        if gz is not None:
+            fz += gz
         q_bhp = well_mob * (np.array([w.pressure for w in self.bhp_wells]) - case.p_ref - dp.ravel()[self.bhp_idx])
         return dp + case.p_ref, fx, fz, q_bhp
 
@@ -301,13 +373,28 @@ def _floor3(x: float) -> float:
     return math.floor(x / 10.0**e) * 10.0**e
 
 
+def _phase_upwind(lc: np.ndarray, lb: np.ndarray, u: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """CO2 flux through the z-faces (m³/s, + downwards), ``λc/(λc + λb)·(u + λb g)`` with each phase's
+    mobility from the cell upstream of that phase's flux: total flux ``u``, gravity term ``g`` = G."""
+    def pick(lam: np.ndarray, from_upper: np.ndarray) -> np.ndarray:
+        return np.where(from_upper, lam[:, :-1], lam[:, 1:])
+
+    down = u >= 0
+    co2_sure = (g >= 0) == down  # u and G push CO2 the same way: its direction is known, else the brine's
+    lc_sure, lb_sure = pick(lc, down), pick(lb, down)
+    lc_up = np.where(co2_sure, lc_sure, pick(lc, u + lb_sure * g >= 0))
+    lb_up = np.where(co2_sure, pick(lb, u - lc_sure * g >= 0), lb_sure)
+    return lc_up / (lc_up + lb_up) * (u + lb_up * g)
+
+
 class _Transport:
-    """Upwind CO2 transport over one pressure step: fluxes and well rates frozen."""
+    """Upwind CO2 transport over one pressure step: fluxes and well rates frozen; ``gdelta`` the z-faces'
+    G (None without gravity), ``slopes`` (max f', M_g)."""
 
     def __init__(self, case: _Case, fx: np.ndarray, fz: np.ndarray, q_bhp: np.ndarray, bhp_idx: np.ndarray,
-                 slope: float) -> None:
+                 slopes: tuple[float, float], gdelta: np.ndarray | None = None) -> None:
         nz = case.k.shape[1]
-        self.case, self.fx, self.fz = case, fx, fz
+        self.case, self.fx, self.fz, self.gdelta = case, fx, fz, gdelta
         self.pv = case.phi * case.dx * case.dz * case.thickness  # pore volume, m³
         rate_idx = np.array([w.ix * nz + w.iz for w in case.wells if w.rate is not None], dtype=np.int64)
         rates = np.array([w.rate for w in case.wells if w.rate is not None])
@@ -322,10 +409,21 @@ class _Transport:
         out[:, :-1] += np.maximum(fz, 0)
         out[:, 1:] += np.maximum(-fz, 0)
         np.add.at(out.ravel(), self.prod_idx, -self.prod_q)
-        moving = out > 0
-        self.bound = case.cfl * float((self.pv[moving] / (slope * out[moving])).min()) if moving.any() else math.inf
+        self.bound = self._bound(out, *slopes)
         self.gx = np.zeros((fx.shape[0] + 2, fx.shape[1]))
         self.gz = np.zeros((fz.shape[0], fz.shape[1] + 2))
+
+    def _bound(self, out: np.ndarray, slope: float, gravity_slope: float) -> float:
+        """``cfl`` × the smallest pore volume / (max f' · total outflow + M_g · Σ |G| of the z-faces) (s)."""
+        if self.gdelta is None:
+            moving = out > 0
+            return self.case.cfl * float((self.pv[moving] / (slope * out[moving])).min()) if moving.any() else math.inf
+        vertical = np.zeros_like(out)
+        vertical[:, :-1] += np.abs(self.gdelta)
+        vertical[:, 1:] += np.abs(self.gdelta)
+        rate = slope * out + gravity_slope * vertical
+        moving = rate > 0
+        return self.case.cfl * float((self.pv[moving] / rate[moving]).min()) if moving.any() else math.inf
 
     def steps(self, interval: float) -> tuple[int, float]:
         """Number and length of the equal steps covering ``interval`` s (InputError if a fixed step is too long)."""
@@ -343,13 +441,10 @@ class _Transport:
 
     def advance(self, s: np.ndarray, n: int, step: float) -> tuple[np.ndarray, float, float]:
         """``n`` explicit upwind steps of ``step`` s: new saturation, CO2 volume injected, produced (m³)."""
-        frac = self.case.fluids.fractional_flow
         injected = produced = 0.0
         rate_in = float(self.inj_q.sum())
         for _ in range(n):
-            f = frac(s)
-            self.gx[1:-1] = self.fx * np.where(self.pos_x, f[:-1], f[1:])
-            self.gz[:, 1:-1] = self.fz * np.where(self.pos_z, f[:, :-1], f[:, 1:])
+            f = self._face_fluxes(s)
             net = (self.gx[:-1] - self.gx[1:]) + (self.gz[:, :-1] - self.gz[:, 1:])
             flat = net.ravel()
             flat[self.inj_idx] += self.inj_q
@@ -360,15 +455,28 @@ class _Transport:
             produced -= step * float(out.sum())
         return s, injected, produced
 
+    def _face_fluxes(self, s: np.ndarray) -> np.ndarray:
+        """Fill the CO2 face fluxes ``gx``, ``gz`` (m³/s) at saturation ``s``; returns f(s)."""
+        if self.gdelta is None:
+            f = self.case.fluids.fractional_flow(s)
+            self.gx[1:-1] = self.fx * np.where(self.pos_x, f[:-1], f[1:])
+            self.gz[:, 1:-1] = self.fz * np.where(self.pos_z, f[:, :-1], f[:, 1:])
+            return f
+        lc, lb = self.case.fluids.mobilities(s)
+        f = lc / (lc + lb)
+        self.gx[1:-1] = self.fx * np.where(self.pos_x, f[:-1], f[1:])
+        self.gz[:, 1:-1] = _phase_upwind(lc, lb, self.fz, self.gdelta)
+        return f
+
 
 def _run(case: _Case) -> SimulationResult:
     flow = _Flow(case)
-    slope = case.fluids.max_slope()
+    slopes = case.fluids.max_slope(), case.fluids.max_gravity_slope() if case.gravity else 0.0
     nt = case.times.size
     sat = np.empty((nt, *case.k.shape))
     pres = np.empty_like(sat)
     inj, prod = np.zeros(nt), np.zeros(nt)
-    s = np.zeros(case.k.shape)
+    s = case.s0
     p, fx, fz, q_bhp = flow.solve(s)
     solves, steps = 1, 0
     injected = produced = 0.0
@@ -379,7 +487,7 @@ def _run(case: _Case) -> SimulationResult:
             if m > 0:
                 p, fx, fz, q_bhp = flow.solve(s)
                 solves += 1
-            transport = _Transport(case, fx, fz, q_bhp, flow.bhp_idx, slope)
+            transport = _Transport(case, fx, fz, q_bhp, flow.bhp_idx, slopes, flow.gdelta)
             n, step = transport.steps(float(edges[m + 1] - edges[m]))
             s, di, dp = transport.advance(s, n, step)
             injected, produced, steps = injected + di, produced + dp, steps + n
@@ -391,19 +499,25 @@ def _run(case: _Case) -> SimulationResult:
 
 
 def simulate(permeability: np.ndarray, porosity: np.ndarray, *, spacing: float | Sequence[float] = (15.0, 15.0),
-             thickness: float = 1.0, wells: Sequence[Mapping[str, Any]], times: Sequence[float],
+             thickness: float = 1.0, wells: Sequence[Mapping[str, Any]] = (), times: Sequence[float],
              mu_co2: float = 0.1, mu_brine: float = 1.0, corey: Sequence[float] = (2.0, 2.0),
              residual: Sequence[float] = (0.0, 0.0), cfl: float = 0.9, substep: bool = True,
-             dt: float | None = None, pressure_steps: int = 1, p_ref: float = P_REF) -> SimulationResult:
-    """CO2 injection into brine-filled rock from t = 0 (S = 0 everywhere) to each report time (s).
+             dt: float | None = None, pressure_steps: int = 1, p_ref: float = P_REF,
+             initial_saturation: np.ndarray | None = None, rho_co2: float = RHO_CO2,
+             rho_brine: float = RHO_BRINE, gravity: float = 0.0) -> SimulationResult:
+    """Two-phase flow from t = 0 (CO2 saturation ``initial_saturation``, (x, z) in [0, 1], default 0) to
+    each report time (s).
 
     ``permeability`` (mD) and ``porosity`` are (x, z) cell arrays, ``spacing`` (dx, dz) m, ``thickness``
     m out of plane. ``wells``: dicts ``{"name", "x", "z", "rate"}`` (m³/s; > 0 injects CO2, < 0 produces
     the cell's fluid at its fractional flow) or ``{"name", "x", "z", "pressure"[, "radius"]}`` (Pa,
     bottom-hole; rate ``WI·λt·(pressure - p_cell)``, Peaceman ``WI = 2π k thickness / ln(r0/radius)``,
     ``r0 = 0.14·sqrt(dx² + dz²)``, radius default 0.1 m; should it inject, it injects brine), each in the
-    cell containing (x, z). Rate wells only: rates must balance and the mean pressure is ``p_ref`` (Pa).
-    Viscosities in cP; ``corey`` and ``residual`` are (CO2, brine) (:class:`Fluids`).
+    cell containing (x, z); a non-empty list needs an injector. No wells or rate wells only: rates must
+    balance and the mean pressure is ``p_ref`` (Pa). Viscosities in cP; ``corey`` and ``residual`` are
+    (CO2, brine) (:class:`Fluids`). Densities ``rho_co2``, ``rho_brine`` kg/m³ and ``gravity`` m/s²
+    (0: none, the gravity-free arithmetic; > 0: buoyancy along z, the depth; a well's pressure is at its
+    cell's centre).
 
     Each report interval takes ``pressure_steps`` equal pressure steps; in each, the transport takes
     equal steps no longer than ``cfl`` times the upwind stability bound (and ``dt`` s, if given). With
@@ -411,7 +525,8 @@ def simulate(permeability: np.ndarray, porosity: np.ndarray, *, spacing: float |
     InputError. The pressure reported at a report time is solved at that time's saturation."""
     case = _prepare(permeability, porosity, spacing=spacing, thickness=thickness, wells=wells, times=times,
                     mu_co2=mu_co2, mu_brine=mu_brine, corey=corey, residual=residual, cfl=cfl, substep=substep,
-                    dt=dt, pressure_steps=pressure_steps, p_ref=p_ref)
+                    dt=dt, pressure_steps=pressure_steps, p_ref=p_ref, initial_saturation=initial_saturation,
+                    rho_co2=rho_co2, rho_brine=rho_brine, gravity=gravity)
     return _run(case)
 
 
@@ -437,19 +552,20 @@ def simulate_samples(rock: xr.Dataset, *, wells: Sequence[Mapping[str, Any]], ti
                      thickness: float = 1.0, mu_co2: float = 0.1, mu_brine: float = 1.0,
                      corey: Sequence[float] = (2.0, 2.0), residual: Sequence[float] = (0.0, 0.0), cfl: float = 0.9,
                      substep: bool = True, dt: float | None = None, pressure_steps: int = 1,
-                     p_ref: float = P_REF) -> xr.Dataset:
+                     p_ref: float = P_REF, rho_co2: float = RHO_CO2, rho_brine: float = RHO_BRINE,
+                     gravity: float = 0.0) -> xr.Dataset:
     """:func:`simulate` for every sample of ``rock`` (as from ``rock_samples``); ``times`` in days,
     ``dt`` in seconds. Every sample's inputs are checked before any is simulated.
 
     Returns ``saturation``, ``pressure`` (Pa) (sample, time, x, z); ``injected_co2``, ``produced_co2``
     (sample, time) cumulative m³; ``pressure_solves``, ``transport_steps`` (sample); ``permeability``,
     ``porosity`` copied; coords sample, time (days), x, z; attrs ``spacing``, ``thickness``, ``wells``
-    (JSON), fluid settings — enough for :func:`mass_balance_error`."""
+    (JSON), fluid and gravity settings — enough for :func:`mass_balance_error`."""
     dx, dz = _rock_spacing(rock)
     t_days = _report_times(times, "d")
     settings = dict(spacing=(dx, dz), thickness=thickness, wells=wells, times=t_days * DAY, mu_co2=mu_co2,
                     mu_brine=mu_brine, corey=corey, residual=residual, cfl=cfl, substep=substep, dt=dt,
-                    pressure_steps=pressure_steps, p_ref=p_ref)
+                    pressure_steps=pressure_steps, p_ref=p_ref, rho_co2=rho_co2, rho_brine=rho_brine, gravity=gravity)
     cases = [_prepare(rock["permeability"].values[n], rock["porosity"].values[n], **settings)
              for n in range(rock.sizes["sample"])]
     results = [_run(case) for case in cases]
@@ -458,8 +574,10 @@ def simulate_samples(rock: xr.Dataset, *, wells: Sequence[Mapping[str, Any]], ti
                                                                                        cases[0].wells]),
              "mu_co2": float(mu_co2), "mu_brine": float(mu_brine), "corey": [float(c) for c in corey],
              "residual": [float(r) for r in residual], "cfl": float(cfl), "substep": int(bool(substep)),
-             "pressure_steps": int(pressure_steps), "p_ref": float(p_ref),
-             "mobility_average": "arithmetic", "permeability_average": "harmonic"}
+             "pressure_steps": int(pressure_steps), "p_ref": float(p_ref), "rho_co2": float(rho_co2),
+             "rho_brine": float(rho_brine), "gravity": float(gravity),
+             "mobility_average": "arithmetic", "permeability_average": "harmonic",
+             "gravity_upwinding": "phase potential" if gravity else "none"}
     if dt is not None:
         attrs["dt"] = float(dt)
     stack = np.stack

@@ -1,6 +1,7 @@
 """The Fourier neural operator surrogate of the flow simulator: (log-permeability, porosity) → the
-CO2 saturation at every report time, a 2D FNO (``neuraloperator``) whose output channels are the
-report times. Trained with a relative-L2 loss, stored as a checkpoint, forecasts per sample.
+CO2 saturation at every report time, a ``neuraloperator`` FNO: 2D over (x, z) with the report times as
+output channels, or 3D over (x, z, t) with the inputs repeated at every report time (FNO4CO2's). Trained
+with a relative-L2 loss (Adam, or AdamW), stored as a checkpoint, forecasts per sample.
 """
 
 from __future__ import annotations
@@ -33,22 +34,40 @@ def _fno_class() -> type[torch.nn.Module]:
 
 @register_model("fno_surrogate")
 class FNOSurrogate(torch.nn.Module):
-    """``neuralop.models.FNO`` on z-scored input features (buffers set from the training data).
+    """``neuralop.models.FNO`` on z-scored input features (buffers set from the training data); input
+    (batch, feature, x, z), output (batch, time, x, z): the saturation at ``times`` report times.
 
-    ``times`` output channels (the saturation at each report time), ``modes`` Fourier modes kept per
-    axis, ``width`` hidden channels, ``layers`` Fourier layers; the FNO adds its own (x, z) grid
-    channels. neuraloperator's ``state_dict`` carries a ``_metadata`` entry (its init kwargs, a dict);
-    this class rebuilds from its own init kwargs, so its state dict holds tensors only.
+    ``kind`` "2d": an FNO over (x, z) with ``times`` output channels. "3d": an FNO over (x, z, t) — the
+    features repeated at each of the ``times`` report times, one output channel, every bias zero at the start
+    (FNO4CO2's set-up; its blocks are neuraloperator's); the FNO adds its own grid channels ((x, z) or
+    (x, z, t), each over [0, 1)). ``modes``: neuraloperator's ``n_modes``, one per axis (2 or 3). ``width``
+    hidden channels, ``layers`` Fourier layers; ``padding``: neuraloperator's ``domain_padding``, zeros on both
+    ends of every axis, that fraction of its length (0: none), removed before the projection, so the output
+    shape does not depend on it. neuraloperator's ``state_dict`` carries a
+    ``_metadata`` entry (its init kwargs, a dict); this class rebuilds from its own init kwargs, so its state
+    dict holds tensors only.
     """
 
     def __init__(self, *, times: int, modes: Sequence[int] = (12, 12), width: int = 32, layers: int = 4,
-                 in_channels: int = len(FEATURES)):
+                 in_channels: int = len(FEATURES), kind: str = "2d", padding: float = 0.0):
         super().__init__()
-        if times < 1 or width < 1 or layers < 1 or len(modes) != 2 or min(modes) < 1:
-            raise InputError(f"FNO: need times, width, layers >= 1 and two modes >= 1, got {times}, {width}, "
-                             f"{layers}, {list(modes)}")
-        self.fno = _fno_class()(n_modes=tuple(int(m) for m in modes), in_channels=in_channels, out_channels=times,
-                       hidden_channels=width, n_layers=layers)
+        axes = {"2d": 2, "3d": 3}.get(kind)
+        if axes is None:
+            raise InputError(f"FNO: kind must be '2d' or '3d', got {kind!r}")
+        if times < 1 or width < 1 or layers < 1 or len(modes) != axes or min(modes) < 1:
+            raise InputError(f"FNO: need times, width, layers >= 1 and {axes} modes >= 1 ({kind}), got {times}, "
+                             f"{width}, {layers}, {list(modes)}")
+        if not 0.0 <= float(padding) <= 1.0:
+            raise InputError(f"FNO: padding must be a fraction in [0, 1], got {padding!r}")
+        self.kind, self.times = kind, int(times)
+        self.fno = _fno_class()(n_modes=tuple(int(m) for m in modes), in_channels=in_channels,
+                                out_channels=self.times if kind == "2d" else 1, hidden_channels=width,
+                                n_layers=layers, domain_padding=float(padding) or None)
+        if kind == "3d":  # FNO4CO2's layers (Flux) start with zero biases: the output starts near 0, not at a
+            with torch.no_grad():  # random offset of ±0.2 that can put it all outside [0, 1] (the clamped loss)
+                for name, p in self.fno.named_parameters():
+                    if name.rsplit(".", 1)[-1] == "bias":
+                        p.zero_()
         self.register_buffer("in_mean", torch.zeros(in_channels))
         self.register_buffer("in_std", torch.ones(in_channels))
 
@@ -58,7 +77,11 @@ class FNOSurrogate(torch.nn.Module):
         self.in_std.copy_(x.std(dim=(0, 2, 3)).clamp_min(1e-6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fno((x - self.in_mean[:, None, None]) / self.in_std[:, None, None])
+        x = (x - self.in_mean[:, None, None]) / self.in_std[:, None, None]
+        if self.kind == "2d":
+            return self.fno(x)
+        x = x[..., None].expand(*x.shape, self.times)  # (batch, feature, x, z, t)
+        return self.fno(x)[:, 0].permute(0, 3, 1, 2)  # (batch, t, x, z)
 
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         state = super().state_dict(*args, **kwargs)
@@ -94,18 +117,33 @@ def _rel_loss(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None) 
     return relative_l2(module(x), y)
 
 
+def _clamped_rel_loss(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """FNO4CO2's loss: the relative L2 error of the forecast clamped to [0, 1] (its ``relu01``). Its gradient
+    passes the clamp (straight through): the clamp's own gradient is zero wherever the output is outside
+    [0, 1], and an output that starts below 0 everywhere — neuraloperator's random output bias does that for
+    about half of the seeds of the 2-D FNO; the 3-D one's zero biases for a few — would never train. The
+    value is the same, and so is the gradient wherever the output is inside [0, 1]; outside, it only pulls
+    towards the target where the clamped value is wrong."""
+    out = module(x)
+    return relative_l2(out + (out.clamp(0.0, 1.0) - out).detach(), y)
+
+
 def train_surrogate(simulations: xr.Dataset, *, fno: Mapping[str, Any], training: Mapping[str, Any], seed: int,
                     threads: int) -> Trained:
-    """Fit :class:`FNOSurrogate` to the simulations (inputs :func:`features`, targets ``saturation``):
-    Adam on the relative-L2 loss, a seeded random ``held_out`` share of the samples for validation and
-    early stopping (``training``: epochs, batch_size, lr, held_out, patience)."""
+    """Fit :class:`FNOSurrogate` (init: ``fno`` and ``times``) to the simulations (inputs :func:`features`,
+    targets ``saturation``): the mean relative-L2 error per sample — of the forecast clamped to [0, 1] with
+    ``training.clamp`` (FNO4CO2's loss) —, Adam, or AdamW with ``training.weight_decay`` > 0, a seeded random
+    ``held_out`` share of the samples for validation and early stopping (``training``: epochs, batch_size, lr,
+    held_out, patience, weight_decay, clamp)."""
     x, y = features(simulations), _targets(simulations)
     init = {"times": int(y.shape[1]), **{k: (list(v) if isinstance(v, list | tuple) else v) for k, v in fno.items()}}
+    settings = dict(training)
+    loss = _clamped_rel_loss if settings.pop("clamp", False) else _rel_loss
     with seeded_torch(seed, 0, threads=threads) as gen:
         model = FNOSurrogate(**init)
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         model.set_scaling(xt)
-        history = fit(model, xt, yt, generator=gen, loss=_rel_loss, **dict(training))
+        history = fit(model, xt, yt, generator=gen, loss=loss, **settings)
     return Trained(model, init, history)
 
 
@@ -116,8 +154,8 @@ def forecast(checkpoint: xr.Dataset, simulations: xr.Dataset, *, batch_size: int
     model = from_dataset(checkpoint).module
     x = torch.from_numpy(features(simulations))
     truth = _targets(simulations)
-    if model.fno.out_channels != truth.shape[1]:
-        raise InputError(f"the surrogate forecasts {model.fno.out_channels} report times, the simulations have "
+    if model.times != truth.shape[1]:
+        raise InputError(f"the surrogate forecasts {model.times} report times, the simulations have "
                          f"{truth.shape[1]}")
     # one torch thread: a multi-threaded torch op changes later Devito results of this process in their last bits
     with seeded_torch(0, threads=1), torch.no_grad():

@@ -52,7 +52,7 @@ def real_data(*, kind: str, pool: int, held_out: int, components: int, seed: int
     else:
         raise InputError(f"real data kind {kind!r} is not ring or digits")
     feats = PCAFeatures.fit(x[:pool], min(components, x.shape[1]))
-    source = (f"each chain's real set and its fresh data are new draws from the true ring distribution"
+    source = ("each chain's real set and its fresh data are new draws from the true ring distribution"
               if kind == "ring" else
               f"each chain's real set and its fresh data come from the same finite pool of {pool} digits, "
               f"which every chain shares (fresh data is fresh to the chain, not to the study)")

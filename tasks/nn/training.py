@@ -86,8 +86,9 @@ def _mean_loss(module: torch.nn.Module, loss: Loss, x: torch.Tensor, y: torch.Te
 
 def fit(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, generator: torch.Generator,
         loss: Loss | None = None, epochs: int = 100, batch_size: int = 64, lr: float = 1e-3,
-        held_out: float = 0.2, patience: int | None = 10) -> dict[str, list[float]]:
-    """Train ``module`` with Adam on a random ``1 - held_out`` of the rows of ``x`` (and ``y``);
+        held_out: float = 0.2, patience: int | None = 10, weight_decay: float = 0.0) -> dict[str, list[float]]:
+    """Train ``module`` with Adam (``torch.optim.AdamW`` with ``weight_decay`` > 0: decoupled weight decay)
+    on a random ``1 - held_out`` of the rows of ``x`` (and ``y``);
     stop when the held-out loss has not improved for ``patience`` epochs, keep the best epoch's
     weights (eval mode on return). ``loss``: mean negative log-likelihood of a batch, or None for
     the MSE of ``module(x)`` against ``y``. Returns ``{"train": [...], "validation": [...]}``.
@@ -95,6 +96,8 @@ def fit(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
     fit run again after a kill goes on from the last epoch kept, to the same result."""
     if loss is None and y is None:
         raise InputError("fit: give targets y for the MSE, or a loss")
+    if not weight_decay >= 0:
+        raise InputError(f"fit: weight_decay must be >= 0, got {weight_decay!r}")
     if not 0.0 < held_out < 1.0 or epochs < 1 or batch_size < 1:
         raise InputError(f"fit: need 0 < held_out < 1, epochs >= 1, batch_size >= 1, got {held_out}, {epochs}, "
                          f"{batch_size}")
@@ -106,7 +109,8 @@ def fit(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
     order = torch.randperm(n, generator=generator, device=generator.device).to(x.device)
     val, train = order[:n_val], order[n_val:]
     val_batches = list(val.split(batch_size))
-    opt = torch.optim.Adam(module.parameters(), lr=lr)
+    opt = (torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay) if weight_decay
+           else torch.optim.Adam(module.parameters(), lr=lr))
     state = FitState(epoch=0, stopped=False, best=math.inf, waited=0, history={"train": [], "validation": []},
                      best_state=None)
     kept = next_fit()  # the runtime's epoch store: resume after the last epoch a killed run kept

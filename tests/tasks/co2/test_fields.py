@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from strata_errors import InputError
-from tasks.co2.fields import channelized, lognormal_grf, porosity, rock_samples
+from tasks.co2.fields import channelized, fno4co2_channel, fno4co2_covariance, lognormal_grf, porosity, rock_samples
 
 CONSTANT = {"kind": "constant", "value": 0.25}
 
@@ -26,7 +26,7 @@ def test_layout_units_and_cell_centres():
     assert ds["x"].attrs["units"] == "m" and ds["z"].attrs["units"] == "m"
 
 
-@pytest.mark.parametrize("kind", ["channelized", "grf"])
+@pytest.mark.parametrize("kind", ["channelized", "grf", "fno4co2"])
 def test_seeded_and_independent_of_the_other_samples(kind):
     many, again, alone = _rock([0, 1, 2], kind), _rock([0, 1, 2], kind), _rock([2], kind)
     assert many["permeability"].values.tobytes() == again["permeability"].values.tobytes()
@@ -62,6 +62,55 @@ def test_thin_channel_keeps_at_least_one_cell():
     assert ((k == 120.0).sum(axis=1) >= 1).all()
 
 
+def _runs(k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(top, bottom, has) of the 120 mD run of each column of fields (sample, x, z): top = its first cell
+    (0-based), bottom = one past its last, has = the column has one; asserts one contiguous run per column."""
+    inside = k == 120.0
+    first = inside.argmax(axis=2)
+    last = k.shape[2] - inside[..., ::-1].argmax(axis=2)
+    has = inside.any(axis=2)
+    assert (inside.sum(axis=2)[has] == (last - first)[has]).all()  # contiguous
+    return first, last, has
+
+
+def test_fno4co2_offsets_follow_the_kernel():
+    """With the base top and bottom fixed (32 and 48 of 64), every column's top − 32 and bottom − 48 are the
+    rounded GP offsets: per lag, their covariance over 1500 fields is θ₀ exp(−Δ²/δ²) (θ₀ = 5 cells², δ = 6.25
+    cells), plus rounding's 1/12 at lag 0; tops and bottoms are independent."""
+    ds = _rock(np.arange(1500), kind="fno4co2", seed=3,
+               fno4co2={"top": [0.5, 0.5], "bottom": [0.75, 0.75]})
+    k = ds["permeability"].values
+    assert set(np.unique(k)) == {20.0, 120.0}
+    top, bottom, has = _runs(k)
+    assert has.all()
+    u, v = (top - 32).astype(float), (bottom - 48).astype(float)
+    assert abs(u.mean()) < 0.15 and abs(v.mean()) < 0.15
+    for lag in (0, 2, 4, 6, 9, 14):
+        expected = 5.0 * np.exp(-(lag / 6.25) ** 2) + (1 / 12 if lag == 0 else 0.0)
+        for off in (u, v):
+            got = float((off[:, :64 - lag] * off[:, lag:]).mean())
+            assert abs(got - expected) < 0.3, (lag, got, expected)
+    assert abs(float((u * v).mean())) < 0.2
+    cov = fno4co2_covariance(64)
+    assert cov[0, 0] == pytest.approx(5.0 * (1 + 1e-5)) and cov[0, 25] == pytest.approx(5.0 * np.exp(-16.0))
+
+
+def test_fno4co2_base_cells_lie_in_their_depth_ranges():
+    """Without offsets (variance 0) each field is flat: its top is round(64·U(0.37, 0.42)) ∈ 24…27 and its
+    bottom round(64·U(0.55, 0.60)) ∈ 35…38, every value of each range drawn; 20 mD outside, 120 mD inside."""
+    k = _rock(np.arange(400), kind="fno4co2", fno4co2={"variance": 0.0})["permeability"].values
+    top, bottom, has = _runs(k)
+    assert has.all() and (top == top[:, :1]).all() and (bottom == bottom[:, :1]).all()
+    assert set(top[:, 0]) == {24, 25, 26, 27} and set(bottom[:, 0]) == {35, 36, 37, 38}
+    # the defaults, with offsets: whole cells around those depths, in the FNO4CO2 set-up (64 x 64, 20/120 mD)
+    # (a column may lose its channel where the offsets cross, as in gen_perm.jl: rare, 11 cells ≈ 3.5 σ)
+    top, bottom, has = _runs(_rock(np.arange(200), kind="fno4co2")["permeability"].values)
+    assert has.mean() > 0.995
+    top, bottom = top[has], bottom[has]
+    assert 24.5 < top.mean() < 26.1 and 35.7 < bottom.mean() < 37.3
+    assert top.min() >= 24 - 12 and bottom.max() <= 38 + 12
+
+
 def test_grf_log_statistics_and_correlation():
     rng = np.random.default_rng(11)
     fields = [lognormal_grf((96, 96), 15.0, mean=50.0, log_std=0.5, correlation_length=120.0, rng=rng)
@@ -89,7 +138,9 @@ def test_porosity_kinds():
 
 @pytest.mark.parametrize("call, match", [
     (lambda: _rock([]), "zero samples"),
-    (lambda: _rock([0], kind="gaussian"), "kind must be 'channelized' or 'grf'"),
+    (lambda: _rock([0], kind="gaussian"), r"kind must be one of \['channelized', 'fno4co2', 'grf'\]"),
+    (lambda: _rock([0], kind="fno4co2", fno4co2={"delta": 25.0}), r"unknown key\(s\) \['delta'\]"),
+    (lambda: fno4co2_channel((8, 8), top=(0.5, 0.4), rng=np.random.default_rng(0)), "top must be a depth-fraction"),
     (lambda: _rock([0], channel={"depht": 300.0}), r"unknown key\(s\) \['depht'\]"),
     (lambda: porosity(np.ones((2, 2)), value=1.2), r"porosity \(constant\) is 1.2 at cell \(0, 0\)"),
     (lambda: porosity(np.array([[1.0, 1e12]]), kind="from_permeability"), r"at cell \(0, 1\), outside \(0, 1\)"),
