@@ -30,9 +30,10 @@ CLAIMS = (
     Claim("mass_balance", "the simulator conserves CO2: every held-out simulation's relative mass-balance error is "
           "at most 1e-10 at every report time", "conservation of the finite-volume scheme (our known answer)",
           claims.mass_balance, ("simulations",), "at_most", 1e-10),
-    Claim("plume_rises", "with gravity on, the plume's centre of mass at the last report lies at least one cell "
-          "above the injector (CO2 is lighter than brine)", "two-phase flow with buoyancy (FNO4CO2's simulator, "
-          "after FwiFlow, has gravity)", claims.plume_rise, ("simulations",), "at_least", 1.0),
+    Claim("plume_rises", "with gravity on, the plume's centre of mass at the last report lies on average (over the "
+          "held-out simulations) at least one cell above the injector (CO2 is lighter than brine)",
+          "two-phase flow with buoyancy (FNO4CO2's simulator, after FwiFlow, has gravity)", claims.plume_rise,
+          ("simulations",), "at_least", 1.0),
 )
 
 rock = Step("rock_samples", fields.rock_samples, version="1", kind="rock_samples", map_over="sample",

@@ -16,7 +16,7 @@ from .study import study_flow
 
 __all__ = ["mad_study", "CLAIMS"]
 
-PAPER = "Alemohammad et al., Self-Consuming Generative Models Go MAD (ICLR 2024)"
+PAPER = claims.PAPER
 CLAIMS = (
     Claim("fully_synthetic_fid_rises",
           "fully synthetic loop, unbiased sampling (λ = 1): the Fréchet distance to real data rises — the last "

@@ -15,7 +15,7 @@ from .study import study_flow
 
 __all__ = ["mad_gaussian", "real_samples", "generation", "curves", "CLAIMS"]
 
-PAPER = "Alemohammad et al., Self-Consuming Generative Models Go MAD (ICLR 2024)"
+PAPER = claims.PAPER
 _LOOP_WORDS = {"fully_synthetic": "fully synthetic", "synthetic_augmentation": "synthetic augmentation",
                "fresh_data": "fresh data"}
 CLAIMS = (

@@ -141,11 +141,11 @@ def _claims_table(catalog: Any, outputs: dict[str, Any]) -> str:
     """The run's claims (output ``claims``): one row per claim with its value, comparison and verdict."""
     if "claims" not in outputs:
         return ""
+    from tasks.claims import VERDICT_COLOURS as colour
     from tasks.claims import rows, summary_line
 
     with catalog.open(outputs["claims"].key, dask=False) as ds:
         ds = ds.load()
-    colour = {"holds": "#c8e6c9", "fails": "#ffcdd2", "unmeasured": "#e0e0e0"}
     body = [[html.escape(r["id"]), html.escape(r["statement"]), html.escape(r["value"]), html.escape(r["comparison"]),
              f"<span style='background:{colour[r['verdict']]};padding:0 4px'>{r['verdict']}</span>",
              html.escape(r["paper"] or "—"), html.escape(r["source"]), html.escape(r["note"])] for r in rows(ds)]

@@ -29,9 +29,11 @@ import xarray as xr
 
 from strata_errors import InputError
 
-__all__ = ["Claim", "Unmeasured", "evaluate", "summary_line", "rows", "TESTS", "comparison_text", "paired_change"]
+__all__ = ["Claim", "Unmeasured", "evaluate", "summary_line", "rows", "TESTS", "VERDICT_COLOURS", "comparison_text",
+           "paired_change"]
 
 TESTS = ("at_most", "at_least", "within")
+VERDICT_COLOURS = {"holds": "#c8e6c9", "fails": "#ffcdd2", "unmeasured": "#e0e0e0"}  # the table's verdict cells
 
 
 class Unmeasured(Exception):
@@ -55,6 +57,7 @@ class Claim:
     args: Mapping[str, Any] = field(default_factory=dict)
     paper: float | None = None
     paper_note: str = ""
+    version: str = "1"  # bump when the measure's results change: it enters the claims dataset's key
 
     def __post_init__(self) -> None:
         if self.test not in TESTS:
@@ -71,7 +74,7 @@ class Claim:
                 "measure": f"{self.measure.__module__}:{self.measure.__qualname__}", "needs": list(self.needs),
                 "test": self.test, "threshold": float(self.threshold), "margin": float(self.margin),
                 "args": dict(self.args), "paper": None if self.paper is None else float(self.paper),
-                "paper_note": self.paper_note}
+                "paper_note": self.paper_note, "version": self.version}
 
 
 def comparison_text(test: str, threshold: float, margin: float) -> str:
@@ -84,6 +87,7 @@ def comparison_text(test: str, threshold: float, margin: float) -> str:
 
 
 def _holds(test: str, value: float, se: float, threshold: float, margin: float) -> bool:
+    se = se if margin else 0.0  # a claim without a margin needs no SE (it may be NaN: one sample)
     if test == "at_most":
         return value + margin * se <= threshold
     if test == "at_least":

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import xarray as xr
 
-from .claims import rows
+from .claims import VERDICT_COLOURS, rows
 from .plots import register
-
-_COLOURS = {"holds": "#c8e6c9", "fails": "#ffcdd2", "unmeasured": "#e0e0e0"}
 
 
 @register("claims")
@@ -26,7 +24,7 @@ def plot_claims(ds: xr.Dataset):
     t.set_fontsize(9)
     t.scale(1, 1.4)
     for i, r in enumerate(table, start=1):
-        t[i, 4].set_facecolor(_COLOURS[r["verdict"]])
+        t[i, 4].set_facecolor(VERDICT_COLOURS[r["verdict"]])
     held = sum(r["verdict"] == "holds" for r in table)
     ax.set_title(f"claims: {held} of {len(table)} hold", loc="left")
     return fig

@@ -105,16 +105,16 @@ class Fluids:
     def max_gravity_slope(self) -> float:
         """M_g in 1/(Pa·s): bounds |∂F/∂S| / |G| of the gravity part of the phase-upwinded z-face flux
         ``F = λc/(λc + λb)·(u + λb G)`` over any two upwind states (S_a for CO2, S_b for brine):
-        ``max(λc'(S_a) λb² / (λc + λb)², |λb'(S_b)| λc / (λc + λb))``. The first grows with λb and the
-        second with λc, so their maxima lie at λb = 1/μ_brine and λc = 1/μ_co2 (analytic derivatives on
-        20001 effective saturations)."""
+        ``max(λc'(S_a) λb² / (λc + λb)², |λb'(S_b)| λc² / (λc + λb)²)`` (the derivatives of λcλb/(λc + λb)).
+        The first grows with λb and the second with λc, so their maxima lie at λb = 1/μ_brine and
+        λc = 1/μ_co2 (analytic derivatives on 20001 effective saturations)."""
         se = np.linspace(0.0, 1.0, 20001)
         lc, lb = se**self.n_co2 / self.mu_co2, (1.0 - se) ** self.n_brine / self.mu_brine
         dlc = self.n_co2 * se ** (self.n_co2 - 1.0) / self.mu_co2
         dlb = self.n_brine * (1.0 - se) ** (self.n_brine - 1.0) / self.mu_brine
         lb0, lc1 = 1.0 / self.mu_brine, 1.0 / self.mu_co2
         rising = dlc * lb0**2 / (lc + lb0) ** 2
-        sinking = dlb * lc1 / (lc1 + lb)
+        sinking = dlb * lc1**2 / (lc1 + lb) ** 2
         return max(float(rising.max()), float(sinking.max())) / (1.0 - self.s_co2 - self.s_brine)
 
 

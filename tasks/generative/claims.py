@@ -10,7 +10,9 @@ import xarray as xr
 
 from tasks.claims import Unmeasured, paired_change
 
-__all__ = ["recursion_gap", "distance_rise", "metric_change", "fresh_distance_excess"]
+__all__ = ["PAPER", "recursion_gap", "distance_rise", "metric_change", "fresh_distance_excess"]
+
+PAPER = "Alemohammad et al., Self-Consuming Generative Models Go MAD (ICLR 2024)"
 
 
 def _loop(curves: xr.Dataset, loop: str) -> xr.Dataset:

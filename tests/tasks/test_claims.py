@@ -43,20 +43,23 @@ def _fake_module(monkeypatch):
     monkeypatch.setitem(sys.modules, "tasks.test_fake", mod)
 
 
-@pytest.mark.parametrize("test,threshold,margin,value,se,holds", [
-    ("at_most", 0.1, 0.0, 0.09, 0.5, True),       # no margin: the SE does not matter
-    ("at_most", 0.1, 0.0, 0.11, 0.0, False),
-    ("at_most", 0.0, 2.0, -0.3, 0.1, True),       # below zero by 3 SE
-    ("at_most", 0.0, 2.0, -0.1, 0.1, False),      # by 1 SE only
-    ("at_least", 0.0, -2.0, -0.15, 0.1, True),    # not lower by more than 2 SE
-    ("at_least", 0.0, -2.0, -0.25, 0.1, False),
-    ("within", 1.0, 3.0, 1.25, 0.1, True),
-    ("within", 1.0, 3.0, 0.65, 0.1, False),
+@pytest.mark.parametrize("test,threshold,margin,value,se,holds,text", [
+    ("at_most", 0.1, 0.0, 0.09, 0.5, True, "value ≤ 0.1"),       # no margin: the SE does not matter
+    ("at_most", 0.1, 0.0, 0.09, float("nan"), True, "value ≤ 0.1"),  # nor whether there is one (one sample)
+    ("at_most", 0.1, 0.0, 0.11, 0.0, False, "value ≤ 0.1"),
+    ("at_most", 0.0, 2.0, -0.3, 0.1, True, "value + 2 SE ≤ 0"),   # below zero by 3 SE
+    ("at_most", 0.0, 2.0, -0.1, 0.1, False, "value + 2 SE ≤ 0"),  # by 1 SE only
+    ("at_most", 0.0, -2.0, 0.15, 0.1, True, "value − 2 SE ≤ 0"),  # not above by more than 2 SE
+    ("at_least", 0.0, -2.0, -0.15, 0.1, True, "value + 2 SE ≥ 0"),  # not lower by more than 2 SE
+    ("at_least", 0.0, -2.0, -0.25, 0.1, False, "value + 2 SE ≥ 0"),
+    ("at_least", 0.0, 2.0, 0.25, 0.1, True, "value − 2 SE ≥ 0"),
+    ("within", 1.0, 3.0, 1.25, 0.1, True, "|value − 1| ≤ 3 SE"),
+    ("within", 1.0, 3.0, 0.65, 0.1, False, "|value − 1| ≤ 3 SE"),
 ])
-def test_comparisons(test, threshold, margin, value, se, holds):
+def test_comparisons(test, threshold, margin, value, se, holds, text):
     ds = evaluate(xr.Dataset(), names=["x"], claims=[_spec(test, threshold, margin, value=value, se=se)])
     assert bool(ds.holds.item()) is holds and bool(ds.measured.item())
-    assert ds.comparison.item() == comparison_text(test, threshold, margin)
+    assert ds.comparison.item() == text == comparison_text(test, threshold, margin)
 
 
 def test_a_claim_that_needs_an_se_without_one_is_unmeasured_not_holding():
@@ -134,3 +137,30 @@ def test_every_registered_study_with_a_paper_declares_claims():
             assert not getattr(module, "CLAIMS", ()), f"{name} declares claims but its study file names no paper"
     assert {"mad", "mad_gaussian", "co2_forecast", "aspire_location", "aspire_seismic", "aspire_stylized"} <= set(
         with_paper)
+
+
+def _gaussian_curves(var_last: float) -> xr.Dataset:
+    """A fake ``mad_gaussian`` curves table: one loop, 3 generations, the exact variance 1 at every generation."""
+    g = np.arange(3)
+    row = {"var_mean": [1.0, 1.0, var_last], "var_se": [0.05] * 3, "var_theory": [1.0] * 3,
+           "mean_err": [0.1] * 3, "mean_err_se": [0.01] * 3, "mean_err_theory": [0.1] * 3,
+           "w2_mean": [0.2, 0.3, 0.5], "w2_se": [0.03] * 3}
+    return xr.Dataset({k: (("loop", "generation"), [v]) for k, v in row.items()},
+                      coords={"loop": ["fully_synthetic"], "generation": g})
+
+
+def test_mad_gaussian_claims_on_constructed_curves():
+    from flows.mad_gaussian import CLAIMS
+
+    def verdicts(curves):
+        ds = evaluate(curves, names=["curves"], claims=[c.spec() for c in CLAIMS])
+        return {str(c): ("holds" if h else "fails" if m else "unmeasured")
+                for c, m, h in zip(ds.claim.values, ds.measured.values, ds.holds.values, strict=True)}
+
+    ok = verdicts(_gaussian_curves(1.1))  # 2 SE off the recursion: within 3 SE
+    assert ok["var_recursion_fully_synthetic"] == "holds" and ok["fully_synthetic_collapse"] == "holds"
+    assert ok["var_recursion_fresh_data"] == "unmeasured"  # the run has no fresh-data loop
+    off = verdicts(_gaussian_curves(1.2))  # 4 SE off
+    assert off["var_recursion_fully_synthetic"] == "fails"
+    value, se = mad_measures.distance_rise({"curves": _gaussian_curves(1.0)}, loop="fully_synthetic")
+    assert value == pytest.approx(0.3) and se == pytest.approx(np.hypot(0.03, 0.03))
