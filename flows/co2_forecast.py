@@ -21,8 +21,8 @@ from .study import study_flow
 
 __all__ = ["co2_forecast", "CLAIMS"]
 
-PAPER = ("Grady, Khan, Louboutin, Yin, Witte, Chandra, Hewett, Herrmann, Model-parallel Fourier neural operators "
-         "as learned surrogates for large-scale parametric PDEs (2023), and its code FNO4CO2")
+PAPER = ("Yin, Siahkoohi, Louboutin, Herrmann, Learned coupled inversion for carbon sequestration monitoring and "
+         "forecasting with Fourier neural operators (SEG 2022), and its code slimgroup/FNO4CO2")
 CLAIMS = (
     Claim("forecast_error", "the FNO's held-out relative L2 error of the saturation, averaged over report times, is "
           "at most 0.10", PAPER, claims.forecast_error, ("forecast",), "at_most", 0.10,
