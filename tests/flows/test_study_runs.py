@@ -30,9 +30,11 @@ def reference(tmp_path_factory, prefect_server):
 
 def test_run_document_report_and_timings(reference):
     s, first = reference
-    assert set(first) == {"study", "preset", "flow_run_id", "seconds", "outputs", "computed", "reused", "report"}
+    assert set(first) == {"study", "preset", "flow_run_id", "seconds", "outputs", "computed", "reused", "report",
+                          "claims"}
     assert first["study"] == "mad_gaussian" and first["preset"] == "small"
-    assert len(first["computed"]) == 8 and first["reused"] == []
+    assert first["claims"].startswith("claims: ") and " of 7 hold" in first["claims"]
+    assert len(first["computed"]) == 9 and first["reused"] == []  # 8 steps, then the claims
     assert Path(first["report"]).is_file() and (Path(first["report"]).parent / "curves.png").is_file()
     run = json.loads((Path(first["report"]).parent / "run.json").read_text())
     assert run["timings"]["prefect_startup_s"] > 0 and run["timings"]["steps_s"] > 0
