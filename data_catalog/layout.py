@@ -11,14 +11,20 @@ import numpy as np
 import xarray as xr
 import zarr
 
-__all__ = ["prepare", "layout_digest", "region_compressors", "check_aligned"]
+__all__ = ["COMPLETE_ATTR", "LINEAGE_ATTR", "prepare", "layout_digest", "region_compressors", "check_aligned"]
+
+COMPLETE_ATTR = "strata_complete"
+LINEAGE_ATTR = "strata_lineage"
 
 
 def prepare(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` as strata stores it: encodings inherited from a source store dropped (they would
     fight ours), and fixed-width strings as Python strings, which zarr v3 stores as variable-length
-    UTF-8 (a data type its specification defines)."""
+    UTF-8 (a data type its specification defines). The catalog's own attrs (lineage, complete) are the
+    store's, never the content's: a step that returns its input's attrs must not mark its output complete
+    before it is."""
     ds = ds.copy(deep=False)
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in (COMPLETE_ATTR, LINEAGE_ATTR)}
     for name, var in ds.variables.items():
         var.encoding = {}
         if var.dtype.kind in "US":

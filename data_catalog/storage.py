@@ -20,12 +20,10 @@ import zarr
 
 from .fingerprint import fingerprints
 from .keys import check_name
-from .layout import check_aligned, layout_digest, prepare, region_compressors
+from .layout import COMPLETE_ATTR, LINEAGE_ATTR, check_aligned, layout_digest, prepare, region_compressors
 
 __all__ = ["Storage", "COMPLETE_ATTR", "LINEAGE_ATTR", "prepare", "layout_digest"]
 
-COMPLETE_ATTR = "strata_complete"
-LINEAGE_ATTR = "strata_lineage"
 _MARKERS = ".strata/regions"
 _TEMPLATE_MARKER = ".strata/template"
 _LAYOUT_CLAIM = ".layout-claim"  # a sibling of the group: laying the group out must not delete it

@@ -82,10 +82,12 @@ def co2_forecast(cfg: Any) -> dict[str, Ref]:
         diff = time_lapse(rec, rec0, label=name)
         per_shot = migrate(bg, geo, diff, pieces=m.imaging.pieces, label=f"{name} difference, {shots}",
                            factor=m.imaging.snapshot_factor, condition=m.imaging.condition,
-                           subtract_background=False, **fd)
+                           subtract_background=False, max_offset=m.imaging.max_offset,
+                           offset_taper=m.imaging.offset_taper, **fd)
         out[f"monitor_{name}"] = vel
         out[f"difference_{name}"] = diff
-        out[f"image_{name}"] = stack(per_shot, normalize=m.imaging.normalize, mute_depth=m.imaging.mute_depth)
+        out[f"image_{name}"] = stack(per_shot, normalize=m.imaging.normalize, mute_depth=m.imaging.mute_depth,
+                                     mute_taper=m.imaging.mute_taper)
 
     inv = cfg.inversion
     if inv.iterations:  # the stretch: permeability from the (simulated plume's) monitor records through the FNO

@@ -12,7 +12,8 @@ from tasks.seismic.solver import survey_shots
 from .step import Ref, Step
 from .study import study_flow
 
-__all__ = ["seismic_survey", "velocity_model", "geometry", "survey", "model_params", "model_and_geometry"]
+__all__ = ["seismic_survey", "velocity_model", "geometry", "survey", "model_params", "model_and_geometry",
+           "shot_count"]
 
 velocity_model = Step("velocity_model", build_model, version="1", kind="velocity_model")
 geometry = Step("geometry", acquisition, version="1", kind="geometry")
@@ -29,7 +30,12 @@ def model_params(m: Any) -> tuple[dict[str, Any], str]:
         path = str(Path(m.file.path).resolve())
         params["file"] = {**params["file"], "path": path, "sha256": content_hash(path)}
         return params, f"{Path(path).name} @ {m.spacing:g} m"
-    return params, f"{m.shape[0]}x{m.shape[1]} @ {m.spacing:g} m"
+    return params, f"{'x'.join(str(n) for n in m.shape)} @ {m.spacing:g} m"
+
+
+def shot_count(g: Any) -> int:
+    """The number of shots of a config's ``geometry`` section (an areal layout's grid of them)."""
+    return g.n_shots * (getattr(g, "n_shots_y", None) or 1)
 
 
 def model_and_geometry(cfg: Any) -> tuple[dict[str, Any], Ref, Ref]:
@@ -38,7 +44,7 @@ def model_and_geometry(cfg: Any) -> tuple[dict[str, Any], Ref, Ref]:
     g = cfg.geometry
     params, label = model_params(cfg.model)
     vel = velocity_model(label=label, **params)
-    geo = geometry(vel, label=f"{g.n_shots} shots x {g.n_receivers} receivers",
+    geo = geometry(vel, label=f"{shot_count(g)} shots x {g.n_receivers * (g.n_receivers_y or 1)} receivers",
                    space_order=cfg.simulation.space_order, **g.model_dump(mode="json"))
     return params, vel, geo
 
@@ -48,6 +54,6 @@ def seismic_survey(cfg: Any) -> dict[str, Ref]:
     """``cfg``: the study's frozen config (``pipelines.models.SeismicSurveyConfig``)."""
     g, s = cfg.geometry, cfg.simulation
     _, vel, geo = model_and_geometry(cfg)
-    records = survey(vel, geo, pieces=s.pieces, label=f"{g.n_shots} shots",
+    records = survey(vel, geo, pieces=s.pieces, label=f"{shot_count(g)} shots",
                      space_order=s.space_order, nbl=s.nbl, noise_snr_db=s.noise_snr_db, seed=s.seed)
     return {"velocity_model": vel, "geometry": geo, "shot_records": records}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Annotated, Literal
 
-from pydantic import Field, PlainValidator, model_validator
+from pydantic import Field, PlainValidator, field_validator, model_serializer, model_validator
 
 from strata_errors import InputError
 
@@ -85,11 +85,19 @@ class Perturbation(StudyConfig):
 
 
 class Circle(StudyConfig):
-    """A circular anomaly of constant velocity (centre (x, z) and radius in metres)."""
+    """A circular anomaly of constant velocity: centre (x, z) — a sphere on a 3D model: (x, y, z) — and
+    radius in metres."""
 
-    center: tuple[Finite, Finite]
+    center: tuple[Finite, ...]
     radius: Length
     vp: Velocity
+
+    @field_validator("center")
+    @classmethod
+    def _center(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if len(v) not in (2, 3):
+            raise ValueError(f"a centre is (x, z) or, on a 3D model, (x, y, z) in m: got {len(v)} coordinates")
+        return v
 
 
 class ModelFile(StudyConfig):
@@ -99,11 +107,15 @@ class ModelFile(StudyConfig):
     units: Literal["m/s", "km/s"] = "m/s"
 
 
-class VelocityModelSection(StudyConfig):
-    """Flat layers on a uniform (x, z) grid — or an imported ``file`` (then shape, velocities and
-    depths are not used) — then the optional perturbation and circle."""
+GridPoints = Annotated[int, Field(ge=3, le=20001)]
 
-    shape: tuple[Annotated[int, Field(ge=3, le=20001)], Annotated[int, Field(ge=3, le=20001)]] = (101, 61)
+
+class VelocityModelSection(StudyConfig):
+    """Flat layers on a uniform grid, ``shape`` (x, z) or 3D (x, y, z) points — or an imported
+    ``file`` (then shape, velocities and depths are not used) — then the optional perturbation and
+    circle (a sphere on a 3D grid: its centre has as many coordinates as ``shape``)."""
+
+    shape: tuple[GridPoints, ...] = (101, 61)
     spacing: Length = 10.0
     velocities: tuple[Velocity, ...] = Field((1500.0, 2000.0, 2500.0), min_length=1)
     depths: tuple[Finite, ...] = (200.0, 400.0)
@@ -118,18 +130,40 @@ class VelocityModelSection(StudyConfig):
                              f"interface depths, got {len(self.depths)}")
         if any(b <= a for a, b in zip(self.depths, self.depths[1:], strict=False)):
             raise ValueError(f"layer depths must increase, got {list(self.depths)}")
+        if self.file is None and self.circle is not None and len(self.circle.center) != len(self.shape):
+            dims = {2: "(x, z)", 3: "(x, y, z)"}
+            raise ValueError(f"circle center {list(self.circle.center)} is {dims[len(self.circle.center)]} but shape "
+                             f"{list(self.shape)} is a {len(self.shape)}D grid {dims[len(self.shape)]}: give the "
+                             f"centre {len(self.shape)} coordinates")
         return self
+
+    @field_validator("shape")
+    @classmethod
+    def _shape(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if len(v) not in (2, 3):
+            raise ValueError(f"shape is 2 grid point counts (x, z) or 3 (x, y, z), got {len(v)}")
+        return v
 
 
 class GeometrySection(StudyConfig):
     """Acquisition: ``surface`` (sources at ``source_depth``, a fixed receiver spread along x),
     ``ocean_bottom`` (receivers on the seafloor: ``seafloor`` m, or found in the model),
     ``crosswell`` (sources down the well at ``source_well_x``, receivers down ``receiver_well_x``;
-    spacings run along z from ``first_shot_z`` / ``first_receiver_z``) or ``ring`` (2D: sources and
+    spacings run along z from ``first_shot_z`` / ``first_receiver_z``), ``ring`` (2D: sources and
     receivers evenly spaced all around the rectangle ``ring_inset`` m inside the model's edges — transmission
-    from every side; the counts set the spacings, which are not used)."""
+    from every side; the counts set the spacings, which are not used) or ``areal`` (3D only: sources on an
+    ``n_shots`` × ``n_shots_y`` grid at ``source_depth``, receivers on an ``n_receivers`` × ``n_receivers_y``
+    grid at ``receiver_depth``; spacings and first positions along x as for ``surface``, along y
+    ``shot_spacing_y`` / ``receiver_spacing_y`` (default: the x spacings) and ``first_shot_y`` /
+    ``first_receiver_y`` (default: the model's first y node). The survey has ``n_shots * n_shots_y`` shots,
+    numbered x fastest (shot ``i_y * n_shots + i_x``), each recorded by all ``n_receivers * n_receivers_y``
+    receivers, numbered the same way). On a 3D model, ``surface``, ``ocean_bottom`` and ``crosswell`` lie in
+    the plane at the model's centre y.
 
-    layout: Literal["surface", "ocean_bottom", "crosswell", "ring"] = "surface"
+    The ``*_y`` fields are left out of the section's dump while unset (None), so they enter no dataset key
+    of a run that does not use them: the keys of 2D runs are as they were before they existed."""
+
+    layout: Literal["surface", "ocean_bottom", "crosswell", "ring", "areal"] = "surface"
     seafloor: Finite | None = None
     source_well_x: Finite | None = None
     receiver_well_x: Finite | None = None
@@ -147,6 +181,24 @@ class GeometrySection(StudyConfig):
     record_length: float = Field(0.6, gt=0, le=100, allow_inf_nan=False)
     f0: float = Field(10.0, gt=0, le=1000, allow_inf_nan=False)
     dt: float | None = Field(None, gt=0, allow_inf_nan=False)
+    # areal layout only (None: unset, and then not in the dump, see above)
+    n_shots_y: int | None = Field(None, ge=1, le=100_000)  # source lines along y
+    shot_spacing_y: float | None = Field(None, ge=0, allow_inf_nan=False)  # m; None: shot_spacing
+    first_shot_y: Finite | None = None  # m; None: the model's first y node
+    n_receivers_y: int | None = Field(None, ge=1, le=1_000_000)  # receiver lines along y
+    receiver_spacing_y: float | None = Field(None, ge=0, allow_inf_nan=False)  # m; None: receiver_spacing
+    first_receiver_y: Finite | None = None  # m; None: the model's first y node
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        out = handler(self)
+        for name in _AREAL_Y:
+            if name in out and out[name] is None:
+                del out[name]
+        return out
+
+
+_AREAL_Y = ("n_shots_y", "shot_spacing_y", "first_shot_y", "n_receivers_y", "receiver_spacing_y", "first_receiver_y")
 
 
 class SimulationSection(StudyConfig):
@@ -198,15 +250,46 @@ class SeismicSurveyConfig(StudyConfig):
         return self
 
 
+Condition = Literal["born", "crosscorrelation", "isic"]
+
+
+class LsrtmSection(StudyConfig):
+    """Least-squares RTM: ``iterations`` of preconditioned CGLS on the Born normal equations (0 = off);
+    ``epsilon`` stabilises the illumination preconditioner ``1 / sqrt(illum + epsilon max illum)``."""
+
+    iterations: int = Field(0, ge=0, le=500)
+    epsilon: float = Field(1e-3, gt=0, le=1, allow_inf_nan=False)
+
+
 class ImagingSection(StudyConfig):
-    """Reverse-time migration in a smoothed background, ``pieces.per_piece`` shots per zarr chunk."""
+    """Reverse-time migration in a smoothed background, ``pieces.per_piece`` shots per zarr chunk.
+
+    ``condition``: ``isic`` (inverse scattering: suppresses the low-wavenumber artifact of
+    cross-correlation), ``born`` (the FWI gradient's ``J^T``) or ``crosscorrelation``; ``compare``: other
+    conditions stacked beside it in the report. ``max_offset``: migrate source-receiver offsets up to it
+    (m), tapered over the last ``offset_taper`` m (far offsets record head waves: a comb above the
+    refractor). ``mute_depth``: zero the image above it, tapered to full weight over ``mute_taper`` m."""
 
     smoothing: float = Field(60.0, gt=0, allow_inf_nan=False)  # m, Gaussian sigma in slowness
     snapshot_factor: int | None = Field(None, ge=1)  # None: from the Nyquist rate of f_max
-    condition: Literal["born", "crosscorrelation"] = "born"
+    condition: Condition = "isic"
+    compare: tuple[Condition, ...] = ()
     normalize: bool = True  # source-illumination compensation of the stack
     mute_depth: float | None = Field(None, ge=0, allow_inf_nan=False)  # m, zero the image above
+    mute_taper: float = Field(30.0, ge=0, allow_inf_nan=False)  # m, cosine ramp below mute_depth
+    max_offset: float | None = Field(None, gt=0, allow_inf_nan=False)  # m; None: every offset
+    offset_taper: float = Field(100.0, ge=0, allow_inf_nan=False)  # m
+    lsrtm: LsrtmSection = LsrtmSection()
     pieces: Pieces = Pieces()
+
+    @model_validator(mode="after")
+    def _check(self) -> ImagingSection:
+        if self.condition in self.compare or len(set(self.compare)) != len(self.compare):
+            raise ValueError(f"compare {list(self.compare)} must list conditions other than {self.condition!r}, "
+                             f"each once")
+        if self.max_offset is not None and self.offset_taper > self.max_offset:
+            raise ValueError(f"offset_taper {self.offset_taper:g} m exceeds max_offset {self.max_offset:g} m")
+        return self
 
 
 class SummariesSection(StudyConfig):

@@ -126,13 +126,14 @@ def plot_mad_generation(ds: xr.Dataset):
     return fig
 
 
-def _positions(ds: xr.Dataset, prefix: str):
-    """(x, z) positions in metres of the ``src``/``rec`` coordinates of a dataset, flattened."""
+def _positions(ds: xr.Dataset, prefix: str, second: str = "z"):
+    """(x, z) — or (x, ``second``) — positions in metres of the ``src``/``rec`` coordinates of a dataset,
+    flattened."""
     import numpy as np
 
-    if f"{prefix}_x" not in ds or f"{prefix}_z" not in ds:
+    if f"{prefix}_x" not in ds or f"{prefix}_{second}" not in ds:
         return None
-    x, z = np.broadcast_arrays(ds[f"{prefix}_x"].values, ds[f"{prefix}_z"].values)
+    x, z = np.broadcast_arrays(ds[f"{prefix}_x"].values, ds[f"{prefix}_{second}"].values)
     return np.ravel(x), np.ravel(z)
 
 
@@ -143,8 +144,10 @@ def plot_velocity_model(ds: xr.Dataset, geometry: xr.Dataset | None = None):
     import matplotlib.pyplot as plt
 
     vp = ds["vp"]
+    at = ""
     if "y" in vp.dims:
         vp = vp.isel(y=vp.sizes["y"] // 2)
+        at = f"×{ds.sizes['y']}×{ds.sizes['z']} (x, y, z), section at y = {float(vp['y']):g} m"
     x, z = ds["x"].values, ds["z"].values
     aspect = (z[-1] - z[0]) / max(x[-1] - x[0], 1e-12)
     fig, ax = plt.subplots(figsize=(9, max(2.5, 9 * aspect) + 0.8))
@@ -160,7 +163,7 @@ def plot_velocity_model(ds: xr.Dataset, geometry: xr.Dataset | None = None):
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8)
     ax.set(xlabel="x (m)", ylabel="depth z (m)", xlim=(x[0], x[-1]), ylim=(z[-1], z[0]),
-           title=f"velocity model {vp.sizes['x']}×{vp.sizes['z']}, "
+           title=f"velocity model {vp.sizes['x']}{at or '×' + str(vp.sizes['z'])}, "
                  f"{float(vp.min()):.0f}–{float(vp.max()):.0f} m/s")
     fig.tight_layout()
     return fig
@@ -170,15 +173,25 @@ def plot_velocity_model(ds: xr.Dataset, geometry: xr.Dataset | None = None):
 def plot_geometry(ds: xr.Dataset):
     """Acquisition geometry: source and receiver positions, and the source wavelet."""
     import matplotlib.pyplot as plt
+    import numpy as np
 
     fig, (ax, axw) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [2, 1]})
     rec, src = _positions(ds, "rec"), _positions(ds, "src")
+    areal = all(f"{p}_y" in ds for p in ("src", "rec")) and float(np.ptp(ds["rec_y"].values)) > 0
+    if areal:  # 3D, positions spread in y: a map view (x, y)
+        rec, src = _positions(ds, "rec", "y"), _positions(ds, "src", "y")
     if rec is not None:
         ax.scatter(*rec, marker="v", s=8, c="C0", label=f"receivers ({ds.sizes.get('receiver', '?')})")
     if src is not None:
         ax.scatter(*src, marker="*", s=90, c="C3", edgecolors="k", label=f"sources ({ds.sizes.get('shot', '?')})")
-    ax.invert_yaxis()
-    ax.set(xlabel="x (m)", ylabel="depth z (m)", title=f"{ds.attrs.get('kind', '')} geometry")
+    if areal:
+        depths = ", ".join(f"{w} at z = {float(np.mean(ds[f'{p}_z'].values)):g} m"
+                           for p, w in (("src", "sources"), ("rec", "receivers")))
+        ax.set(xlabel="x (m)", ylabel="y (m)", aspect="equal",
+               title=f"{ds.attrs.get('kind', '')} geometry, map view ({depths})")
+    else:
+        ax.invert_yaxis()
+        ax.set(xlabel="x (m)", ylabel="depth z (m)", title=f"{ds.attrs.get('kind', '')} geometry")
     ax.legend(fontsize=8)
     if "wavelet" in ds:
         axw.plot(ds["time"].values, ds["wavelet"].values, color="k", lw=1)
@@ -188,40 +201,68 @@ def plot_geometry(ds: xr.Dataset):
     return fig
 
 
+def _receiver_line(ds: xr.Dataset, shot: int):
+    """Receivers (indices, by x) of shot ``shot`` on the line of constant y nearest its source: an areal
+    (3D) spread shown as one line; every receiver (``slice(None)``) when the receivers do not spread in y."""
+    import numpy as np
+
+    if "rec_y" not in ds or "src_y" not in ds:
+        return slice(None)
+    ry = ds["rec_y"].isel(shot=shot) if "shot" in ds["rec_y"].dims else ds["rec_y"]
+    ry = np.asarray(ry.values, dtype=float)
+    if float(np.ptp(ry)) == 0:
+        return slice(None)
+    sy = float(np.asarray(ds["src_y"].values).reshape(-1)[shot]) if "shot" in ds["src_y"].dims else \
+        float(ds["src_y"].values)
+    line = np.flatnonzero(np.isclose(ry, ry[np.argmin(np.abs(ry - sy))]))
+    rx = ds["rec_x"].isel(shot=shot) if "shot" in ds["rec_x"].dims else ds["rec_x"]
+    return line[np.argsort(np.asarray(rx.values)[line], kind="stable")]
+
+
 @register("shot_records")
 def plot_shot_records(ds: xr.Dataset, max_shots: int = 4):
     """Up to ``max_shots`` shot gathers (evenly picked), greyscale clipped at the 98th percentile
-    of |data| over the shown shots (shared colour scale)."""
+    of |data| over the shown shots (shared colour scale); of an areal (3D) spread, the receiver line
+    nearest each source's y."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     data = ds["data"]
     n = data.sizes["shot"]
     picks = np.unique(np.linspace(0, n - 1, min(n, max_shots)).round().astype(int))
-    gathers = [data.isel(shot=int(i)).transpose("receiver", "time").values for i in picks]
+    lines = [_receiver_line(ds, int(i)) for i in picks]
+    areal = not isinstance(lines[0], slice)
+    gathers = [data.isel(shot=int(i)).transpose("receiver", "time").values[sel]
+               for i, sel in zip(picks, lines, strict=True)]
     clip = float(np.percentile(np.abs(np.stack(gathers)), 98)) or 1.0
     t = ds["time"].values
     fig, axes = plt.subplots(1, len(picks), figsize=(3.2 * len(picks) + 0.8, 4.6), squeeze=False, sharey=True)
     # the receiver axis is the coordinate the spread runs along (x on the surface, z down a well)
     axis = max((d for d in ("x", "z") if f"rec_{d}" in ds), default=None,
                key=lambda d: float(np.ptp(np.asarray(ds[f"rec_{d}"].values))))
-    for ax, i, g in zip(axes[0], picks, gathers, strict=True):
+    for ax, i, g, sel in zip(axes[0], picks, gathers, lines, strict=True):
         if axis is None:
             rx = ds["receiver"].values
         else:
             coord = ds[f"rec_{axis}"]
-            rx = (coord.isel(shot=int(i)) if "shot" in coord.dims else coord).values
+            rx = (coord.isel(shot=int(i)) if "shot" in coord.dims else coord).values[sel]
         im = ax.imshow(g.T, cmap="gray", vmin=-clip, vmax=clip, aspect="auto",
                        extent=(rx[0], rx[-1], t[-1], t[0]), interpolation="nearest")
         shot_label = ds["shot"].values[i]
         src = f"src_{axis}" if axis else None
         where = f", {axis} = {float(ds[src].values[i]):g} m" if src in ds and "shot" in ds[src].dims else ""
-        ax.set(title=f"shot {shot_label}{where}", xlabel=f"receiver {axis} (m)" if axis else "receiver")
+        xlabel = f"receiver {axis} (m)" if axis else "receiver"
+        if areal:
+            ry = ds["rec_y"].isel(shot=int(i)) if "shot" in ds["rec_y"].dims else ds["rec_y"]
+            where = f" at ({float(ds['src_x'].values[i]):g}, {float(ds['src_y'].values[i]):g}) m"
+            xlabel = f"receiver x (m), line y = {float(ry.values[sel[0]]):g} m"
+        ax.set(title=f"shot {shot_label}{where}", xlabel=xlabel)
     axes[0][0].set_ylabel("time (s)")
     fig.colorbar(im, ax=axes[0].tolist(), label=f"amplitude (clipped at ±{clip:.3g}, 98th pct)", shrink=0.9)
     snr = ds.attrs.get("noise_snr_db")
     fig.suptitle(f"shot records: {n} shots × {data.sizes['receiver']} receivers × {data.sizes['time']} samples"
-                 + (f", noise SNR {snr:g} dB" if snr is not None else ""))
+                 + (f", noise SNR {snr:g} dB" if snr is not None else "")
+                 + ("\n(areal: the receiver line nearest each source)" if areal else ""), y=1.04 if areal else None)
     return fig
 
 
@@ -256,6 +297,9 @@ def sections(ds: xr.Dataset, var: str, *, lead: str | None, max_panels: int, sym
     import numpy as np
 
     da = ds[var]
+    if "y" in da.dims:  # 3D: the (x, z) section at the centre y
+        da = da.isel(y=da.sizes["y"] // 2)
+        title = f"{title}, section at y = {float(da['y']):g} m"
     picks = [None]
     if lead is not None and lead in da.dims:
         n = da.sizes[lead]
@@ -289,8 +333,82 @@ def sections(ds: xr.Dataset, var: str, *, lead: str | None, max_panels: int, sym
 def plot_image(ds: xr.Dataset):
     """Stacked migrated image, red/blue symmetric scale."""
     extra = ", illumination-compensated" if ds.attrs.get("normalized") else ""
+    cond = f" ({ds.attrs['condition']})" if "condition" in ds.attrs else ""
     return sections(ds, "image", lead=None, max_panels=1, symmetric=True,
-                     title=f"stacked RTM image of {ds.attrs.get('n_shots', '?')} shots{extra}")
+                     title=f"stacked RTM image{cond} of {ds.attrs.get('n_shots', '?')} shots{extra}")
+
+
+@register("image_quality")
+def plot_image_quality(ds: xr.Dataset):
+    """The stacked images of each imaging condition side by side (own scale each, its low-wavenumber share in
+    the title), then the envelopes along the first trace looked at with the true interfaces."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from scipy.signal import hilbert
+
+    conds = [str(c) for c in ds["condition"].values]
+    img = ds["image"]
+    if "y" in img.dims:
+        img = img.sel(y=float(ds.attrs.get("trace_y", img["y"].values[img.sizes["y"] // 2])), method="nearest")
+    x, z = ds["x"].values, ds["z"].values
+    width = 4.5
+    height = max(2.2, width * (z[-1] - z[0]) / max(x[-1] - x[0], 1e-12)) + 0.9
+    fig, axes = plt.subplots(1, len(conds) + 1, figsize=(width * (len(conds) + 1), height), squeeze=False)
+    axes = axes[0]
+    tx = float(ds["trace_x"].values[0])
+    for ax, c in zip(axes, conds, strict=False):
+        p = img.sel(condition=c).transpose("z", "x").values
+        vmax = float(np.percentile(np.abs(p), 98)) or 1.0
+        ax.imshow(p, cmap="seismic", vmin=-vmax, vmax=vmax, aspect="equal", origin="upper",
+                  extent=(x[0], x[-1], z[-1], z[0]), interpolation="nearest")
+        ax.axvline(tx, color="k", lw=0.6, ls=":")
+        share = float(ds["low_wavenumber_share"].sel(condition=c))
+        ax.set(xlabel="x (m)", title=f"{c}: {100 * share:.1f} % below k_low")
+    axes[0].set_ylabel("depth z (m)")
+    ax = axes[-1]
+    for c in conds:
+        tr = img.sel(condition=c).sel(x=tx, method="nearest").values.astype(float)
+        env = np.abs(hilbert(tr))
+        ax.plot(env / (env.max() or 1.0), z, label=c)
+    if "interface_depth" in ds:
+        for d in ds["interface_depth"].values[0]:
+            if np.isfinite(d):
+                ax.axhline(d, color="k", lw=0.8, ls="--")
+    ax.set(ylim=(z[-1], z[0]), xlabel="envelope / max", title=f"x = {tx:g} m (dashed: true interfaces)")
+    ax.legend(fontsize=8)
+    fig.suptitle(f"imaging conditions (k_low = {float(ds['k_low']) * 1000:.2f} cycles/km: 2 x "
+                 f"{float(ds['f_low']):.2f} Hz / {float(ds['v_max']):.0f} m/s)")
+    fig.tight_layout()
+    return fig
+
+
+@register("lsrtm")
+def plot_lsrtm(ds: xr.Dataset):
+    """LSRTM: the relative data residual per iteration, and the image after the first and the last."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    it = ds["iteration"].values
+    img = ds["image"]
+    if "y" in img.dims:
+        img = img.isel(y=img.sizes["y"] // 2)
+    x, z = ds["x"].values, ds["z"].values
+    picks = sorted({min(1, len(it) - 1), len(it) - 1})
+    width = 4.5
+    height = max(2.2, width * (z[-1] - z[0]) / max(x[-1] - x[0], 1e-12)) + 0.9
+    fig, axes = plt.subplots(1, len(picks) + 1, figsize=(width * (len(picks) + 1), height), squeeze=False)
+    axes = axes[0]
+    axes[0].semilogy(it, ds["relative_residual"].values, "o-")
+    axes[0].set(xlabel="iteration", ylabel="||r|| / ||r0||", title="data residual")
+    for ax, i in zip(axes[1:], picks, strict=True):
+        p = img.isel(iteration=i).transpose("z", "x").values
+        vmax = float(np.percentile(np.abs(p), 98)) or 1.0
+        ax.imshow(p, cmap="seismic", vmin=-vmax, vmax=vmax, aspect="equal", origin="upper",
+                  extent=(x[0], x[-1], z[-1], z[0]), interpolation="nearest")
+        ax.set(xlabel="x (m)", ylabel="depth z (m)", title=f"image after iteration {int(it[i])}")
+    fig.suptitle("least-squares RTM (preconditioned CGLS)")
+    fig.tight_layout()
+    return fig
 
 
 @register("shot_images")

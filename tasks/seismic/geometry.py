@@ -21,6 +21,8 @@ from tasks.seismic.wavelet import max_frequency, resample_wavelet, ricker
 __all__ = [
     "LAYOUTS",
     "acquisition",
+    "areal_geometry",
+    "areal_positions",
     "choose_dt",
     "crosswell_geometry",
     "make_geometry",
@@ -293,7 +295,45 @@ def ring_geometry(model: xr.Dataset, *, n_shots: int, n_receivers: int, inset: f
     return make_geometry(model, src, rec, kind=timing.pop("kind", "ring"), **timing)
 
 
-LAYOUTS = ("surface", "ocean_bottom", "crosswell", "ring")
+def _check_3d(model: xr.Dataset) -> None:
+    if model.vp.dims != ("x", "y", "z"):
+        raise InputError(f"the areal layout is for 3D (x, y, z) models, got dims {model.vp.dims}: give the model "
+                         f"a 3-value shape (x, y, z) or use another layout")
+
+
+def areal_positions(model: xr.Dataset, *, nx: int, ny: int, spacing_x: float, spacing_y: float,
+                    first_x: float | None, first_y: float | None, depth: float, what: str) -> np.ndarray:
+    """Positions (nx * ny, 3) in (x, y, z) m of an ``nx`` × ``ny`` grid at ``depth`` on a 3D ``model``,
+    from (``first_x``, ``first_y``) (default: the model's first x and y nodes), x fastest
+    (point ``i_y * nx + i_x``)."""
+    _check_3d(model)
+    x = _line(float(model.x.values[0]) if first_x is None else first_x, spacing_x, nx, what)
+    y = _line(float(model.y.values[0]) if first_y is None else first_y, spacing_y, ny, what)
+    gy, gx = np.meshgrid(y, x, indexing="ij")  # (ny, nx): x fastest once flattened
+    return np.stack([gx.ravel(), gy.ravel(), np.full(gx.size, float(depth))], axis=-1)
+
+
+def areal_geometry(model: xr.Dataset, *, n_shots: int, shot_spacing: float, n_shots_y: int,
+                   n_receivers: int, receiver_spacing: float, n_receivers_y: int,
+                   shot_spacing_y: float | None = None, receiver_spacing_y: float | None = None,
+                   source_depth: float = 0.0, receiver_depth: float = 0.0,
+                   first_shot_x: float | None = None, first_shot_y: float | None = None,
+                   first_receiver_x: float | None = None, first_receiver_y: float | None = None,
+                   **timing) -> xr.Dataset:
+    """3D: ``n_shots`` × ``n_shots_y`` sources on a grid at ``source_depth``, each shot recorded by a
+    fixed ``n_receivers`` × ``n_receivers_y`` receiver grid at ``receiver_depth`` (:func:`areal_positions`:
+    x fastest; the y spacings default to the x ones, the first positions to the model's first nodes)."""
+    src = areal_positions(model, nx=n_shots, ny=n_shots_y, spacing_x=shot_spacing,
+                          spacing_y=shot_spacing if shot_spacing_y is None else shot_spacing_y,
+                          first_x=first_shot_x, first_y=first_shot_y, depth=source_depth, what="shots")
+    rec = areal_positions(model, nx=n_receivers, ny=n_receivers_y, spacing_x=receiver_spacing,
+                          spacing_y=receiver_spacing if receiver_spacing_y is None else receiver_spacing_y,
+                          first_x=first_receiver_x, first_y=first_receiver_y, depth=receiver_depth,
+                          what="receivers")
+    return make_geometry(model, src, rec, kind=timing.pop("kind", "areal"), **timing)
+
+
+LAYOUTS = ("surface", "ocean_bottom", "crosswell", "ring", "areal")
 
 
 def acquisition(model: xr.Dataset, *, layout: str = "surface", n_shots: int, shot_spacing: float,
@@ -302,12 +342,16 @@ def acquisition(model: xr.Dataset, *, layout: str = "surface", n_shots: int, sho
                 first_receiver_x: float | None = None, seafloor: float | None = None,
                 source_well_x: float | None = None, receiver_well_x: float | None = None,
                 first_shot_z: float | None = None, first_receiver_z: float | None = None,
-                ring_inset: float | None = None, **timing) -> xr.Dataset:
+                ring_inset: float | None = None, n_shots_y: int | None = None,
+                shot_spacing_y: float | None = None, first_shot_y: float | None = None,
+                n_receivers_y: int | None = None, receiver_spacing_y: float | None = None,
+                first_receiver_y: float | None = None, **timing) -> xr.Dataset:
     """The geometry a study's settings describe: ``layout`` picks :func:`surface_geometry`,
     :func:`ocean_bottom_geometry` (receivers on ``seafloor``, or on the seafloor found in the
-    model), :func:`crosswell_geometry` (spacings run down the wells) or :func:`ring_geometry`
-    (``ring_inset`` m inside the edges; the counts set the spacings); settings that the
-    layout does not use are ignored."""
+    model), :func:`crosswell_geometry` (spacings run down the wells), :func:`ring_geometry`
+    (``ring_inset`` m inside the edges; the counts set the spacings) or, on a 3D model,
+    :func:`areal_geometry` (grids of ``n_shots`` × ``n_shots_y`` sources and ``n_receivers`` ×
+    ``n_receivers_y`` receivers); settings that the layout does not use are ignored."""
     lines = {"n_shots": n_shots, "shot_spacing": shot_spacing, "n_receivers": n_receivers,
              "receiver_spacing": receiver_spacing}
     if layout == "surface":
@@ -325,6 +369,15 @@ def acquisition(model: xr.Dataset, *, layout: str = "surface", n_shots: int, sho
         if ring_inset is None:
             raise InputError("ring layout needs ring_inset (m inside the model's edges)")
         return ring_geometry(model, n_shots=n_shots, n_receivers=n_receivers, inset=ring_inset, **timing)
+    if layout == "areal":
+        _check_3d(model)
+        if n_shots_y is None or n_receivers_y is None:
+            raise InputError("areal layout needs n_shots_y and n_receivers_y (source and receiver lines along y)")
+        return areal_geometry(model, **lines, n_shots_y=n_shots_y, n_receivers_y=n_receivers_y,
+                              shot_spacing_y=shot_spacing_y, receiver_spacing_y=receiver_spacing_y,
+                              source_depth=source_depth, receiver_depth=receiver_depth,
+                              first_shot_x=first_shot_x, first_shot_y=first_shot_y,
+                              first_receiver_x=first_receiver_x, first_receiver_y=first_receiver_y, **timing)
     raise InputError(f"geometry layout {layout!r} is not one of {', '.join(LAYOUTS)}")
 
 

@@ -36,9 +36,19 @@ __all__ = [
     "snapshot_dimension",
     "snapshot_field",
     "snapshot_forward_operator",
+    "snapshot_order",
 ]
 
-CONDITIONS = ("born", "crosscorrelation")
+CONDITIONS = ("born", "crosscorrelation", "isic")
+"""Imaging conditions of :func:`gradient_operator`. ``isic`` is the inverse-scattering
+(energy-norm) condition ``I = sum_t w (m u_t v_t - grad u . grad v)`` (Whitmore & Crawley 2012;
+Op 't Root et al. 2012), summed by parts in time so that ``u`` may be stored every ``factor`` steps
+and the time derivative falls on the full-rate adjoint field: ``I = -sum_t w (m u v_tt + grad u .
+grad v)``. The weight is ``w = 1/m = vp**2``, so its first term is exactly the ``born`` condition
+and the image keeps the Born image's units; JUDI's ``isic`` weighs by ``dt`` (constant density),
+which differs from this one by the smooth factor ``m dt``. For waves travelling the same way at a
+point (the source wavefield and its own back-scattered or diving energy: the low-wavenumber RTM
+artifact) ``m u_t v_t ≈ grad u . grad v`` and the two terms cancel; for reflections they add."""
 
 
 def _dummy_points(model: Model, name: str):
@@ -59,21 +69,28 @@ def snapshot_dimension(model: Model, factor: int) -> ConditionalDimension:
     return ConditionalDimension(name="tsub", parent=model.grid.time_dim, factor=int(factor))
 
 
-def snapshot_field(model: Model, factor: int, nsnaps: int) -> TimeFunction:
-    """``nsnaps`` stored snapshots of ``u``, one every ``factor`` steps, named ``usave``."""
+def snapshot_field(model: Model, factor: int, nsnaps: int, space_order: int = 0) -> TimeFunction:
+    """``nsnaps`` stored snapshots of ``u``, one every ``factor`` steps, named ``usave``
+    (``space_order > 0``: with the halo that spatial derivatives of the snapshots need)."""
     from devito import TimeFunction
 
-    return TimeFunction(name="usave", grid=model.grid, time_order=0, space_order=0,
+    return TimeFunction(name="usave", grid=model.grid, time_order=0, space_order=int(space_order),
                         save=int(nsnaps), time_dim=snapshot_dimension(model, factor))
 
 
-def snapshot_forward_operator(model: Model, factor: int) -> Operator:
-    """Forward modelling that also stores ``usave`` every ``factor`` steps and accumulates
-    the source illumination ``illum = sum_n u[n]**2`` at every step."""
+def snapshot_order(model: Model, condition: str) -> int:
+    """Space order of the snapshots a ``condition`` needs: the model's for ``isic`` (it takes
+    their gradient), else 0 (no halo)."""
+    return model.space_order if condition == "isic" else 0
+
+
+def snapshot_forward_operator(model: Model, factor: int, space_order: int = 0) -> Operator:
+    """Forward modelling that also stores ``usave`` (of ``space_order``) every ``factor`` steps
+    and accumulates the source illumination ``illum = sum_n u[n]**2`` at every step."""
     from devito import Eq, Inc, Operator
 
     u = wavefield(model)
-    usave = snapshot_field(model, factor, 1)
+    usave = snapshot_field(model, factor, 1, space_order)
     illum = image_function(model, "illum")
     src, rec = _dummy_points(model, "src"), _dummy_points(model, "rec")
     dt = model.grid.stepping_dim.spacing
@@ -118,19 +135,28 @@ def gradient_operator(model: Model, factor: int, condition: str = "born") -> Ope
     """Back-propagate ``rec`` in ``v`` and correlate with the snapshots ``usave``.
 
     ``condition="born"``: ``grad -= factor * usave * v.dt2`` (the exact adjoint of Born
-    modelling for ``factor = 1``); ``"crosscorrelation"``: ``grad += factor * usave * v``.
+    modelling for ``factor = 1``); ``"crosscorrelation"``: ``grad += factor * usave * v``;
+    ``"isic"``: ``grad -= factor * (usave * v.dt2 + grad(usave) . grad(v) / m)``, the
+    inverse-scattering imaging condition (see :data:`CONDITIONS`), whose snapshots need a halo
+    (``usave`` of space order ``model.space_order``, :func:`snapshot_order`).
     """
     from devito import Inc, Operator
 
     if condition not in CONDITIONS:
         raise ValueError(f"imaging condition must be one of {CONDITIONS}, got {condition!r}")
     v = wavefield(model, name="v")
-    usave = snapshot_field(model, factor, 1)
+    usave = snapshot_field(model, factor, 1, snapshot_order(model, condition))
     grad = image_function(model, "grad")
     rec = _dummy_points(model, "rec")
     dt = model.grid.stepping_dim.spacing
     eqs = acoustic_stencil(model, v, forward=False)
     eqs += rec.inject(field=v.backward, expr=rec * dt**2 / model.m)
-    term = -usave * v.dt2 if condition == "born" else usave * v
+    if condition == "born":
+        term = -usave * v.dt2
+    elif condition == "crosscorrelation":
+        term = usave * v
+    else:
+        inner = sum(usave.diff(d) * v.diff(d) for d in model.grid.dimensions)
+        term = -(usave * v.dt2 + inner / model.m)
     eqs += [Inc(grad, int(factor) * term, implicit_dims=(usave.time_dim,))]
     return Operator(eqs, subs=model.grid.spacing_map, name="Gradient")
