@@ -1,7 +1,8 @@
 """Study flow ``seismic_imaging``: survey → smooth background → RTM per shot → stacked image (its own
 imaging condition and any others to compare, with image-quality measures), optionally least-squares RTM
-(``imaging.lsrtm.iterations``: each iteration a Born + adjoint run per shot, then a CGLS update, every
-state stored), and (``summaries.samples > 0``) ASPIRE summary statistics on sampled (model, data) pairs."""
+(``imaging.lsrtm.iterations``: each iteration a Born run, a forward and an adjoint run per shot, then a CGLS
+update, every state stored), and (``summaries.samples > 0``) ASPIRE summary statistics on sampled (model, data)
+pairs."""
 
 from __future__ import annotations
 
@@ -29,15 +30,12 @@ ISIC = "Whitmore & Crawley 2012 (SEG, inverse-scattering imaging conditions); Op
 CLAIMS = (
     Claim("low_wavenumber_suppressed", "the inverse-scattering condition leaves at most 10 % of the image's energy "
           "below the seismic band (k < 2 f_low / v_max; cross-correlation: about half)", ISIC,
-          measures.low_wavenumber_share, ("image_quality",), "at_most", 0.10),
+          measures.low_wavenumber_share, ("image_quality",), "at_most", 0.10, args={"condition": "isic"}),
     Claim("reflectors_at_interfaces", "along traces at ¼ and ¾ of the width, the strongest envelope peaks (as many as "
           "there are interfaces) lie within 20 m of the true interfaces", ISIC, measures.interface_miss,
           ("image_quality",), "at_most", 20.0),
     Claim("no_spurious_events", "no other envelope peak along those traces exceeds 0.3 × the weakest interface peak",
           ISIC, measures.spurious_peak_ratio, ("image_quality",), "at_most", 0.3),
-    Claim("lsrtm_residual_falls", "least-squares RTM (CGLS) never increases the data residual from one iteration to "
-          "the next", "Nemeth et al. 1999 (Geophysics, least-squares migration)", measures.lsrtm_residual_rise,
-          ("lsrtm",), "at_most", 1e-6),
 )
 
 background = Step("background", smooth_model, version="1", kind="velocity_model")

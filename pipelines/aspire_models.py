@@ -212,6 +212,8 @@ class AspireSeismicConfig(SeismicSurveyConfig):
                              f"time step <= {limit:.3g} s, the survey's is {dt:.3g} s: set geometry.dt, or lower "
                              "prior.vp_max or the prior's velocities")
         n = 2 ** self.cnf.levels
+        if len(m.shape) != 2:
+            raise ValueError(f"model.shape {list(m.shape)}: ASPIRE's image CNF takes 2-D (x, z) models")
         if m.shape[0] % n or m.shape[1] % n:
             raise ValueError(f"model.shape {list(m.shape)} must be divisible by 2**cnf.levels = {n}")
         return self

@@ -206,11 +206,13 @@ def backpropagate(model: Model, state: ForwardState, rec_positions: np.ndarray,
     factor = state.factor
     if condition not in CONDITIONS:
         raise InputError(f"imaging condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
-    if state.usave.space_order < snapshot_order(model, condition):
+    order = state.usave.space_order
+    if order < snapshot_order(model, condition):
         raise InputError(f"the {condition!r} condition needs snapshots with a halo: run "
                          f"forward_snapshots(..., condition={condition!r})")
-    op = compiled_operator(f"gradient_{factor}_{condition}", model,
-                           lambda mod: gradient_operator(mod, factor, condition))
+    # compiled for the snapshots' own halo: an operator built for another reads the wrong memory, silently
+    op = compiled_operator(f"gradient_{factor}_{condition}_so{order}", model,
+                           lambda mod: gradient_operator(mod, factor, condition, order))
     op.apply(v=wavefield(model, name="v"), usave=state.usave, grad=grad, m=model.m,
              damp=model.damp, rec=rec, dt=model.dtype.type(dt), time_m=1, time_M=nt - 1,
              **thread_args(op, threads))

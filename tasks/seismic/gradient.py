@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from strata_errors import InputError
-from tasks.seismic.born import backpropagate, forward_snapshots
+from tasks.seismic.born import backpropagate, collect_if_large, forward_snapshots
 from tasks.seismic.migration import migrate_shot, resolve_factor, shot_traces
 from tasks.seismic.model import Model
 from tasks.seismic.solver import forward, shared_model
@@ -60,6 +60,9 @@ def fwi_gradient(model: Model, geometry_ds: xr.Dataset, shot_records_ds: xr.Data
         residual = state.traces - data
         value += 0.5 * float(np.sum(residual.astype(np.float64) ** 2))
         grad += backpropagate(model, state, rec, residual, dt, threads=threads, edge_padded=edge_padded)
+        nbytes = state.wavefield_bytes
+        del state
+        collect_if_large(nbytes)
     return value, grad
 
 

@@ -131,7 +131,8 @@ def born_operator(model: Model) -> Operator:
     return Operator(eqs, subs=model.grid.spacing_map, name="Born")
 
 
-def gradient_operator(model: Model, factor: int, condition: str = "born") -> Operator:
+def gradient_operator(model: Model, factor: int, condition: str = "born",
+                      snapshot_space_order: int | None = None) -> Operator:
     """Back-propagate ``rec`` in ``v`` and correlate with the snapshots ``usave``.
 
     ``condition="born"``: ``grad -= factor * usave * v.dt2`` (the exact adjoint of Born
@@ -145,7 +146,8 @@ def gradient_operator(model: Model, factor: int, condition: str = "born") -> Ope
     if condition not in CONDITIONS:
         raise ValueError(f"imaging condition must be one of {CONDITIONS}, got {condition!r}")
     v = wavefield(model, name="v")
-    usave = snapshot_field(model, factor, 1, snapshot_order(model, condition))
+    order = snapshot_order(model, condition) if snapshot_space_order is None else int(snapshot_space_order)
+    usave = snapshot_field(model, factor, 1, order)
     grad = image_function(model, "grad")
     rec = _dummy_points(model, "rec")
     dt = model.grid.stepping_dim.spacing

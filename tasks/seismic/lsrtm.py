@@ -14,8 +14,9 @@ The data residual ``r`` is never held: ``||r||^2`` follows from the recurrence (
 
 1. :func:`lsrtm_start` per slice of shots (map): ``J_s^T r0_s``, illumination, ``||r0_s||^2``;
 2. :func:`lsrtm_setup` on their concatenation (reduce): the iteration-0 state;
-3. per iteration, :func:`lsrtm_apply` per slice of shots (map: one Born run and one adjoint
-   run per shot) then :func:`lsrtm_update` on the concatenation (reduce): the next state.
+3. per iteration, :func:`lsrtm_apply` per slice of shots (map: per shot a Born run, which also
+   propagates the background, then ``J^T`` of it: the background forward again with every step stored,
+   and the adjoint) then :func:`lsrtm_update` on the concatenation (reduce): the next state.
 
 Every state is a self-contained dataset (the iteration, the shots, ``cg_y``, ``cg_s``, ``cg_p``
 for ``y``, ``s``, ``p`` (prefixed: ``y`` is a dimension of 3D models), ``P``, ``gamma``, the

@@ -4,10 +4,13 @@ and whether its strongest events sit at the true model's interfaces.
 * :func:`low_wavenumber_share` — zero the image above the mute depth + 2 grid points, take the real
   FFT along z of every trace (no padding, no taper), sum ``|FFT|²`` over the other axes, and return the
   share of that energy in the bins below ``k_low = 2 f_low / v_max`` cycles per metre, ``f_low`` being
-  where the wavelet's amplitude spectrum is 15 dB below its peak (:func:`low_frequency`). A reflection
-  imaged by waves of frequency f at velocity v has vertical wavenumber at most 2 f / v, so energy below
-  ``k_low`` cannot come from reflections of the recorded band: it is the low-wavenumber artifact of
-  cross-correlation imaging (back-scattered and diving energy).
+  where the wavelet's amplitude spectrum is 15 dB below its peak (:func:`low_frequency`). A flat reflector
+  imaged at normal incidence by frequencies above f_low at velocities up to v_max has vertical wavenumbers
+  above ``k_low``; energy below it is mostly the low-wavenumber artifact of cross-correlation imaging
+  (back-scattered and diving energy), though wide-angle and dipping reflections (k_z = 2 f cos θ / v) put some
+  there too. The sums are the one-sided spectrum's bins as they are (DC counted once, like every other bin),
+  the issue's definition of the measure; the cut at the mute depth + 2 points, inside a tapered mute, leaks a
+  little into the low bins.
 * :func:`envelope_peaks` — the peaks of the Hilbert envelope along z of a trace, strongest first.
 * :func:`image_quality` — both for an image, with the true interfaces (where the true model's
   velocity jumps along each trace) at ¼ and ¾ of the width when the true model is known.
@@ -133,8 +136,9 @@ def image_quality(image_ds: xr.Dataset, background_ds: xr.Dataset, geometry_ds: 
     for t, x in enumerate(at["x"]):
         d, h = envelope_peaks(_trace(image, x, y).values, z, below=mute, count=peaks)
         depths[t, :d.size], heights[t, :h.size] = d, h
-        if true_model_ds is not None:
-            found.append(interfaces(_trace(true_model_ds["vp"], x, y).values, true_model_ds["z"].values))
+        if true_model_ds is not None:  # those the image can show: below the mute
+            faces = interfaces(_trace(true_model_ds["vp"], x, y).values, true_model_ds["z"].values)
+            found.append(faces if mute is None else faces[faces >= mute])
     out = xr.Dataset(
         {"low_wavenumber_share": ((), share, {"long_name": "share of the image energy below k_low", "units": "1"}),
          "k_low": ((), k_low, {"long_name": "2 f_low / v_max", "units": "1/m"}),

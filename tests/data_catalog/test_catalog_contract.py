@@ -351,3 +351,17 @@ def test_gc_older_than_removes_only_outputs_nothing_references(cat):
     with pytest.raises(InputError, match="older-than '7 days'"):
         parse_duration("7 days")
     assert parse_duration("12h") == 43200 and parse_duration("30m") == 1800 and parse_duration("1.5d") == 129600
+
+
+def test_a_piece_carrying_its_inputs_catalog_attrs_is_not_complete_before_it_is(cat):
+    """A step that returns its input's attrs (``strata_complete``, ``strata_lineage``) lays out a dataset that is
+    in flight, not complete: the catalog's attrs are the store's own, never the content's."""
+    key = make_key("inherit", "1", {}, [])
+    piece = _ds(10).isel(x=slice(0, 4))
+    piece.attrs.update({"strata_complete": True, "strata_lineage": {"key": "someone-else"}, "mine": 1})
+    w = cat.create(key, "thing", "x", _ds(10).x.values, 4, template=piece)
+    w.write(0, piece)
+    uri = cat.storage.uri("thing", key)
+    assert not cat.storage.is_complete(uri)
+    attrs = cat.storage.attrs(uri)
+    assert attrs.get("mine") == 1 and "strata_lineage" not in attrs
