@@ -75,9 +75,16 @@ def direct_wave_mute(data: np.ndarray, src: np.ndarray, rec: np.ndarray, times: 
     taper of ``taper`` s after it (``delay`` ≈ the wavelet's length, e.g. 1.5/f0 for a Ricker)."""
     offset = np.linalg.norm(np.asarray(rec) - np.asarray(src).reshape(1, -1), axis=1)
     start = offset / velocity + delay                       # (receiver,)
-    lag = np.asarray(times)[:, None] - start[None, :]
-    ramp = np.clip(lag / taper, 0.0, 1.0) if taper > 0 else (lag >= 0).astype(float)
-    return data * (0.5 - 0.5 * np.cos(np.pi * ramp) if taper > 0 else ramp)
+    return data * _ramp(np.asarray(times)[:, None] - start[None, :], taper)
+
+
+def _ramp(past: np.ndarray, taper: float) -> np.ndarray:
+    """0 where ``past < 0``, 1 from ``past >= taper``, ``sin²(π/2 · past / taper)`` between (a hard step
+    at 0 when ``taper <= 0``): every mute of this module."""
+    past = np.asarray(past, dtype=np.float64)
+    if taper <= 0:
+        return (past >= 0).astype(np.float64)
+    return np.sin(0.5 * np.pi * np.clip(past / taper, 0.0, 1.0)) ** 2
 
 
 def offset_weights(src: np.ndarray, rec: np.ndarray, max_offset: float | None,
@@ -89,20 +96,13 @@ def offset_weights(src: np.ndarray, rec: np.ndarray, max_offset: float | None,
     offset = np.linalg.norm(np.asarray(rec) - np.asarray(src).reshape(1, -1), axis=1)
     if max_offset is None:
         return np.ones_like(offset)
-    if taper <= 0:
-        return (offset <= max_offset).astype(np.float64)
-    ramp = np.clip((max_offset - offset) / taper, 0.0, 1.0)
-    return np.sin(0.5 * np.pi * ramp) ** 2
+    return _ramp(max_offset - offset, taper)
 
 
 def mute_weights(z: np.ndarray, depth: float, taper: float = 0.0) -> np.ndarray:
     """Weights (len(z),) of a top mute: 0 above ``depth`` m, 1 below ``depth + taper`` m and a
     cosine ramp ``sin²(π/2 · (z − depth) / taper)`` between them (``taper = 0``: a hard edge)."""
-    z = np.asarray(z, dtype=np.float64)
-    if taper <= 0:
-        return (z >= depth).astype(np.float64)
-    ramp = np.clip((z - depth) / taper, 0.0, 1.0)
-    return np.sin(0.5 * np.pi * ramp) ** 2
+    return _ramp(np.asarray(z, dtype=np.float64) - depth, taper)
 
 
 def mute_shallow(image: xr.DataArray, depth: float, taper: float = 0.0) -> xr.DataArray:
