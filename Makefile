@@ -7,7 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUIET_PIP := { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test bench lint clean
+# Debian packages of the tests that use real components (a one-node SLURM, a headless browser): installed by
+# `make test` when missing and it runs as root with apt-get (CI); elsewhere those tests skip, saying what to install.
+SYSTEM_PACKAGES := slurmctld slurmd slurm-client munge chromium
+
+.PHONY: setup system-packages demo test bench lint clean
 
 setup: $(STAMP)
 
@@ -22,7 +26,15 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/strata run seismic_imaging
 
-test: setup
+system-packages:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v slurmctld && command -v slurmd \
+	    && command -v munged && command -v sbatch && command -v chromium; } >/dev/null 2>&1; then \
+	  echo "installing $(SYSTEM_PACKAGES) with apt-get (the SLURM and browser tests use them)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); } \
+	    >/dev/null 2>&1 || echo "apt-get could not install them: the SLURM and browser tests will skip"; \
+	fi
+
+test: setup system-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2 tests
 

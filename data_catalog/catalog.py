@@ -15,7 +15,7 @@ import xarray as xr
 from strata_errors import InputError, RunError
 
 from . import root_format
-from .events import read_events
+from .events import flow_runs
 from .index import Index, Record
 from .keys import check_key
 from .lease import LEASE_PATH, Lease, default_wait, lease_of
@@ -275,26 +275,25 @@ class Catalog:
                 "params": rec.params, "inputs": rec.inputs, "code": rec.code, "flow_run_id": rec.flow_run_id}
 
     def reindex(self) -> dict[str, int]:
-        """Rebuild the SQLite index from zarr attrs and the event log; migrates a root of an older format."""
+        """Rebuild the SQLite index from zarr attrs and the event log; migrates a root of an older format: a
+        complete dataset without consolidated metadata (written by an older strata) gets it (``consolidated``
+        counts them), so that one read opens it."""
         self._migrating = True
-        self.index.clear()
+        self.index.clear()  # on an object store: the root's lease first (no run of another host meanwhile)
         root_format.mark(self.storage, replace=True)
-        n = skipped = 0
+        n = skipped = consolidated = 0
         for uri in self.storage.iter_groups():
             attrs = self.storage.attrs(uri)
             if attrs.get(COMPLETE_ATTR) and LINEAGE_ATTR in attrs:
+                if not self.storage.is_consolidated(uri):  # a complete dataset's metadata no longer changes
+                    self.storage.consolidate(uri)
+                    consolidated += 1
                 self.register(uri, attrs[LINEAGE_ATTR])
                 n += 1
             else:
                 skipped += 1
         runs = 0
-        for ev in read_events(self.lineage_dir):
-            facet = ev.get("run", {}).get("facets", {}).get("strata", {}).get("doc", {})
-            if facet.get("flow_run_id") and facet.get("level") == "flow":
-                fields = {k: facet.get(k) for k in ("study", "preset", "overrides")}
-                fields["started" if ev.get("eventType") == "START" else "finished"] = ev.get("eventTime")
-                if ev.get("eventType") != "START":
-                    fields["status"] = ev.get("eventType")
-                self.index.put_run(facet["flow_run_id"], **fields)
-                runs += ev.get("eventType") == "START"
-        return {"datasets": n, "incomplete_skipped": skipped, "runs": runs}
+        for run_id, fields, start in flow_runs(self.lineage_dir):
+            self.index.put_run(run_id, **fields)
+            runs += start
+        return {"datasets": n, "incomplete_skipped": skipped, "runs": runs, "consolidated": consolidated}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EventLog", "read_events", "PRODUCER"]
+__all__ = ["EventLog", "read_events", "flow_runs", "PRODUCER"]
 
 PRODUCER = "https://github.com/strata-imaging/strata"
 _FACET_SCHEMA = "https://strata-imaging.github.io/spec/StrataRunFacet.json"
@@ -116,3 +116,17 @@ def read_events(directory: str | Path) -> Iterator[dict[str, Any]]:
                         yield json.loads(line)
                     except json.JSONDecodeError:  # a line cut by a kill: skip it
                         continue
+
+
+def flow_runs(directory: str | Path) -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """``(flow_run_id, index fields, is_start)`` of every flow-level event under ``directory``: what the index
+    keeps of a run (study, preset, overrides, started or finished and status)."""
+    for ev in read_events(directory):
+        facet = ev.get("run", {}).get("facets", {}).get("strata", {}).get("doc", {})
+        if facet.get("flow_run_id") and facet.get("level") == "flow":
+            fields = {k: facet.get(k) for k in ("study", "preset", "overrides")}
+            start = ev.get("eventType") == "START"
+            fields["started" if start else "finished"] = ev.get("eventTime")
+            if not start:
+                fields["status"] = ev.get("eventType")
+            yield facet["flow_run_id"], fields, start

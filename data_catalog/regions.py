@@ -59,17 +59,18 @@ class RegionWriter:
         """Lay the dataset out from ``piece`` unless it is laid out: the first piece to claim the layout
         does it, the others wait for it (a piece that waits longer than ``timeout`` seconds raises
         TimeoutError). Then ``piece`` must agree with the layout outside :attr:`dim` (ValueError)."""
-        if not self.laid_out():
+        laid = self.storage.laid_out_as(self.uri)  # one read: laid out, and by what piece
+        if laid is None:
             if self.storage.claim_layout(self.uri):
                 self.lay_out(piece)
-            else:
-                deadline = time.monotonic() + timeout
-                while not self.laid_out():
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{self.uri}: another piece claimed the layout and did not finish it "
-                                           f"within {timeout:.0f} s")
-                    time.sleep(0.02)
-        laid = self.storage.layout_of(self.uri)
+                return  # laid out from this piece: it agrees
+            deadline = time.monotonic() + timeout
+            while not self.laid_out():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.uri}: another piece claimed the layout and did not finish it "
+                                       f"within {timeout:.0f} s")
+                time.sleep(0.02)
+            laid = self.storage.layout_of(self.uri)
         if laid != "done" and layout_digest(piece, self.dim) != laid:  # "done": laid out by an older strata
             raise ValueError(f"its attrs, or its variables outside dim {self.dim!r}, differ from those of the "
                              f"piece that laid the dataset out: the pieces of a mapped step must agree on "

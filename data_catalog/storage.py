@@ -2,11 +2,19 @@
 
 No SQLite here: Dask workers use this module alone to write data, regions and markers. Every
 read and write goes through xarray's and zarr's public API.
+
+A complete dataset's group metadata (``zarr.json``) holds zarr's consolidated metadata (every array's
+metadata) beside its attrs, lineage and ``strata_complete`` among them: one read opens it, with strata or with
+a plain ``xr.open_zarr(uri)``. A region-filled dataset has it from its layout on (its pieces then read one
+document, not one per array). Consolidated metadata is not part of the zarr v3 specification yet (zarr warns
+when it writes it; that warning is ours, not the user's, and kept off the terminal): a reader without it reads
+each array's own ``zarr.json``, which stays as it is.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
 from collections.abc import Iterator, Mapping
@@ -20,20 +28,20 @@ import zarr
 
 from .fingerprint import fingerprints
 from .keys import check_name
-from .layout import COMPLETE_ATTR, LINEAGE_ATTR, check_aligned, layout_digest, prepare, region_compressors
+from .layout import COMPLETE_ATTR, LINEAGE_ATTR, layout_digest, prepare
+from .region_layout import LAYOUT_CLAIM, RegionLayout
 
 __all__ = ["Storage", "COMPLETE_ATTR", "LINEAGE_ATTR", "prepare", "layout_digest"]
 
-_MARKERS = ".strata/regions"
-_TEMPLATE_MARKER = ".strata/template"
-_LAYOUT_CLAIM = ".layout-claim"  # a sibling of the group: laying the group out must not delete it
 
 # Region markers live inside the group (the contract: they travel with the data); zarr notes that
 # it does not know the `.strata` folder when it lists the group. That note is ours, not the user's.
 warnings.filterwarnings("ignore", message=r"Object at \.strata is not recognized")
+# What zarr says each time it writes consolidated metadata to a v3 group (filtered around that call only)
+_CONSOLIDATED_V3 = r"Consolidated metadata is currently not part in the Zarr format 3 specification"
 
 
-class Storage:
+class Storage(RegionLayout):
     """A data root: ``<root>/datasets/<kind>/<key>.zarr`` plus small marker objects."""
 
     def __init__(self, root: str | os.PathLike, storage_options: Mapping[str, Any] | None = None):
@@ -46,6 +54,11 @@ class Storage:
         # cache that they do not exist). Endpoint and credentials come from the standard variables (e.g.
         # AWS_ENDPOINT_URL, AWS_PROFILE) and never enter the root, a key or lineage.
         self.storage_options = {} if self.is_local else {"use_listings_cache": False}
+        if text.split("://", 1)[0] in ("s3", "s3a"):
+            # s3fs asks an object's size (a HEAD) before each whole-object GET, to fetch one over 50 MB in
+            # concurrent ranges: that doubles the requests of every metadata document and chunk. Zarr already
+            # reads a dataset's chunks concurrently; a root of single chunks that large may pass its own value.
+            self.storage_options["max_concurrency"] = 1
         self.storage_options.update(storage_options or {})
         if self.is_local:
             self.fs: fsspec.AbstractFileSystem = fsspec.filesystem("file", auto_mkdir=True)
@@ -97,16 +110,35 @@ class Storage:
         Returns the fingerprint. The completion attribute is written last.
         """
         ds = prepare(ds)
-        ds.to_zarr(uri, mode="w", consolidated=False, zarr_format=3, **self._zarr_kwargs())
+        self._to_zarr(uri, ds)
         fp, parts = fingerprints(ds)
         self.mark_complete(uri, lineage, fp, parts)
         return fp
 
-    def open(self, uri: str, dask: bool = True) -> xr.Dataset:
+    def open(self, uri: str, dask: bool = True, consolidated: bool | None = None) -> xr.Dataset:
         """Open lazily: dask-backed, or (``dask=False``) xarray's lazy indexing alone, which reads
-        only what is sliced and needs no dask scheduler (nor ``distributed``)."""
+        only what is sliced and needs no dask scheduler (nor ``distributed``). The metadata in one read, from
+        the consolidated metadata (a dataset of an older root without it: each array's own);
+        ``consolidated=False``: each array's own metadata (what ``verify`` checks)."""
         chunks = {} if dask else None
-        return xr.open_zarr(uri, chunks=chunks, consolidated=False, zarr_format=3, **self._zarr_kwargs())
+        kwargs = {"chunks": chunks, "zarr_format": 3, **self._zarr_kwargs()}
+        if consolidated is not False:
+            try:
+                return xr.open_zarr(uri, consolidated=True, **kwargs)
+            except ValueError:  # zarr: no consolidated metadata
+                if consolidated:
+                    raise
+        return xr.open_zarr(uri, consolidated=False, **kwargs)
+
+    def _to_zarr(self, uri: str, ds: xr.Dataset, **kwargs: Any) -> Any:
+        """``ds.to_zarr(uri)`` in place of whatever is there: mode ``w-`` (zarr looks once whether anything is
+        there: one listing) and, when something is, mode ``w`` (which clears the group's folder and each
+        array's: a few requests per array on an object store)."""
+        kwargs = {"consolidated": False, "zarr_format": 3, **kwargs, **self._zarr_kwargs()}
+        try:
+            return ds.to_zarr(uri, mode="w-", **kwargs)
+        except (FileExistsError, zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError):  # a leftover
+            return ds.to_zarr(uri, mode="w", **kwargs)
 
     def _group(self, uri: str, mode: str = "r") -> zarr.Group | None:
         try:
@@ -124,19 +156,50 @@ class Storage:
 
     def mark_complete(self, uri: str, lineage: Mapping[str, Any], fp: str,
                       parts: Mapping[str, str] | None = None) -> None:
-        """Write lineage + fingerprint (and each variable's, ``variable_fingerprints``) and
-        ``strata_complete = true``, in one last update of the group's metadata (after every array's)."""
-        g = zarr.open_group(self._store(uri), mode="r+", zarr_format=3)
+        """Consolidate the metadata (every array's, into the group's ``zarr.json``), then write lineage +
+        fingerprint (and each variable's, ``variable_fingerprints``) and ``strata_complete = true`` in one
+        last write of that document (after every array's), which keeps the consolidated metadata: the one
+        write that says complete also carries the metadata a reader opens it with."""
+        g = self.consolidate(uri)
         doc = {**dict(lineage), "fingerprint": fp, **({"variable_fingerprints": dict(parts)} if parts else {})}
-        g.attrs.update({LINEAGE_ATTR: doc, COMPLETE_ATTR: True})
+        g.update_attributes({LINEAGE_ATTR: doc, COMPLETE_ATTR: True})  # one write (attrs.update: one per key)
+
+    def consolidate(self, uri: str) -> zarr.Group:
+        """Write zarr's consolidated metadata of ``uri`` into its group's ``zarr.json`` (its attrs kept), so
+        that one read opens it; returns the group, open for writing. Zarr warns that consolidated metadata is
+        not in the v3 specification yet: that warning, of this call only, is not shown."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_CONSOLIDATED_V3, category=UserWarning)
+            return zarr.consolidate_metadata(self._store(uri), zarr_format=3)
+
+    def is_consolidated(self, uri: str) -> bool:
+        """Does the group's metadata hold consolidated metadata (False when there is no group)?"""
+        g = self._group(uri)
+        return g is not None and g.metadata.consolidated_metadata is not None
+
+    def consolidated_differs(self, uri: str) -> list[str]:
+        """The arrays whose metadata in the consolidated metadata is not that of their own ``zarr.json`` (or
+        is missing from one of them); none when the group has no consolidated metadata."""
+        g = self._group(uri)
+        if g is None or g.metadata.consolidated_metadata is None:
+            return []
+        own = zarr.open_group(self._store(uri), mode="r", zarr_format=3, use_consolidated=False)
+
+        def text(meta: Any) -> str:
+            return json.dumps(meta.to_dict(), sort_keys=True, default=str)
+
+        stored = {str(name): text(arr.metadata) for name, arr in own.arrays()}
+        listed = {str(name): text(meta) for name, meta in g.metadata.consolidated_metadata.metadata.items()}
+        return sorted(n for n in set(stored) | set(listed) if stored.get(n) != listed.get(n))
 
     def fingerprint(self, uri: str) -> str:
         """Recompute the fingerprint from the stored, decoded values (what ``verify`` compares)."""
         return self.fingerprints(uri)[0]
 
-    def fingerprints(self, uri: str) -> tuple[str, dict[str, str]]:
-        """The fingerprint and each variable's, from the stored, decoded values."""
-        with self.open(uri, dask=False) as ds:
+    def fingerprints(self, uri: str, consolidated: bool | None = None) -> tuple[str, dict[str, str]]:
+        """The fingerprint and each variable's, from the stored, decoded values (``consolidated``: see
+        :meth:`open`)."""
+        with self.open(uri, dask=False, consolidated=consolidated) as ds:
             return fingerprints(ds)
 
     def values(self, uri: str, name: str) -> np.ndarray | None:
@@ -153,8 +216,8 @@ class Storage:
             self.fs.rm(f"{path}/zarr.json")
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
-        if self.fs.exists(path + _LAYOUT_CLAIM):
-            self.fs.rm(path + _LAYOUT_CLAIM)
+        if self.fs.exists(path + LAYOUT_CLAIM):
+            self.fs.rm(path + LAYOUT_CLAIM)
 
     def variables(self, uri: str) -> dict[str, dict[str, Any]]:
         """{name: {dims, shape, chunks, dtype, units}} for ``catalog show`` (metadata only)."""
@@ -170,122 +233,6 @@ class Storage:
                 "units": arr.attrs.get("units"),
             }
         return out
-
-    # -- regions -----------------------------------------------------------------------------
-    def create_template(self, uri: str, piece: xr.Dataset, region_dim: str, coord: np.ndarray,
-                        chunk: int) -> None:
-        """Lay out the full dataset, shaped like ``piece`` but ``len(coord)`` long along
-        ``region_dim`` and chunked ``chunk`` along it: metadata, the region dim's coordinate and
-        the variables without that dim; no chunk of a region variable is written. Then the
-        template marker (a killed layout leaves none)."""
-        import dask.array as da
-
-        piece = prepare(piece)
-        n = len(coord)
-        encoding: dict[str, dict[str, Any]] = {}
-        variables: dict[str, xr.Variable] = {}
-        for name, var in piece.variables.items():
-            if name == region_dim:
-                continue
-            if region_dim not in var.dims:
-                variables[str(name)] = var
-                continue
-            shape = tuple(n if d == region_dim else s for d, s in zip(var.dims, var.shape, strict=True))
-            chunks = tuple(chunk if d == region_dim else s for d, s in zip(var.dims, var.shape, strict=True))
-            variables[str(name)] = xr.Variable(var.dims, da.zeros(shape, dtype=var.dtype, chunks=chunks),
-                                               attrs=var.attrs)
-            encoding[str(name)] = {"chunks": chunks}
-            if var.dtype.kind in "iuf":
-                encoding[str(name)]["compressors"] = region_compressors()
-        dim_attrs = piece[region_dim].attrs if region_dim in piece.coords else {}
-        coords = {region_dim: xr.Variable(region_dim, np.asarray(coord), dim_attrs)}
-        coords.update({k: v for k, v in variables.items() if k not in piece.data_vars})
-        tmpl = xr.Dataset({k: v for k, v in variables.items() if k in piece.data_vars}, coords=coords,
-                          attrs=piece.attrs)
-        tmpl.to_zarr(uri, mode="w", compute=False, consolidated=False, zarr_format=3, encoding=encoding,
-                     **self._zarr_kwargs())
-        self.fs.pipe_file(f"{self.path(uri)}/{_TEMPLATE_MARKER}", layout_digest(piece, region_dim).encode())
-
-    def claim_layout(self, uri: str) -> bool:
-        """Claim the right to lay out ``uri`` (True for one caller only, until :meth:`reset_layout`): the
-        claim is an exclusive create, so pieces computed at once on different workers never both lay out.
-        On S3 that is a put with ``If-None-Match: *`` (AWS since 2024, MinIO, moto); a store that ignores
-        the header lets a second claim win too, and the template marker then decides."""
-        path = self.path(uri) + _LAYOUT_CLAIM
-        try:
-            if self.is_local:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            else:
-                with self.fs.open(path, "xb") as f:  # an exclusive create where the store supports it
-                    f.write(b"claimed\n")
-        except FileExistsError:
-            return False
-        return True
-
-    def reset_layout(self, uri: str) -> None:
-        """Remove what a run that died while laying out ``uri`` left (no template marker: nothing of it
-        counts), and its layout claim; a laid-out dataset is left as it is."""
-        if not self.template_ready(uri):
-            self.delete(uri)
-
-    def layout_of(self, uri: str) -> str:
-        """The layout digest (:func:`layout_digest`) of the piece that laid ``uri`` out."""
-        return self.fs.cat_file(f"{self.path(uri)}/{_TEMPLATE_MARKER}").decode().strip()
-
-    def template_ready(self, uri: str) -> bool:
-        """Was the region template written to the end?"""
-        return self.fs.exists(f"{self.path(uri)}/{_TEMPLATE_MARKER}")
-
-    def write_region(self, uri: str, index: int, piece: xr.Dataset, region_dim: str, chunk: int) -> None:
-        """Write ``piece`` from chunk ``index`` on (chunk-aligned along ``region_dim``; it may span
-        several chunks), then one marker per chunk it covers.
-
-        Numeric variables are stored exactly as xarray would store them (no CF encoding: their
-        encodings are dropped), so they are written straight into their zarr arrays, which costs
-        about half of ``to_zarr(region=…)``; anything xarray encodes (strings, bools, times) goes
-        through ``to_zarr(region=…)``."""
-        start = index * chunk
-        stop = start + piece.sizes[region_dim]
-        piece = prepare(piece)
-        region = [n for n, v in piece.variables.items() if region_dim in v.dims and n != region_dim]
-        numeric = [n for n in region if piece.variables[n].dtype.kind in "iuf"]
-        group = zarr.open_group(self._store(uri), mode="r+", zarr_format=3)
-        arrays = {name: group[str(name)] for name in region}
-        for name, arr in arrays.items():  # every check before the first byte is written
-            var = piece.variables[name]
-            axis = var.dims.index(region_dim)
-            want = tuple(stop - start if i == axis else n for i, n in enumerate(arr.shape))
-            if tuple(arr.metadata.dimension_names or ()) != tuple(map(str, var.dims)) or var.shape != want:
-                raise ValueError(f"{name}: a piece of dims {var.dims} and shape {var.shape} does not fit the "
-                                 f"stored {tuple(arr.metadata.dimension_names or ())} {want}")
-            check_aligned(uri, str(name), region_dim, start, stop, arr.shape[axis], (arr.shards or arr.chunks)[axis])
-        for name in numeric:
-            var = piece.variables[name]
-            axis = var.dims.index(region_dim)
-            arrays[name][tuple(slice(start, stop) if i == axis else slice(None) for i in range(var.ndim))] = var.values
-        rest = [n for n in region if n not in numeric]
-        if rest:
-            sub = piece[rest]
-            sub.drop_vars([n for n in sub.variables if n not in rest]).to_zarr(
-                uri, region={region_dim: slice(start, stop)}, mode="r+", consolidated=False, zarr_format=3,
-                **self._zarr_kwargs())
-        for i in range(index, index + -(-(stop - start) // chunk)):
-            self.fs.pipe_file(self._marker(uri, i), b"done\n")
-
-    def _marker(self, uri: str, index: int) -> str:
-        return f"{self.path(uri)}/{_MARKERS}/{index}"
-
-    def region_done(self, uri: str, index: int) -> bool:
-        """Does region ``index`` have its marker (its chunks are all written)?"""
-        return self.fs.exists(self._marker(uri, index))
-
-    def regions_done(self, uri: str) -> set[int]:
-        try:
-            names = self.fs.ls(f"{self.path(uri)}/{_MARKERS}", detail=False)
-        except FileNotFoundError:
-            return set()
-        return {int(n.rstrip("/").rsplit("/", 1)[-1]) for n in names if n.rsplit("/", 1)[-1].isdigit()}
 
     def _store(self, uri: str) -> Any:
         if self.is_local:

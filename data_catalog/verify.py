@@ -10,13 +10,21 @@ __all__ = ["diagnose"]
 
 def diagnose(storage: Storage, rec: Record) -> str | None:
     """None when ``rec``'s stored values give its recorded fingerprint; else one line: unreadable metadata, a
-    variable that cannot be decoded, or the variables whose fingerprints differ from those recorded."""
+    variable that cannot be decoded, the variables whose fingerprints differ from those recorded, or the arrays
+    whose consolidated metadata (what one read opens) is not their own. The values are read through each array's
+    own metadata."""
     where = f"{rec.kind} {rec.key} at {rec.uri}"
     try:
-        fp, parts = storage.fingerprints(rec.uri)
+        fp, parts = storage.fingerprints(rec.uri, consolidated=False)
     except Exception as exc:  # metadata or a chunk that cannot be read: which variable?
         return f"{where}: {_unreadable(storage, rec.uri) or f'cannot be read ({type(exc).__name__}: {exc})'}"
     if fp == rec.fingerprint:
+        try:
+            differs = storage.consolidated_differs(rec.uri)
+        except Exception as exc:
+            return f"{where}: its metadata cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+        if differs:
+            return f"{where}: the consolidated metadata of {', '.join(differs)} is not the array's own"
         return None
     try:
         recorded = storage.attrs(rec.uri).get(LINEAGE_ATTR, {}).get("variable_fingerprints") or {}
@@ -29,7 +37,7 @@ def diagnose(storage: Storage, rec: Record) -> str | None:
 
 def _unreadable(storage: Storage, uri: str) -> str | None:
     try:
-        ds = storage.open(uri, dask=False)
+        ds = storage.open(uri, dask=False, consolidated=False)
     except Exception as exc:
         return f"its metadata cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
     with ds:

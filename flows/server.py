@@ -27,10 +27,11 @@ from pathlib import Path
 from strata_errors import InputError, RunError
 
 __all__ = ["ServerInfo", "ensure", "wait_ready", "find", "healthy", "stop", "server_env", "free_port", "command",
-           "watch", "DEFAULT_HOST"]
+           "watch", "DEFAULT_HOST", "UI_API_URL"]
 
 STARTUP_SECONDS = 120.0
 DEFAULT_HOST = "127.0.0.1"  # loopback only: other machines reach a root's server only when asked (--host ADDR)
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # bind addresses meaning "every interface": no browser's address
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class ServerInfo:
 
     @property
     def ui(self) -> str:
+        """The UI's address: the server's, but the loopback for a server bound to every interface (a browser
+        elsewhere uses this machine's name or address instead, and the UI follows it: see ``UI_API_URL``)."""
+        if self.host in WILDCARD_HOSTS:
+            return f"http://127.0.0.1:{self.port}"
         return self.url.removesuffix("/api")
 
 
@@ -61,15 +66,35 @@ def _prefect_version() -> str:
         return "?"
 
 
+UI_API_URL = "/api"
+"""Where the root's UI asks for its API: the same origin the browser loaded the UI from.
+
+Prefect's UI asks ``GET /ui-settings`` for its API address, and Prefect derives that from the
+*settings* ``PREFECT_SERVER_API_HOST``/``PORT`` (127.0.0.1:4200 by default), not from the
+``--host``/``--port`` a server was started with (nor, worse, from ``PREFECT_API_URL`` when the user's
+shell has one: another server). A root's server runs on a free port, so its UI would ask 4200 — some
+other server or none ("Can't connect to Server API"). A path resolves against the page's own origin,
+so it is right for every address the browser used: the loopback; the ``--host ADDR`` given; any of the
+machine's names or addresses when bound to 0.0.0.0 or :: (no browser can use a wildcard address, and
+the loopback would be wrong for a browser on another machine); an SSH tunnel to another local port.
+Both of Prefect's UIs (V1 and V2) prefix their API requests with it, a path as well as a URL
+(tests/flows/test_server_ui.py checks them in a headless browser)."""
+
+
 def server_env(home: Path) -> dict[str, str]:
-    """The server's environment: its home, analytics off, UI on, start-up work that does nothing for
-    a local run off — block auto-registration (strata uses no blocks), the triggers service, and
-    the database migration once this Prefect version has migrated this home's database."""
+    """The server's environment: its home, analytics off, UI on and asking this server's API (see
+    ``UI_API_URL``), start-up work that does nothing for a local run off — block auto-registration
+    (strata uses no blocks), the triggers service, and the database migration once this Prefect version
+    has migrated this home's database."""
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_UI_ENABLED": "true", "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+           "PREFECT_SERVER_UI_ENABLED": "true", "PREFECT_SERVER_UI_API_URL": UI_API_URL,
+           "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
            "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
            "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "INFO"}
-    env.pop("PREFECT_API_URL", None)
+    # another server's address; the UI's API address by an older name; an API path other than the /api that
+    # ServerInfo.url and UI_API_URL name
+    for name in ("PREFECT_API_URL", "PREFECT_UI_API_URL", "PREFECT_SERVER_API_BASE_PATH"):
+        env.pop(name, None)
     if _migrated_marker(home).exists():
         env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
     return env
@@ -112,10 +137,23 @@ def _is_server(pid: int) -> bool:
     if not _alive(pid):
         return False
     cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():
-        args = cmdline.read_bytes().split(b"\0")
-        return b"prefect" in args and b"server" in args and b"start" in args
-    return True
+    if not cmdline.exists():
+        return True
+    # empty for a moment while a process exec's (its parent's Popen has already returned: another run's ensure()
+    # would take the server just started for a dead one and start a second) or exits, and for good in a kernel
+    # thread: ask again, briefly
+    for _ in range(50):
+        try:
+            raw = cmdline.read_bytes()
+        except OSError:
+            return False
+        if raw:
+            args = raw.split(b"\0")
+            return b"prefect" in args and b"server" in args and b"start" in args
+        if not _alive(pid):
+            return False
+        time.sleep(0.01)
+    return False
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:

@@ -12,9 +12,16 @@
 (c) the orchestration overhead of the demo study (``strata run seismic_imaging``, small preset, on a fresh
     root, with the root's Prefect server already running): (wall time − its report (plots, HTML) − the wall time
     of the same science run in memory in a fresh process, ``flows.direct.run_direct``) / wall time. Goal <= 10 %.
+(d) what an S3 root costs in requests (moto on loopback, every request it answers counted by operation: HEAD, GET,
+    LIST, PUT, DELETE): ``strata run seismic_survey --preset tiny`` on a fresh S3 root (the CLI, as a user runs it);
+    then the same run in process, its requests per piece of the mapped survey step, per whole dataset, per
+    completion, and per open of each output (strata's ``Storage.open`` and a user's plain ``xr.open_zarr(uri)``),
+    each with its wall time beside that on a local root (moto answers in this process: on a busy
+    machine its wall times are rough; the request counts are exact). The tiny survey cost 796 requests before
+    consolidated metadata and the request cuts, 327 after (docs/architecture.md, object-store roots).
 
 Usage: .venv/bin/python tests/benchmarks/bench_scale.py [--nx 801] [--nz 401] [--shots 16] [--record 3.0]
-       [--rounds 3] [--skip a,b,c]
+       [--rounds 3] [--skip a,b,c,d]
 """
 
 from __future__ import annotations
@@ -222,6 +229,199 @@ def part_c(args) -> None:
     server.stop(home)
 
 
+def _requests_cli(moto, root: str, cache: str) -> tuple[object, float]:
+    """(the requests of ``strata run seismic_survey --preset tiny`` on ``root``, its wall seconds), the CLI in a
+    fresh process with ephemeral Prefect."""
+    env = {**os.environ, "STRATA_CACHE_DIR": cache, "STRATA_EPHEMERAL": "1"}
+    env.pop("PREFECT_API_URL", None)
+    mark, t0 = moto.mark(), time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "seismic_survey", "--preset", "tiny", "--root",
+                    root, "--json"], cwd=REPO, env=env, check=True, capture_output=True, text=True)
+    return moto.since(mark), time.perf_counter() - t0
+
+
+class _Phases:
+    """Requests and wall seconds of each call of some functions of the run (the outermost one counts)."""
+
+    def __init__(self, moto):
+        self.moto, self.active = moto, False
+        self.calls: dict[str, list[tuple[object, float]]] = {}
+        self.io: dict[int, float] = {}  # piece index: seconds of its storage calls
+        self._undo: list[tuple[object, str, object]] = []
+
+    def wrap(self, owner, name: str, label: str) -> None:
+        fn = getattr(owner, name)
+
+        def counted(*args, **kwargs):
+            if self.active:
+                return fn(*args, **kwargs)
+            self.active, mark, t0 = True, self.moto.mark() if self.moto else 0, time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                seconds = time.perf_counter() - t0
+                self.calls.setdefault(label, []).append((self.moto.since(mark) if self.moto else None, seconds))
+                self.active = False
+
+        setattr(owner, name, counted)
+        self._undo.append((owner, name, fn))
+
+    def time_io(self, owner, name: str) -> None:
+        """Add the seconds of each call of ``owner.name`` to :attr:`io` under the piece going on (its index)."""
+        fn = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                piece = len(self.calls.get("piece", []))
+                self.io[piece] = self.io.get(piece, 0.0) + time.perf_counter() - t0
+
+        setattr(owner, name, timed)
+        self._undo.append((owner, name, fn))
+
+    def restore(self) -> None:
+        for owner, name, fn in reversed(self._undo):
+            setattr(owner, name, fn)
+        self._undo.clear()
+
+
+def _tiny_in_process(root: str, moto) -> tuple[_Phases, dict[str, str], float]:
+    """The tiny survey run in process on ``root`` (a fresh one), its calls counted; (phases, outputs' uris, wall s)."""
+    import flows.step
+    from data_catalog.catalog import Catalog
+    from data_catalog.regions import RegionWriter
+    from flows.study import run_study
+    from pipelines.config import load_study
+    from pipelines.registry import load_flow, models
+
+    phases = _Phases(moto)
+    phases.wrap(flows.step, "compute_pieces", "piece")  # a task of one piece: in process, one piece per task
+    phases.wrap(flows.step, "compute_whole", "whole dataset (compute + write)")
+    phases.wrap(Catalog, "finish", "completion of the mapped dataset")
+    phases.wrap(Catalog, "claim", "claim")
+    for name in ("laid_out", "done", "ensure_layout", "write"):  # a piece's storage calls (flows.pieces)
+        phases.time_io(RegionWriter, name)
+    loaded = load_study("seismic_survey", "tiny", [], models())
+    cat = Catalog(root)
+    t0 = time.perf_counter()
+    try:
+        res = run_study(load_flow("seismic_survey"), loaded.config, catalog=cat, study="seismic_survey",
+                        preset="tiny", overrides=loaded.overrides, ephemeral=True)
+        wall = time.perf_counter() - t0
+        uris = {name: cat.get(ref.key).uri for name, ref in res.outputs.items()}
+    finally:
+        phases.restore()
+        cat.close()
+    return phases, uris, wall
+
+
+def _opens(uris: dict[str, str], moto, rounds: int) -> dict[str, dict[str, tuple[object, float]]]:
+    """{output: {how: (requests of the first open, the fastest open's seconds)}}: strata's ``Storage.open`` and
+    a plain ``xr.open_zarr(uri)`` (its metadata and index coordinates; no other values read)."""
+    import warnings
+
+    import xarray as xr
+
+    from data_catalog import Storage
+
+    out: dict[str, dict[str, tuple[object, float]]] = {}
+    for name, uri in uris.items():
+        storage = Storage(uri.rsplit("/datasets/", 1)[0])
+        hows = {"Storage.open": lambda u=uri, s=storage: s.open(u),
+                "xr.open_zarr(uri)": lambda u=uri: xr.open_zarr(u)}
+        out[name] = {}
+        for how, fn in hows.items():
+            first, best = None, float("inf")
+            for _ in range(rounds):
+                mark, t0 = moto.mark() if moto else 0, time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # tests/data_catalog/test_consolidated.py checks there is none
+                    fn().close()
+                best = min(best, time.perf_counter() - t0)
+                first = first or (moto.since(mark) if moto else None)
+            out[name][how] = (first, best)
+    return out
+
+
+def _where(key: str) -> str:
+    """What a request of the root was about."""
+    name = key.rsplit("/", 1)[-1]
+    if "/.strata/regions" in key:
+        return "region markers"
+    if "/.strata/template" in key or key.endswith(".layout-claim"):
+        return "layout (claim, template marker)"
+    if "/datasets/" not in key:
+        return "root (lease, format marker)"
+    if name == "zarr.json" or key.rstrip("/").endswith(".zarr"):
+        return "zarr metadata (and listings of a group)"
+    return "chunks (and listings of an array)"
+
+
+def _ms(calls: list[tuple[object, float]]) -> float:
+    """Median milliseconds of some calls."""
+    seconds = sorted(s for _, s in calls)
+    return 1e3 * seconds[len(seconds) // 2] if seconds else float("nan")
+
+
+def part_d(args) -> None:
+    from tests.data_catalog.s3_requests import CountingMotoServer, Tally
+
+    moto = CountingMotoServer()
+    moto.start()
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": moto.url})
+    os.environ["STRATA_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-scale-cache-")
+    try:
+        import s3fs
+
+        s3fs.S3FileSystem(client_kwargs={"endpoint_url": moto.url}).mkdir("bench-requests")
+        cli, cli_s = _requests_cli(moto, "s3://bench-requests/cli", tempfile.mkdtemp(prefix="bench-scale-cache-"))
+        print(f"(d) strata run seismic_survey --preset tiny (CLI, ephemeral Prefect) on a fresh S3 root (moto on "
+              f"loopback): {cli} requests in {cli_s:.1f} s")
+        by_where: dict[str, list[tuple[str, str]]] = {}
+        for op, key in cli.keys:
+            by_where.setdefault(_where(key), []).append((op, key))
+        for where, keys in sorted(by_where.items(), key=lambda kv: -len(kv[1])):
+            print(f"    {where}: {Tally(keys)}")
+        # in process, moto's server shares this process: OpenMP threads must not spin while it answers
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+        _tiny_in_process(tempfile.mkdtemp(prefix="bench-scale-warm-"), None)  # imports, Prefect, operators
+        runs = {}
+        for name, root in (("local", tempfile.mkdtemp(prefix="bench-scale-local-")),
+                           ("s3", "s3://bench-requests/in-process")):
+            counted = moto if name == "s3" else None
+            mark = moto.mark()
+            phases, uris, wall = _tiny_in_process(root, counted)
+            run = moto.since(mark)
+            runs[name] = (phases, _opens(uris, counted, args.rounds), wall, run)
+        (s3p, s3o, s3w, s3run), (lop, loo, low, _) = runs["s3"], runs["local"]
+        print(f"    the same run in process: {s3run} requests; {s3w:.1f} s on S3, {low:.1f} s on a local root "
+              f"(ratio {s3w / low:.2f})")
+        io = {name: [1e3 * t for i, t in sorted(p.io.items()) if i > 0] for name, p in (("s3", s3p), ("local", lop))}
+        print(f"    a piece's storage calls (laid_out, done, ensure_layout, write; the pieces after the first): "
+              f"{sum(io['s3']) / max(1, len(io['s3'])):.0f} ms on S3, "
+              f"{sum(io['local']) / max(1, len(io['local'])):.0f} ms local (mean)")
+        for label, calls in s3p.calls.items():
+            tally = Tally([k for t, _ in calls for k in t.keys])
+            per = ", ".join(f"{op} {n:.1f}" for op, n in (tally / len(calls)).items() if op != "total")
+            print(f"    per {label} ({len(calls)}): {tally.total / len(calls):.1f} requests ({per}); "
+                  f"{_ms(calls):.0f} ms on S3, {_ms(lop.calls.get(label, [])):.0f} ms local (median)")
+            if label == "piece" and len(calls) > 1:
+                print(f"      the first piece (loads its inputs, lays the dataset out): {calls[0][0]}; each other: "
+                      f"{', '.join(sorted({str(t) for t, _ in calls[1:]}))}; {_ms(calls[1:]):.0f} ms on S3, "
+                      f"{_ms(lop.calls['piece'][1:]):.0f} ms local")
+        for name, hows in s3o.items():
+            for how, (tally, seconds) in hows.items():
+                meta = sum(op == "GET" and key.endswith("zarr.json") for op, key in tally.keys)
+                print(f"    open {name} with {how}: {tally} requests ({meta} metadata document(s) read); "
+                      f"{seconds * 1e3:.0f} ms on S3, {loo[name][how][1] * 1e3:.0f} ms local (fastest of "
+                      f"{args.rounds})")
+    finally:
+        moto.stop()
+
+
 def _stop_server(root: str) -> None:
     from data_catalog import Catalog
     from flows import server
@@ -244,7 +444,7 @@ def main() -> None:
         print(_plain_loop_here(args, args.plain))
         return
     skip = set(filter(None, args.skip.split(",")))
-    for name, part in (("a", part_a), ("b", part_b), ("c", part_c)):
+    for name, part in (("a", part_a), ("b", part_b), ("c", part_c), ("d", part_d)):
         if name not in skip:
             part(args)
 
