@@ -16,7 +16,7 @@ from typing import Any
 from strata_errors import InputError
 
 from . import server
-from .executors import DaskExecutor, Executor, InProcess
+from .executors import BatchExecutor, BatchSystem, DaskExecutor, Executor, InProcess
 
 __all__ = ["Runtime", "prefect_env", "cores"]
 
@@ -71,13 +71,15 @@ class Runtime:
     the data root's own server (:mod:`flows.server`: found, or started and left running).
     Executor: in process (one piece at a time, OpenMP/torch threads = cores); ``workers=N``: a
     LocalCluster of N processes with cores // N threads each, in strata's process group and
-    stopped on exit; ``address``: an existing Dask scheduler; ``batch``: a function building a started
-    batch-system cluster (dask-jobqueue), called once the Prefect API URL is set, closed on exit.
+    stopped on exit; ``address``: an existing Dask scheduler; ``batch``: a batch system's cluster
+    (:class:`~flows.executors.BatchSystem`), started by the executor when the first piece must be computed
+    (its logs in ``log_dir()``, its one line through ``say``), its jobs cancelled on exit.
     ``threads``: OpenMP threads per worker (default: the cores shared among the workers).
     """
 
     def __init__(self, prefect_home: Path, workers: int | None = None, address: str | None = None,
-                 ephemeral: bool = False, batch: Callable[[], Any] | None = None, threads: int | None = None):
+                 ephemeral: bool = False, batch: BatchSystem | None = None, threads: int | None = None,
+                 say: Callable[[str], None] | None = None):
         if workers is not None and workers < 1:
             raise InputError(f"--workers must be ≥ 1, got {workers}")
         if sum(bool(x) for x in (workers, address, batch)) > 1:
@@ -92,6 +94,9 @@ class Runtime:
         self.executor: Executor = InProcess()
         self.server_seconds = 0.0
         self.cluster_seconds = 0.0
+        self.say = say
+        #: where a batch cluster's logs go: ``<root>/logs/<run>`` (the run sets it once it knows its flow run id)
+        self.log_dir: Callable[[], Path] = lambda: self.home.parent / "logs" / time.strftime("%Y%m%d-%H%M%S")
 
     def __enter__(self) -> Runtime:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -113,12 +118,9 @@ class Runtime:
         self._stack.enter_context(temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
         if self.workers:
             self._start_cluster()
-        if self.batch is not None:  # a batch-system cluster: built (and its jobs asked for) now that the API is known
-            t0 = time.perf_counter()
-            self.cluster = self.batch()
-            self.address = self.cluster.scheduler_address
-            self.cluster_seconds = time.perf_counter() - t0
-        if self.workers or self.address:
+        if self.batch is not None:  # a batch system's cluster: its jobs are asked for when a piece must compute
+            self.executor = BatchExecutor(self.batch, lambda: self.log_dir(), self.say)
+        elif self.workers or self.address:
             t0 = time.perf_counter()
             self.executor = DaskExecutor(self.cluster.scheduler_address if self.workers else self.address)
             self.cluster_seconds += time.perf_counter() - t0
@@ -128,7 +130,8 @@ class Runtime:
         self.close()
 
     def close(self) -> None:
-        self.executor.close()
+        self.executor.close()  # a batch cluster's jobs are cancelled here
+        self.cluster_seconds += getattr(self.executor, "start_seconds", 0.0)
         self.executor = InProcess()
         if self.cluster is not None:
             try:

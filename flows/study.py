@@ -254,19 +254,24 @@ def _artifact_key(study: str) -> str:
 def run_study(study_flow_obj: Any, config: Any, *, catalog: Catalog, study: str,
               preset: str | None, overrides: Sequence[str], workers: int | None = None,
               address: str | None = None, ephemeral: bool = False, console: Any = None,
-              t_start: float | None = None, batch: Callable[[], Any] | None = None,
+              t_start: float | None = None, batch: Any = None,
               threads: int | None = None, retries: int = 0) -> RunResult:
     """Run one study as one flow run on the chosen runner (see :class:`~flows.runtime.Runtime`); returns
     outputs, steps and timings."""
     t0 = t_start if t_start is not None else time.perf_counter()
-    with Runtime(catalog.storage.cache_dir() / "prefect", workers, address, ephemeral, batch, threads) as rt:
+    say = None if console is None else lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)
+    with Runtime(catalog.storage.cache_dir() / "prefect", workers, address, ephemeral, batch, threads, say) as rt:
         run = StudyRun(catalog, study, preset, overrides, console, rt.executor)
         run.retries = retries
+        rt.log_dir = lambda: catalog.storage.cache_dir() / "logs" / (run.flow_run_id or "run")  # a batch cluster's
         flow_obj = study_flow_obj.with_options(task_runner=rt.task_runner())
         with active(run):
             try:
                 flow_obj(config=config, return_state=False)
             except Exception as exc:
+                fatal = getattr(rt.executor, "fatal", None)
+                if fatal is not None:  # the cluster cannot serve the run (a refused job, no worker): its own line
+                    raise fatal from None
                 if hasattr(exc, "exit_code"):
                     raise
                 raise RunError(f"study {study} failed: {exc}") from exc

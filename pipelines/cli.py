@@ -164,7 +164,7 @@ def cmd_run(args) -> int:
 
 
 def _executor(args, cfg, cat) -> tuple[int | None, str | None, Any, int | None]:
-    """(workers, address, batch cluster factory, threads per worker) from the flags or the cluster config."""
+    """(workers, address, batch cluster, threads per worker) from the flags or the cluster config."""
     if cfg is None:
         return args.workers, args.dask_address, None, None
     if cfg.kind == "local":
@@ -172,17 +172,9 @@ def _executor(args, cfg, cat) -> tuple[int | None, str | None, Any, int | None]:
     if cfg.kind == "address":
         return None, cfg.address, None, None
 
-    def start() -> Any:
-        from .cluster import jobqueue_cluster, worker_env
+    from .cluster import BatchCluster
 
-        cluster = jobqueue_cluster(cfg, worker_env(cfg, str(cat.root), os.environ.get("PREFECT_API_URL")))
-        if cfg.adaptive is not None:
-            cluster.adapt(minimum_jobs=cfg.adaptive.minimum, maximum_jobs=cfg.adaptive.maximum)
-        else:
-            cluster.scale(jobs=cfg.workers)
-        return cluster
-
-    return None, None, start, cfg.threads
+    return None, None, BatchCluster(cfg, str(cat.root)), cfg.threads  # started when a piece must be computed
 
 
 def _attach_prefect(cat, console) -> None:
@@ -279,14 +271,11 @@ def cmd_cluster_script(args) -> int:
 
         info = server.find(cat.storage.cache_dir() / "prefect")
         api = info.url if info else None
-    cluster = jobqueue_cluster(cfg, worker_env(cfg, str(cat.root), api))
+    cluster = jobqueue_cluster(cfg, worker_env(cfg, str(cat.root), api))  # workers need no Prefect API
     try:
         print(cluster.job_script())
     finally:
         cluster.close()
-    if not api:
-        print("# note: no Prefect API known (set PREFECT_API_URL, or `strata server start --host ADDR` on an "
-              "address the compute nodes reach)", file=sys.stderr)
     return 0
 
 
@@ -583,7 +572,9 @@ def cmd_reproduce(args) -> int:
 def cmd_reindex(args) -> int:
     counts = _catalog(args).reindex()
     print(f"reindexed {counts['datasets']} dataset(s), {counts['runs']} run(s); "
-          f"{counts['incomplete_skipped']} incomplete group(s) ignored")
+          f"{counts['incomplete_skipped']} incomplete group(s) ignored"
+          + (f"; consolidated the metadata of {counts['consolidated']} dataset(s) written without it"
+             if counts.get("consolidated") else ""))
     return 0
 
 
