@@ -289,6 +289,23 @@ def plot_segy(ds: xr.Dataset, max_traces: int = 2000):
     return fig
 
 
+def _row_height(x, z, width: float) -> float:
+    """Height (inches) of a row of (x, z) panels ``width`` inches wide: depth to scale, at least 2.2."""
+    return max(2.2, width * (z[-1] - z[0]) / max(x[-1] - x[0], 1e-12)) + 0.9
+
+
+def _section(ax, panel, x, z, *, cmap: str = "seismic", vmin: float | None = None, vmax: float | None = None):
+    """``panel`` (z, x) on ``ax``, x right and depth down to scale; without ``vmax``, a symmetric scale at its own
+    98th percentile of |values|."""
+    import numpy as np
+
+    if vmax is None:
+        vmax = float(np.percentile(np.abs(panel), 98)) or 1.0
+        vmin = -vmax
+    return ax.imshow(panel, cmap=cmap, vmin=vmin, vmax=vmax, aspect="equal", origin="upper",
+                     extent=(x[0], x[-1], z[-1], z[0]), interpolation="nearest")
+
+
 def sections(ds: xr.Dataset, var: str, *, lead: str | None, max_panels: int, symmetric: bool,
               title: str, cmap: str = "gray"):
     """Panels of ``ds[var]`` on (x, z), x right and depth down, one per ``lead`` index (up to
@@ -313,12 +330,10 @@ def sections(ds: xr.Dataset, var: str, *, lead: str | None, max_panels: int, sym
         vmin, vmax = float(np.percentile(stack, 1)), float(np.percentile(stack, 99))
     x, z = ds["x"].values, ds["z"].values
     width = 5.0 if len(picks) > 1 else 8.0
-    height = max(2.2, width * (z[-1] - z[0]) / max(x[-1] - x[0], 1e-12)) + 0.9
-    fig, axes = plt.subplots(1, len(picks), figsize=(width * len(picks) + 1.0, height), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(1, len(picks), figsize=(width * len(picks) + 1.0, _row_height(x, z, width)),
+                             squeeze=False, sharey=True)
     for ax, i, p in zip(axes[0], picks, panels, strict=True):
-        im = ax.imshow(p, cmap=cmap, vmin=vmin, vmax=vmax, aspect="equal", origin="upper",
-                       extent=(x[0], x[-1], z[-1], z[0]), interpolation="nearest")
+        im = _section(ax, p, x, z, cmap=cmap, vmin=vmin, vmax=vmax)
         label = "" if i is None else f"{lead} {ds[lead].values[i]}"
         ax.set(xlabel="x (m)", title=label)
     axes[0][0].set_ylabel("depth z (m)")
@@ -351,16 +366,12 @@ def plot_image_quality(ds: xr.Dataset):
     if "y" in img.dims:
         img = img.sel(y=float(ds.attrs.get("trace_y", img["y"].values[img.sizes["y"] // 2])), method="nearest")
     x, z = ds["x"].values, ds["z"].values
-    width = 4.5
-    height = max(2.2, width * (z[-1] - z[0]) / max(x[-1] - x[0], 1e-12)) + 0.9
-    fig, axes = plt.subplots(1, len(conds) + 1, figsize=(width * (len(conds) + 1), height), squeeze=False)
+    fig, axes = plt.subplots(1, len(conds) + 1, figsize=(4.5 * (len(conds) + 1), _row_height(x, z, 4.5)),
+                             squeeze=False)
     axes = axes[0]
     tx = float(ds["trace_x"].values[0])
     for ax, c in zip(axes, conds, strict=False):
-        p = img.sel(condition=c).transpose("z", "x").values
-        vmax = float(np.percentile(np.abs(p), 98)) or 1.0
-        ax.imshow(p, cmap="seismic", vmin=-vmax, vmax=vmax, aspect="equal", origin="upper",
-                  extent=(x[0], x[-1], z[-1], z[0]), interpolation="nearest")
+        _section(ax, img.sel(condition=c).transpose("z", "x").values, x, z)
         ax.axvline(tx, color="k", lw=0.6, ls=":")
         share = float(ds["low_wavenumber_share"].sel(condition=c))
         ax.set(xlabel="x (m)", title=f"{c}: {100 * share:.1f} % below k_low")
@@ -386,7 +397,6 @@ def plot_image_quality(ds: xr.Dataset):
 def plot_lsrtm(ds: xr.Dataset):
     """LSRTM: the relative data residual per iteration, and the image after the first and the last."""
     import matplotlib.pyplot as plt
-    import numpy as np
 
     it = ds["iteration"].values
     img = ds["image"]
@@ -394,17 +404,13 @@ def plot_lsrtm(ds: xr.Dataset):
         img = img.isel(y=img.sizes["y"] // 2)
     x, z = ds["x"].values, ds["z"].values
     picks = sorted({min(1, len(it) - 1), len(it) - 1})
-    width = 4.5
-    height = max(2.2, width * (z[-1] - z[0]) / max(x[-1] - x[0], 1e-12)) + 0.9
-    fig, axes = plt.subplots(1, len(picks) + 1, figsize=(width * (len(picks) + 1), height), squeeze=False)
+    fig, axes = plt.subplots(1, len(picks) + 1, figsize=(4.5 * (len(picks) + 1), _row_height(x, z, 4.5)),
+                             squeeze=False)
     axes = axes[0]
     axes[0].semilogy(it, ds["relative_residual"].values, "o-")
     axes[0].set(xlabel="iteration", ylabel="||r|| / ||r0||", title="data residual")
     for ax, i in zip(axes[1:], picks, strict=True):
-        p = img.isel(iteration=i).transpose("z", "x").values
-        vmax = float(np.percentile(np.abs(p), 98)) or 1.0
-        ax.imshow(p, cmap="seismic", vmin=-vmax, vmax=vmax, aspect="equal", origin="upper",
-                  extent=(x[0], x[-1], z[-1], z[0]), interpolation="nearest")
+        _section(ax, img.isel(iteration=i).transpose("z", "x").values, x, z)
         ax.set(xlabel="x (m)", ylabel="depth z (m)", title=f"image after iteration {int(it[i])}")
     fig.suptitle("least-squares RTM (preconditioned CGLS)")
     fig.tight_layout()
