@@ -121,22 +121,29 @@ def _wait_for_marker(proc: subprocess.Popen, root: Path, n: int, within: float =
         time.sleep(0.02)
 
 
-def test_survey_on_adaptive_slurm_jobs_is_the_local_run_and_a_cached_rerun_submits_no_job(slurm, tiny_run, tmp_path,
-                                                                                          prefect_server):
-    """The survey on jobs that adaptive scaling asks for (0 to 2) gives the serial run's keys and fingerprints; the
-    jobs really ran (their outputs, the controller's record), at most 2, and are gone afterwards; logs in
-    <root>/logs/<run>/, none in the folder strata ran from; a fully cached rerun and a dry run submit no job."""
-    ref, ref_proc = tiny_run("seismic_survey")
+def _run_like_the_serial_run(cli, tiny_run, study: str, *args: str):
+    """``strata run STUDY ARGS --json`` on the cluster: it succeeds, quietly, with the shared serial tiny run's
+    output keys and fingerprints. Returns (proc, its JSON document, seconds)."""
+    ref, ref_proc = tiny_run(study)
     ref_out = json.loads(ref_proc.stdout)["outputs"]
-    cli = Cli(tmp_path, prefect_server, slurm, adaptive={"minimum": 0, "maximum": 2})
     t0 = time.monotonic()
-    proc = cli(*SURVEY, "--json")
+    proc = cli(study, *args, "--json")
     seconds = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
     assert out["outputs"] == ref_out
     assert fingerprints(cli.root, ref_out.values()) == fingerprints(ref.root, ref_out.values())
     _quiet(proc.stderr)
+    return proc, out, seconds
+
+
+def test_survey_on_adaptive_slurm_jobs_is_the_local_run_and_a_cached_rerun_submits_no_job(slurm, tiny_run, tmp_path,
+                                                                                          prefect_server):
+    """The survey on jobs that adaptive scaling asks for (0 to 2) gives the serial run's keys and fingerprints; the
+    jobs really ran (their outputs, the controller's record), at most 2, and are gone afterwards; logs in
+    <root>/logs/<run>/, none in the folder strata ran from; a fully cached rerun and a dry run submit no job."""
+    cli = Cli(tmp_path, prefect_server, slurm, adaptive={"minimum": 0, "maximum": 2})
+    proc, out, seconds = _run_like_the_serial_run(cli, tiny_run, "seismic_survey", *SURVEY[1:])
     line = next(x for x in proc.stderr.splitlines() if x.startswith("SLURM: adaptive 0–2 jobs of 1 core, 1GiB"))
     port = int(re.search(r"dashboard http://127\.0\.0\.1:(\d+)/status", line).group(1))
     assert port != 8787  # a free port
@@ -164,17 +171,8 @@ def test_survey_on_adaptive_slurm_jobs_is_the_local_run_and_a_cached_rerun_submi
 def test_a_learning_study_on_a_slurm_job(slurm, tiny_run, tmp_path, prefect_server):
     """mad_gaussian's tiny preset (a Gaussian model fitted per generation and chain, inside the job): the serial
     run's keys and fingerprints; one job, none left."""
-    ref, ref_proc = tiny_run("mad_gaussian")
-    ref_out = json.loads(ref_proc.stdout)["outputs"]
     cli = Cli(tmp_path, prefect_server, slurm)
-    t0 = time.monotonic()
-    proc = cli("mad_gaussian", "--preset", "tiny", "--json")
-    seconds = time.monotonic() - t0
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout)
-    assert out["outputs"] == ref_out
-    assert fingerprints(cli.root, ref_out.values()) == fingerprints(ref.root, ref_out.values())
-    _quiet(proc.stderr)
+    proc, _, seconds = _run_like_the_serial_run(cli, tiny_run, "mad_gaussian", "--preset", "tiny")
     assert "SLURM: 1 job of 1 core, 1GiB, 00:10:00" in proc.stderr
     jobs = cli.jobs()
     assert len(jobs) == 1 and not set(jobs) & set(slurm.queue())
