@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -169,14 +170,50 @@ def test_survey_on_adaptive_slurm_jobs_is_the_local_run_and_a_cached_rerun_submi
 
 
 def test_a_learning_study_on_a_slurm_job(slurm, tiny_run, tmp_path, prefect_server):
-    """mad_gaussian's tiny preset (a Gaussian model fitted per generation and chain, inside the job): the serial
-    run's keys and fingerprints; one job, none left."""
-    cli = Cli(tmp_path, prefect_server, slurm)
-    proc, _, seconds = _run_like_the_serial_run(cli, tiny_run, "mad_gaussian", "--preset", "tiny")
-    assert "SLURM: 1 job of 1 core, 1GiB, 00:10:00" in proc.stderr
+    """aspire_location's tiny preset: its normalizing flow is trained inside the job (the isolated training step, a
+    child process of the job's worker), then its summaries and metrics: the serial run's keys and fingerprints; one
+    job, none left."""
+    cli = Cli(tmp_path, prefect_server, slurm, memory="2GiB")
+    proc, out, seconds = _run_like_the_serial_run(cli, tiny_run, "aspire_location", "--preset", "tiny")
+    assert "SLURM: 1 job of 1 core, 2GiB, 00:10:00" in proc.stderr
+    cat = Catalog(cli.root)
+    try:
+        trained = [r.key for r in cat.list() if r.step == "train_posterior"]
+    finally:
+        cat.close()
+    assert trained and set(trained) <= set(out["computed"])  # trained in this run, i.e. in the job
+    [job] = cli.jobs()
+    assert not {job} & set(slurm.queue())
+    print(f"\naspire_location: {seconds:.1f} s, job {job}")
+
+
+def test_adaptive_scaling_stops_at_its_maximum(slurm, tmp_path, prefect_server):
+    """Eight shots and a scheduler that asks for a worker per waiting piece (Dask's adaptive target duration
+    10 ms): adaptive 0–2 reaches two jobs and never has more in the queue, pending or running."""
+    cli = Cli(tmp_path, prefect_server, slurm, adaptive={"minimum": 0, "maximum": 2})
+    seen: list[int] = []
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen.append(len(slurm.queue()))
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        proc = cli(*SLOW_SURVEY, "--set", "geometry.n_shots=8", "--set", "geometry.shot_spacing=50",
+                   "--json", DASK_DISTRIBUTED__ADAPTIVE__TARGET_DURATION="10ms")
+    finally:
+        done.set()
+        watcher.join()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _markers(cli.root) == list(range(8))
+    _quiet(proc.stderr)
     jobs = cli.jobs()
-    assert len(jobs) == 1 and not set(jobs) & set(slurm.queue())
-    print(f"\nmad_gaussian: {seconds:.1f} s, jobs {jobs}")
+    assert max(seen) == 2, seen  # reached the maximum, never above it
+    assert 2 <= len(jobs) and not set(jobs) & set(slurm.queue())
+    print(f"\nadaptive 0–2 with 8 pieces: jobs {jobs}, most in the queue at once {max(seen)}")
 
 
 def test_a_partition_that_does_not_exist_is_one_error_line_within_seconds(slurm, tmp_path, prefect_server):
