@@ -163,6 +163,7 @@ class Catalog:
             raise RunError(f"{writer.uri}: regions {missing[:10]} were never written")
         fp, parts = self.storage.fingerprints(writer.uri)
         self.storage.mark_complete(writer.uri, lineage, fp, parts)
+        self.storage.drop_layout_claim(writer.uri)  # laid out long ago: the template marker decides
         return self.register(writer.uri, {**dict(lineage), "fingerprint": fp})
 
     def register(self, uri: str, lineage: Mapping[str, Any]) -> Record:

@@ -76,6 +76,15 @@ class RegionLayout:
             return False
         return True
 
+    def drop_layout_claim(self, uri: str) -> None:
+        """Remove the layout claim of a laid-out dataset (its template marker decides from then on), so that a
+        finished dataset leaves nothing beside it."""
+        path = self.path(uri) + LAYOUT_CLAIM
+        try:
+            os.remove(path) if self.is_local else self.fs.rm_file(path)
+        except FileNotFoundError:
+            pass
+
     def reset_layout(self, uri: str) -> None:
         """Remove what a run that died while laying out ``uri`` left (no template marker: nothing of it
         counts), and its layout claim; a laid-out dataset is left as it is."""

@@ -1,33 +1,14 @@
-"""The run context: which study run a Step called now belongs to."""
+"""The run context: the run a study's flow body runs in, which decides what a step call does.
+
+:class:`RunContext` is the protocol the three kinds of run implement: a study run (:class:`flows.study.StudyRun`:
+reuse or compute each dataset), a plan (:class:`flows.plan.PlanRun`: keys only) and a direct run
+(:class:`flows.direct.DirectRun`: in memory). ``Step.__call__`` asks :func:`current_run` for the run context
+:func:`active` made current. They are defined in :mod:`flows.step`, beside ``Step``, which dispatches to them
+(so that neither module imports the other); this is the name the runs use.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from .step import RunContext, active, current_run
 
-from strata_errors import RunError
-
-if TYPE_CHECKING:
-    from .study import StudyRun
-
-__all__ = ["current_run", "active"]
-
-_ACTIVE: list[StudyRun] = []
-
-
-def current_run() -> StudyRun:
-    """The study run being executed in this process (a Step called outside one is an error)."""
-    if not _ACTIVE:
-        raise RunError("a Step was called outside a study flow run")
-    return _ACTIVE[-1]
-
-
-@contextmanager
-def active(run: StudyRun) -> Iterator[StudyRun]:
-    """Make ``run`` the current run inside the block."""
-    _ACTIVE.append(run)
-    try:
-        yield run
-    finally:
-        _ACTIVE.remove(run)
+__all__ = ["RunContext", "current_run", "active"]

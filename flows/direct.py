@@ -29,13 +29,14 @@ class _Held(Ref):
 
 
 class DirectRun:
-    """The run context of :func:`run_direct`: steps called in it compute at once, in memory."""
+    """The run context (:class:`~flows.context.RunContext`) of :func:`run_direct`: steps called in it compute at
+    once, in memory."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
     def call_step(self, step: Step, inputs: Sequence[Any], params: Mapping[str, Any], pieces: Pieces | None,
-             label: str | None) -> _Held:
+                  label: str | None) -> _Held:
         import time
 
         key = step.key(inputs, params, pieces.per_piece if step.map_over else None)
@@ -51,6 +52,6 @@ class DirectRun:
 def run_direct(study_flow_obj: Any, config: Any) -> tuple[dict[str, xr.Dataset], dict[str, float]]:
     """The study's outputs computed in memory, and the seconds each step's function took."""
     run = DirectRun()
-    with active(run):  # type: ignore[arg-type]
+    with active(run):
         outputs = study_flow_obj.body(config)
     return {k: v.data for k, v in outputs.items()}, run.seconds

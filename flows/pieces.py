@@ -2,14 +2,13 @@
 
 These functions run wherever the run's executor puts them (in process or on a Dask worker) and
 touch storage only, never the SQLite index. What they need travels in one frozen, picklable
-:class:`PieceSpec`.
+:class:`PieceSpec`. Tests make chosen pieces fail through :mod:`flows.faults`.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import signal
 import threading
 import warnings
 from collections import OrderedDict
@@ -23,10 +22,13 @@ import numpy as np
 import xarray as xr
 
 from data_catalog import RegionWriter, Storage
-from strata_errors import InputError, RunError
+from strata_errors import RunError
 from tasks.nn.resume import epoch_store
 
-__all__ = ["PieceSpec", "Warned", "compute_whole", "compute_pieces", "maybe_fault", "select_piece", "as_dataset"]
+from .faults import maybe_fault, write_fault
+from .kinds import require as require_kind
+
+__all__ = ["PieceSpec", "Warned", "compute_whole", "compute_pieces", "select_piece", "as_dataset"]
 
 # (category, message) of a warning raised by the science function: sent back to the flow process,
 # which shows each once
@@ -51,82 +53,6 @@ class PieceSpec:
     lineage: Mapping[str, Any] = field(default_factory=dict)
     writer: RegionWriter | None = None
     coord_param: str | None = None
-
-
-_ACTIONS = ("raise", "kill", "flaky", "killworker", "enospc")
-
-
-def _armed(step: str, piece: int) -> str | None:
-    """The action ``STRATA_FAULT=<step>:<piece>:<action>`` arms at (``step``, ``piece``), else None."""
-    spec = os.environ.get("STRATA_FAULT")
-    if not spec:
-        return None
-    try:
-        name, idx, action = spec.rsplit(":", 2)
-        idx_i = int(idx)
-    except ValueError:
-        raise InputError(f"STRATA_FAULT={spec!r}: expected <step>:<piece>:<{'|'.join(_ACTIONS)}>") from None
-    if action not in _ACTIONS:
-        raise InputError(f"STRATA_FAULT action must be one of {', '.join(_ACTIONS)}, not {action!r}")
-    return action if (name, idx_i) == (step, piece) else None
-
-
-def _first_time(step: str, piece: int, action: str) -> bool:
-    """Is this the first time the fault fires? (remembered by a file in ``$STRATA_FAULT_STATE``, a directory,
-    created just before the fault fires: its mtime is the moment of the fault)"""
-    state = os.environ.get("STRATA_FAULT_STATE")
-    if not state:
-        raise InputError(f"STRATA_FAULT=...:{action} needs STRATA_FAULT_STATE, a directory to remember it in")
-    try:
-        os.close(os.open(os.path.join(state, f"{step}-{piece}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return False  # fired once already: this attempt goes through
-    return True
-
-
-def maybe_fault(step: str, piece: int) -> None:
-    """Tests hit a chosen point with ``STRATA_FAULT=<step>:<piece>:<action>``; here, as the piece starts:
-    ``raise`` fails it, ``kill`` SIGKILLs the process group (the run), ``flaky`` raises the first time only
-    (a transient failure; see :func:`_first_time`). ``killworker`` and ``enospc`` fire while the piece's
-    result is written (:func:`write_fault`)."""
-    action = _armed(step, piece)
-    if action == "kill":
-        os.killpg(os.getpgrp(), signal.SIGKILL)
-    if action == "raise":
-        raise RuntimeError(f"injected fault at {step}:{piece}")
-    if action == "flaky" and _first_time(step, piece, action):
-        raise RuntimeError(f"injected transient fault at {step}:{piece}")
-
-
-@contextmanager
-def write_fault(step: str, piece: int) -> Iterator[None]:
-    """While the piece's result is written: the faults of ``STRATA_FAULT`` that hit storage. Right after the first
-    data chunk is stored (the region is half written, its marker missing), ``killworker`` SIGKILLs this process
-    alone, the first time only (a Dask worker dying mid-piece; its nanny starts another), and ``enospc`` raises
-    ``OSError(ENOSPC)`` naming the chunk (the disk filled up). Local roots only: it wraps zarr's ``LocalStore.set``
-    for the duration (one piece at a time per process: strata's workers have one thread)."""
-    action = _armed(step, piece)
-    if action not in ("killworker", "enospc"):
-        yield
-        return
-    from zarr.storage import LocalStore
-
-    original = LocalStore.set
-
-    async def faulty_set(store: LocalStore, key: str, value: Any) -> None:
-        await original(store, key, value)
-        if key.rsplit("/", 1)[-1] == "zarr.json":  # metadata: not yet
-            return
-        if action == "enospc":
-            raise OSError(errno.ENOSPC, "No space left on device (injected)", str(store.root / key))
-        if _first_time(step, piece, action):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    LocalStore.set = faulty_set  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        LocalStore.set = original  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -233,6 +159,7 @@ def compute_whole(spec: PieceSpec) -> list[Warned]:
                               saved=partial(maybe_fault, f"{spec.step}.epoch"))  # STRATA_FAULT=<step>.epoch:<n>:kill
     with _warnings_kept(kept), dask.config.set(scheduler="synchronous"), epoch_store(store):
         out = as_dataset(spec.fn(*_load_inputs(spec), **spec.params), spec.step)
+    require_kind(out, spec.lineage.get("kind", ""), spec.step)
     with _disk_full_named(spec.uri, spec.step), write_fault(spec.step, 0):
         spec.storage.write(spec.uri, out, spec.lineage)
     return kept
@@ -266,6 +193,7 @@ def compute_piece(spec: PieceSpec, index: int, kept: list[Warned]) -> None:
     if writer.dim not in out.dims or not np.array_equal(np.asarray(out[writer.dim].values), labels):
         raise RunError(f"step {spec.step} piece {index}: the result must have dim {writer.dim!r} "
                        f"with the piece's coordinates {labels.tolist()[:5]}...")
+    require_kind(out, spec.lineage.get("kind", ""), f"{spec.step} piece {index}")
     with _disk_full_named(writer.uri):
         try:
             writer.ensure_layout(out)

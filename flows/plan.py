@@ -40,7 +40,8 @@ class PlannedStep:
 
 
 class PlanRun:
-    """The run context of a plan: steps called in it are planned (:meth:`call_step`), not executed."""
+    """The run context (:class:`~flows.context.RunContext`) of a plan: steps called in it are planned
+    (:meth:`call_step`), not executed."""
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
@@ -48,7 +49,7 @@ class PlanRun:
         self._seen: set[str] = set()
 
     def call_step(self, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], pieces: Pieces | None,
-             label: str | None) -> Ref:
+                  label: str | None) -> Ref:
         """The step's reference, and its line of the plan (a key planned twice is listed once)."""
         key = step.key(inputs, params, pieces.per_piece if step.map_over else None)
         uri = self.catalog.storage.uri(step.kind, key)
@@ -83,6 +84,6 @@ def plan_study(study_flow_obj: Any, config: Any, catalog: Catalog) -> tuple[list
     """Every step of a run of ``study_flow_obj`` with ``config``, in the order the run would take them,
     and the run's outputs; nothing is computed or written."""
     run = PlanRun(catalog)
-    with active(run):  # type: ignore[arg-type]  # a run context that only plans
+    with active(run):
         outputs = dict(study_flow_obj.body(config))
     return run.steps, outputs

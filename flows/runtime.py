@@ -18,7 +18,7 @@ from strata_errors import InputError
 from . import server
 from .executors import BatchExecutor, BatchSystem, DaskExecutor, Executor, InProcess
 
-__all__ = ["Runtime", "prefect_env", "cores"]
+__all__ = ["Runtime", "prefect_env", "prefect_home", "use_prefect", "cores"]
 
 
 def cores() -> int:
@@ -37,8 +37,31 @@ def prefect_env(prefect_home: Path) -> dict[str, str]:
         "PREFECT_SERVER_UI_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "CRITICAL",  # failures reach the user as one `error:` line
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",  # `strata serve`: its scheduled runs start within 2 s (default 10)
     }
     return {k: os.environ.get(k, v) for k, v in env.items()}
+
+
+def prefect_home(catalog: Any) -> Path:
+    """The Prefect home of a catalog's data root (in the root's local cache: its server's database and log)."""
+    return catalog.storage.cache_dir() / "prefect"
+
+
+def use_prefect(home: Path, ephemeral: bool = False, wait: bool = True) -> tuple[server.ServerInfo | None, bool]:
+    """Set this process up for Prefect, before Prefect is imported: its environment (:func:`prefect_env`), and
+    its API: ``PREFECT_API_URL`` when the user set it, Prefect's ephemeral mode when asked, else the data root's
+    own server, found or started (and left running). ``wait``: until that server answers, and point
+    ``PREFECT_API_URL`` at it; else it boots meanwhile. Returns (the root's server or None, whether it was
+    started now). Every command that needs Prefect comes through here."""
+    home.mkdir(parents=True, exist_ok=True)  # Prefect reads its home when imported
+    os.environ.update(prefect_env(home))
+    if ephemeral or os.environ.get("PREFECT_API_URL"):
+        return None, False
+    info, started = server.ensure(home)
+    if wait:
+        server.wait_ready(home, info)
+        os.environ["PREFECT_API_URL"] = info.url
+    return info, started
 
 
 # A LocalCluster's housekeeping runs beside the pieces: in the worker, Dask's statistical profiler
@@ -99,17 +122,13 @@ class Runtime:
         self.log_dir: Callable[[], Path] = lambda: self.home.parent / "logs" / time.strftime("%Y%m%d-%H%M%S")
 
     def __enter__(self) -> Runtime:
-        self.home.mkdir(parents=True, exist_ok=True)
-        os.environ.update(prefect_env(self.home))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             if self.workers or var not in os.environ:  # serial: a user's setting wins
                 os.environ[var] = str(self.threads)
         os.environ.setdefault("DEVITO_LANGUAGE", "openmp")
-        if not os.environ.get("PREFECT_API_URL") and not self.ephemeral:
-            t0 = time.perf_counter()
-            self.server, self.server_started = server.ensure(self.home)
-            server.wait_ready(self.home, self.server)
-            os.environ["PREFECT_API_URL"] = self.server.url
+        t0 = time.perf_counter()
+        self.server, self.server_started = use_prefect(self.home, self.ephemeral)
+        if self.server is not None:  # the root's server: watched while the run uses it
             self._stack.callback(server.watch(self.home, self.server))  # a server that dies is started again
             self._stack.callback(os.environ.pop, "PREFECT_API_URL", None)
             self.server_seconds = time.perf_counter() - t0

@@ -1,35 +1,23 @@
-"""The step contract: a pure ``tasks/`` function becomes a cached, lineage-recording Prefect task.
+"""The step contract: a pure ``tasks/`` function becomes a cached, lineage-recording step.
 
-``Step(...)(*input_refs, **params)`` inside a study flow computes the dataset's key; a complete
-dataset with that key is reused, otherwise the step runs as one Prefect task in the flow's process
-whose work (:mod:`flows.pieces`) runs on the run's executor (:mod:`flows.executors`), whole or
-region by region for a mapped step; the result is indexed with its lineage. SQLite is written here,
-in the flow process, never by the pieces.
+``Step(...)(*input_refs, **params)`` inside a study flow asks the current run context (:class:`RunContext`) what
+to do: a study run reuses or computes the dataset with the step's key (:func:`flows.execute.execute`, through
+:func:`materialize`), a plan only computes the key, a direct run computes the dataset in memory.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
-import numpy as np
-
-from data_catalog import LINEAGE_ATTR, Catalog, Record, RegionWriter, canonical, make_key, now_iso
-from strata_errors import InputError, RunError, StrataError
+from data_catalog import Catalog, Record, canonical, make_key, now_iso
+from strata_errors import InputError, RunError
 
 from .code import code_identity
-from .context import current_run
-from .isolated import compute_isolated
-from .pieces import PieceSpec, compute_pieces, compute_whole
 
-if TYPE_CHECKING:
-    from .study import StudyRun
-
-__all__ = ["Ref", "Step", "Pieces", "materialize"]
+__all__ = ["Ref", "Step", "Pieces", "materialize", "lineage_record"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +75,7 @@ class Step:
     def __call__(self, *inputs: Ref, pieces: Pieces | None = None, label: str | None = None,
                  **params: Any) -> Ref:
         """What the current run context does with a step (mapped steps need ``pieces``): a study run reuses
-        or computes the dataset (:func:`execute`), a plan (:mod:`flows.plan`, ``--dry-run``) only computes
+        or computes the dataset (:func:`flows.execute.execute`), a plan (:mod:`flows.plan`, ``--dry-run``) only computes
         its key, an in-memory run (:mod:`flows.direct`) computes it with no orchestration."""
         _check_call(self, inputs, pieces)
         return current_run().call_step(self, inputs, params, pieces, label)
@@ -97,6 +85,36 @@ class Step:
         if self.map_over:
             doc["_region"] = {"dim": self.map_over, "chunk": per_piece}
         return make_key(self.name, self.version, doc, [r.key for r in inputs])
+
+
+class RunContext(Protocol):
+    """The run a study's flow body runs in, which decides what a step call does: a study run
+    (:class:`flows.study.StudyRun`) reuses or computes the dataset, a plan (:class:`flows.plan.PlanRun`) only
+    computes its key, a direct run (:class:`flows.direct.DirectRun`) computes it in memory."""
+
+    def call_step(self, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any], pieces: Pieces | None,
+                  label: str | None) -> Ref: ...
+
+
+_Run = TypeVar("_Run", bound=RunContext)
+_ACTIVE: list[RunContext] = []
+
+
+def current_run() -> RunContext:
+    """The run context of this process (a Step called outside one is an error)."""
+    if not _ACTIVE:
+        raise RunError("a Step was called outside a study flow run")
+    return _ACTIVE[-1]
+
+
+@contextmanager
+def active(run: _Run) -> Iterator[_Run]:
+    """Make ``run`` the current run context inside the block."""
+    _ACTIVE.append(run)
+    try:
+        yield run
+    finally:
+        _ACTIVE.remove(run)
 
 
 def materialize(catalog: Catalog, key: str, kind: str, lineage: Mapping[str, Any], owner: str,
@@ -119,6 +137,16 @@ def materialize(catalog: Catalog, key: str, kind: str, lineage: Mapping[str, Any
     return rec, True
 
 
+def lineage_record(key: str, kind: str, step: str, version: str, fn: Callable[..., Any], params: Mapping[str, Any],
+                   inputs: Sequence[Ref] = (), run_id: str | None = None, **context: Any) -> dict[str, Any]:
+    """A dataset's ``strata_lineage`` record: what made it (step, version, parameters, inputs with their
+    fingerprints, the code of ``fn``), when, in which run, and ``context`` (a study run's flow run, study and
+    preset; an imported file's ``source``). Goes with :func:`materialize`."""
+    return {"key": key, "kind": kind, "step": step, "version": version, "params": canonical(params),
+            "inputs": [r.key for r in inputs], "input_fingerprints": {r.key: r.fingerprint for r in inputs},
+            "code": code_identity(fn, version), "created": now_iso(), "run_id": run_id, **context}
+
+
 def _check_call(step: Step, inputs: Sequence[Ref], pieces: Pieces | None) -> None:
     if step.map_over and pieces is None:
         raise InputError(f"step {step.name} is mapped over {step.map_over!r}: give pieces=")
@@ -127,117 +155,3 @@ def _check_call(step: Step, inputs: Sequence[Ref], pieces: Pieces | None) -> Non
     for r in inputs:
         if not isinstance(r, Ref):
             raise TypeError(f"step {step.name}: inputs must be Refs, got {type(r).__name__}")
-
-
-def execute(run: StudyRun, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any],
-            pieces: Pieces | None, label: str | None) -> Ref:
-    """Reuse or compute one step of ``run``."""
-    t0 = time.perf_counter()
-    key = step.key(inputs, params, pieces.per_piece if step.map_over else None)
-    step_run_id = str(uuid.uuid4())
-    lineage = {
-        "key": key, "kind": step.kind, "step": step.name, "version": step.version,
-        "params": canonical(params), "inputs": [r.key for r in inputs],
-        "input_fingerprints": {r.key: r.fingerprint for r in inputs},
-        "run_id": step_run_id, "flow_run_id": run.flow_run_id, "study": run.study,
-        "preset": run.preset, "overrides": list(run.overrides),
-        "code": code_identity(step.fn, step.version), "created": now_iso(), "packages": run.packages,
-    }
-    if run.deployment_id:  # a scheduled run (strata serve)
-        lineage["deployment_id"] = run.deployment_id
-
-    def emit(state: str, uri: str, error: str | None = None) -> None:
-        run.emit(state, step.name, step_run_id, inputs, uri, lineage, error)
-
-    def compute(uri: str) -> Record:
-        from prefect import task
-        from prefect.cache_policies import NO_CACHE
-
-        spec = PieceSpec(step.name, step.fn, dict(params), tuple((r.uri, r.fingerprint) for r in inputs),
-                         run.catalog.storage, uri, lineage, coord_param=step.coord_param)
-        body = _whole if step.map_over is None else _mapped
-        with run.status(f"{step.name} {label or ''}"):
-            return task(body, name=step.name, cache_policy=NO_CACHE, persist_result=False)(
-                run, step, spec, inputs, pieces)
-
-    try:
-        rec, computed = materialize(run.catalog, key, step.kind, lineage, run.owner, compute, emit)
-    except StrataError as exc:  # the step's name in front, once; the type (its exit code) kept
-        if str(exc).startswith((f"step {step.name}:", f"step {step.name} ")):
-            raise
-        raise type(exc)(f"step {step.name} ({label or key}): {exc}") from exc
-    except Exception as exc:
-        raise RunError(f"step {step.name} ({label or key}) failed: {exc}") from exc
-    ref = Ref.of(rec)
-    run.record(step.name, ref, "computed" if computed else "reused", time.perf_counter() - t0, label)
-    return ref
-
-
-def _whole(run: StudyRun, step: Step, spec: PieceSpec, inputs: Sequence[Ref], pieces: Pieces | None) -> Record:
-    """The whole dataset, computed and written by one executor call; then indexed here."""
-    work = compute_isolated if step.isolated else compute_whole
-    run.show_warnings(run.executor.call(partial(work, spec), name=step.name, retries=_retries(run, step)))
-    return run.catalog.register(spec.uri, run.catalog.storage.attrs(spec.uri)[LINEAGE_ATTR])
-
-
-def _mapped(run: StudyRun, step: Step, spec: PieceSpec, inputs: Sequence[Ref], pieces: Pieces) -> Record:
-    """The missing regions: when the dataset is not laid out yet, a first wave of one piece per worker
-    thread (whichever finishes first lays the dataset out; the wave's time sizes the tasks of
-    ``per_task: auto``), then the others; a failed task stops no other. Then the dataset is completed
-    and indexed."""
-    cat, ex = run.catalog, run.executor
-    coord = _full_coord(step, inputs, spec)
-    writer = cat.create(spec.lineage["key"], step.kind, step.map_over, coord, pieces.per_piece)
-    writer.reset()  # a layout a dead run left unfinished
-    spec = replace(spec, writer=writer)
-    todo, total = writer.missing(), writer.n_pieces
-    failures = []
-    with run.progress(step.name, total, total - len(todo)) as advance:
-        def done(batch: list[int], warned: Any) -> None:
-            advance(len(batch))
-            run.show_warnings(warned)
-
-        piece_seconds = None
-        if todo and not writer.laid_out():
-            wave = todo[:max(1, ex.slots)]
-            t0 = time.perf_counter()
-            failures = ex.map(partial(compute_pieces, spec), wave, name=step.name, retries=_retries(run, step),
-                              per_task=1, on_done=done)
-            piece_seconds, todo = time.perf_counter() - t0, todo[len(wave):]
-        if not failures:
-            failures = ex.map(partial(compute_pieces, spec), todo, name=step.name, retries=_retries(run, step),
-                              per_task=pieces.per_task, piece_seconds=piece_seconds, on_done=done)
-    if failures:
-        _raise_failures(step, writer, failures)
-    return cat.finish(writer, spec.lineage)
-
-
-def _retries(run: StudyRun, step: Step) -> int:
-    """Attempts after a failure: the step's own, or the run's (``strata run --retries N``) if more."""
-    return max(step.retries, run.retries)
-
-
-def _raise_failures(step: Step, writer: RegionWriter, failures: Sequence[tuple[list[int], BaseException]]) -> None:
-    bad_input = [exc for _, exc in failures if getattr(exc, "exit_code", 1) == 2]
-    if bad_input:
-        raise bad_input[0]
-    batch, exc = failures[0]
-    missing = writer.missing()  # a task stops at its failed region: those before it are written
-    failed = next((i for i in batch if i in missing), batch[0])
-    labels = [v.item() if hasattr(v, "item") else v for v in writer.labels(failed)]
-    what = f"{writer.dim} {labels[0]}" if len(labels) == 1 else f"{writer.dim}s {labels[0]}–{labels[-1]}"
-    raise RunError(f"step {step.name}: {len(missing)} of {writer.n_pieces} pieces not written "
-                   f"(first: {what}, piece {failed}: {exc}); finished pieces are kept and a rerun resumes")
-
-
-def _full_coord(step: Step, inputs: Sequence[Ref], spec: PieceSpec) -> np.ndarray:
-    """The mapped dim's full coordinate: the ``coord_param`` value, or the first input's."""
-    if step.coord_param:
-        if step.coord_param not in spec.params:
-            raise InputError(f"step {step.name}: missing parameter {step.coord_param!r}")
-        return np.asarray(spec.params[step.coord_param])
-    for r in inputs:
-        values = spec.storage.values(r.uri, step.map_over)
-        if values is not None:
-            return values
-    raise InputError(f"step {step.name}: no input has dim {step.map_over!r} to map over")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -14,11 +15,13 @@ from strata_errors import RunError
 
 from .code import git_info, package_versions
 from .context import active, current_run
+from .execute import execute
 from .executors import Executor, InProcess
-from .runtime import Runtime
-from .step import Pieces, Ref, Step, execute
+from .prefect_task import ProgressArtifact, TaskWrapper, inline, prefect_task
+from .runtime import Runtime, prefect_home
+from .step import Pieces, Ref, Step
 
-__all__ = ["StudyRun", "StepResult", "RunResult", "study_flow", "run_study", "run_body"]
+__all__ = ["StudyRun", "StepResult", "RunResult", "study_flow", "run_study", "run_body", "run_local"]
 
 
 @dataclass
@@ -42,10 +45,12 @@ class RunResult:
 
 
 class StudyRun:
-    """State of one study run in the flow process: catalog, identity, events, step results."""
+    """State of one study run in the flow process: catalog, identity, events, step results. The run context
+    (:class:`~flows.context.RunContext`) that executes steps: each step's work wrapped by ``as_task`` (a Prefect
+    task run of the flow run, or :func:`~flows.prefect_task.inline` for :func:`run_local`)."""
 
     def __init__(self, catalog: Catalog, study: str, preset: str | None, overrides: Sequence[str],
-                 console: Any = None, executor: Executor | None = None):
+                 console: Any = None, executor: Executor | None = None, as_task: TaskWrapper = prefect_task):
         self.catalog, self.study, self.preset, self.overrides = catalog, study, preset, list(overrides)
         self.executor = executor or InProcess()
         self.outputs: dict[str, Ref] = {}
@@ -59,6 +64,7 @@ class StudyRun:
         self.t_body = 0.0
         self.deployment_id: str | None = None  # a scheduled run: the Prefect deployment that started it
         self.retries = 0  # attempts after a failed task, at least (a step may ask for more)
+        self.as_task = as_task
 
     # -- lifecycle -----------------------------------------------------------------------------
     def begin(self, flow_run_id: str, config: Any) -> None:
@@ -69,6 +75,19 @@ class StudyRun:
         self.catalog.index.put_run(flow_run_id, study=self.study, preset=self.preset, overrides=self.overrides,
                                    started=now_iso(), status="RUNNING")
         self._emit_flow("START", config)
+
+    def run_body(self, body: Callable[..., Mapping[str, Ref]], config: Any, flow_run_id: str) -> dict[str, Ref]:
+        """The study's outputs: its flow body run as flow run ``flow_run_id`` of this run (its steps in this run
+        context: the caller made it current), with the flow's lineage events and index row."""
+        self.begin(flow_run_id, config)
+        try:
+            outputs = dict(body(config))
+        except BaseException as exc:
+            self.end("FAIL", str(exc))
+            raise
+        self.end("COMPLETE")
+        self.outputs = outputs
+        return outputs
 
     def end(self, status: str, error: str | None = None) -> None:
         self.catalog.index.put_run(self.flow_run_id, finished=now_iso(), status=status)
@@ -122,7 +141,7 @@ class StudyRun:
     def progress(self, description: str, total: int, done: int) -> Iterator[Callable[..., None]]:
         """Progress of a mapped step (pieces done / total): a bar on an interactive stderr, and a Prefect
         progress artifact of the step's task run (updated at most once a second, and at the end)."""
-        artifact = _ProgressArtifact(description, total, done)
+        artifact = ProgressArtifact(description, total, done)
         if self.console is None or total <= 1 or not self.console.is_terminal:
             yield artifact.advance
             artifact.close()
@@ -139,43 +158,6 @@ class StudyRun:
 
             yield advance
         artifact.close()
-
-
-class _ProgressArtifact:
-    """A Prefect progress artifact (percent of pieces done) of the current task run; nothing outside one."""
-
-    def __init__(self, description: str, total: int, done: int, every: float = 1.0):
-        self.total, self.done, self.every, self.id, self.sent = max(total, 1), done, every, None, 0.0
-        try:
-            from prefect.artifacts import create_progress_artifact
-            from prefect.context import TaskRunContext
-
-            if TaskRunContext.get() is not None:
-                self.id = create_progress_artifact(self._percent(), description=f"{description}: pieces done")
-                self.sent = time.monotonic()
-        except Exception:  # pragma: no cover - progress display must never fail a step
-            self.id = None
-
-    def _percent(self) -> float:
-        return round(100.0 * self.done / self.total, 1)
-
-    def advance(self, n: int = 1) -> None:
-        self.done += n
-        if self.id is not None and time.monotonic() - self.sent >= self.every:
-            self._send()
-
-    def close(self) -> None:
-        if self.id is not None:
-            self._send()
-
-    def _send(self) -> None:
-        from prefect.artifacts import update_progress_artifact
-
-        try:
-            update_progress_artifact(self.id, self._percent())
-        except Exception:  # pragma: no cover
-            pass
-        self.sent = time.monotonic()
 
 
 def _claims_markdown(run: StudyRun) -> list[str]:
@@ -216,7 +198,10 @@ def study_flow(name: str) -> Callable[[Callable[..., Mapping[str, Ref]]], Any]:
 
         @flow(name=name, validate_parameters=False, persist_result=False, log_prints=False)
         def _flow(config: Any) -> dict[str, str]:
-            outputs = run_body(current_run(), body, config, str(flow_run.id))
+            run = current_run()
+            if not isinstance(run, StudyRun):
+                raise RunError(f"the Prefect flow of study {name} runs inside run_study (a study run)")
+            outputs = run_body(run, body, config, str(flow_run.id))
             return {k: r.key for k, r in outputs.items()}
 
         _flow.body = body
@@ -227,14 +212,7 @@ def study_flow(name: str) -> Callable[[Callable[..., Mapping[str, Ref]]], Any]:
 
 def run_body(run: StudyRun, body: Callable[..., Mapping[str, Ref]], config: Any, flow_run_id: str) -> dict[str, Ref]:
     """Run a study's flow body as flow run ``flow_run_id`` of ``run`` (inside a Prefect flow run)."""
-    run.begin(flow_run_id, config)
-    try:
-        outputs = dict(body(config))
-    except BaseException as exc:
-        run.end("FAIL", str(exc))
-        raise
-    run.end("COMPLETE")
-    run.outputs = outputs
+    outputs = run.run_body(body, config, flow_run_id)
     try:  # the summary as a markdown artifact of the flow run, linking the HTML report written next
         from prefect.artifacts import create_markdown_artifact
 
@@ -255,19 +233,23 @@ def run_study(study_flow_obj: Any, config: Any, *, catalog: Catalog, study: str,
               preset: str | None, overrides: Sequence[str], workers: int | None = None,
               address: str | None = None, ephemeral: bool = False, console: Any = None,
               t_start: float | None = None, batch: Any = None,
-              threads: int | None = None, retries: int = 0) -> RunResult:
+              threads: int | None = None, retries: int = 0, flow_run_id: str | None = None,
+              deployment_id: str | None = None) -> RunResult:
     """Run one study as one flow run on the chosen runner (see :class:`~flows.runtime.Runtime`); returns
-    outputs, steps and timings."""
+    outputs, steps and timings. ``flow_run_id``: the flow run the body runs in, already started (a scheduled
+    run's, of the deployment ``deployment_id``: :mod:`flows.schedule`); default: a flow run of its own."""
     t0 = t_start if t_start is not None else time.perf_counter()
     say = None if console is None else lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)
-    with Runtime(catalog.storage.cache_dir() / "prefect", workers, address, ephemeral, batch, threads, say) as rt:
+    with Runtime(prefect_home(catalog), workers, address, ephemeral, batch, threads, say) as rt:
         run = StudyRun(catalog, study, preset, overrides, console, rt.executor)
-        run.retries = retries
+        run.retries, run.deployment_id = retries, deployment_id
         rt.log_dir = lambda: catalog.storage.cache_dir() / "logs" / (run.flow_run_id or "run")  # a batch cluster's
-        flow_obj = study_flow_obj.with_options(task_runner=rt.task_runner())
         with active(run):
             try:
-                flow_obj(config=config, return_state=False)
+                if flow_run_id is None:
+                    study_flow_obj.with_options(task_runner=rt.task_runner())(config=config, return_state=False)
+                else:
+                    run_body(run, study_flow_obj.body, config, flow_run_id)
             except Exception as exc:
                 fatal = getattr(rt.executor, "fatal", None)
                 if fatal is not None:  # the cluster cannot serve the run (a refused job, no worker): its own line
@@ -287,3 +269,16 @@ def run_study(study_flow_obj: Any, config: Any, *, catalog: Catalog, study: str,
     return RunResult(study, preset, run.flow_run_id, run.outputs, run.steps, timings)
 
 
+def run_local(study_flow_obj: Any, config: Any, catalog: Catalog, *, study: str, preset: str | None = None,
+              overrides: Sequence[str] = (), executor: Executor | None = None, retries: int = 0,
+              console: Any = None) -> RunResult:
+    """Run one study in this process with the whole step runtime (keys, reuse, zarr, lineage, the catalog's index,
+    pieces, resume) and no Prefect: no flow run, no server; each step's work runs inline on ``executor`` (default
+    :class:`~flows.executors.InProcess`) with this process's threads. Its lineage and index name a flow run id of
+    its own. For tests and notebooks; ``strata run`` is :func:`run_study`."""
+    run = StudyRun(catalog, study, preset, overrides, console, executor, as_task=inline)
+    run.retries = retries
+    with active(run):
+        run.run_body(study_flow_obj.body, config, str(uuid.uuid4()))
+    return RunResult(study, preset, run.flow_run_id, run.outputs, run.steps,
+                     {"steps_s": round(time.perf_counter() - run.t_body, 3)})

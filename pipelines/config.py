@@ -8,19 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+import studies
+from flows.config import StudyConfig
 from strata_errors import InputError
 
 __all__ = ["StudyConfig", "LoadedStudy", "load_study", "parse_override", "STUDIES_DIR"]
 
-STUDIES_DIR = Path(__file__).parent / "studies"
-
-
-class StudyConfig(BaseModel):
-    """Base of every study's parameters: frozen, unknown fields are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+STUDIES_DIR = Path(studies.__file__).parent  # each study's YAML beside its module
 
 
 @dataclass(frozen=True)
@@ -74,7 +70,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             raise InputError(f"{path}:{where}: YAML tag not allowed: {problem.split('tag ')[-1]} (a study file "
                              "holds plain YAML: mappings, lists, numbers, strings)") from None
         raise InputError(f"{path}:{where}: YAML syntax error: {problem}") from None
-    if not isinstance(doc, dict) or "study" not in doc:
+    # a registered study's own file is named by its file and holds no base values (they are its config model's)
+    bundled = path.stem in studies.names() and path.resolve() == studies.study_file(path.stem).resolve()
+    if not isinstance(doc, dict) or ("study" not in doc and not bundled):
         raise InputError(f"{path}: a study file is a mapping with keys study, config, presets")
     unknown = set(doc) - {"study", "description", "config", "presets", "cluster", "paper"}  # cluster: pipelines.cluster
     if unknown:
@@ -108,24 +106,29 @@ def load_study(name_or_path: str, preset: str | None, overrides: list[str] | tup
         if not path.is_file():
             raise InputError(f"study file {path} does not exist")
     else:
-        path = STUDIES_DIR / f"{name_or_path}.yaml"
-        if name_or_path not in models or not path.is_file():
+        if name_or_path not in models:
             raise InputError(f"unknown study {name_or_path!r}; known: {', '.join(sorted(models))}")
+        path = studies.study_file(name_or_path)
     doc = _read_yaml(path)
-    name = doc["study"]
+    name = doc.get("study") or path.stem  # a bundled study file is named after its study
     if name not in models:
         raise InputError(f"{path}: unknown study {name!r}; known: {', '.join(sorted(models))}")
     presets = doc.get("presets") or {}
     preset = preset or ("small" if "small" in presets else None)
     if preset is not None and preset not in presets:
         raise InputError(f"{path}: unknown preset {preset!r}; presets: {', '.join(presets) or 'none'}")
-    values = _merge(doc.get("config") or {}, (presets.get(preset) or {}) if preset else {})
+    # the model's defaults, then the file's config (a bundled study file has none), its preset, the overrides: a
+    # section given in part keeps the study's defaults of its other fields
+    values = _merge(models[name]().model_dump(mode="json"), doc.get("config") or {})
+    values = _merge(values, (presets.get(preset) or {}) if preset else {})
     sources: dict[str, str] = {}
     for text in overrides:
         parts, value = parse_override(text)
         node = values
         for p in parts[:-1]:
-            node = node.setdefault(p, {})
+            if node.get(p) is None:  # an optional section the study leaves out by default (model.file)
+                node[p] = {}
+            node = node[p]
             if not isinstance(node, dict):
                 raise InputError(f"--set {text}: {p!r} is not a section")
         node[parts[-1]] = value

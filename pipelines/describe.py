@@ -1,42 +1,78 @@
-"""``strata studies STUDY``: a study's fields — type and bounds (from its config model's JSON schema), the study
-file's default, the unit or note written beside it in the study file — and what each preset changes."""
+"""``strata studies STUDY``: a study's fields — type and bounds (from its config model's JSON schema), the config
+model's default, the unit or note written beside it in the model's source — and what each preset changes."""
 
 from __future__ import annotations
 
+import inspect
+import io
 import re
+import tokenize
+import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe_study", "field_comments"]
+from pydantic import BaseModel
 
-_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w-]*):(?P<rest>.*)$")
+__all__ = ["describe_study", "field_notes"]
+
+_FIELD = re.compile(r"^    (?P<name>[A-Za-z_]\w*)\s*:")
 
 
-def field_comments(text: str, section: str = "config") -> dict[str, str]:
-    """{dotted field: the comment written on its line} of the ``section`` block of a study YAML file
-    (nesting by indentation, as the study files are written; flow mappings count as one field)."""
+def _section(annotation: Any) -> type[BaseModel] | None:
+    """The config section class of a field's annotation (``Section`` or ``Section | None``), or None."""
+    for a in (annotation, *typing.get_args(annotation)):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+    return None
+
+
+def _comment(line: str) -> str | None:
+    """The comment at the end of a source line (a ``#`` inside a string is not one), or None."""
+    found = None
+    try:
+        for t in tokenize.generate_tokens(io.StringIO(line).readline):
+            if t.type == tokenize.COMMENT:
+                found = t.string.lstrip("# ").rstrip()
+    except tokenize.TokenError:  # a line that opens a bracket closed on the next ones
+        pass
+    return found
+
+
+def _class_notes(cls: type) -> dict[str, str]:
+    """{field: note} of the fields a class itself declares: the comment at the end of the field's line, else the
+    comment lines right above it."""
+    try:
+        lines, _ = inspect.getsourcelines(cls)
+    except (OSError, TypeError):
+        return {}
+    notes: dict[str, str] = {}
+    above: list[str] = []
+    for line in lines:
+        text = line.strip()
+        if text.startswith("#"):
+            above.append(text.lstrip("# ").rstrip())
+            continue
+        m = _FIELD.match(line)
+        if m and m["name"] in getattr(cls, "__annotations__", {}):
+            comment = _comment(line)
+            note = comment if comment is not None else " ".join(above)
+            if note:
+                notes[m["name"]] = note
+        above = []
+    return notes
+
+
+def field_notes(model: type[BaseModel], prefix: str = "") -> dict[str, str]:
+    """{dotted field: note} of a config model and its sections, read from their source: the one place a default
+    and its unit are written."""
     out: dict[str, str] = {}
-    stack: list[tuple[int, str]] = []  # (indent, key) of the open mappings
-    inside = False
-    for line in text.splitlines():
-        m = _LINE.match(line)
-        if not m:
-            continue
-        indent, key, rest = len(m["indent"]), m["key"], m["rest"]
-        if indent == 0:
-            inside, stack = key == section, []
-            continue
-        if not inside:
-            continue
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        path = ".".join([k for _, k in stack] + [key])
-        value, _, comment = rest.partition(" #")
-        if comment.strip():
-            out[path] = comment.strip()
-        if not value.strip():  # a block mapping opens here
-            stack.append((indent, key))
+    for cls in reversed(model.__mro__):  # a subclass's note overrides its base's
+        out.update({f"{prefix}{k}": v for k, v in _class_notes(cls).items() if k in model.model_fields})
+    for name, info in model.model_fields.items():
+        section = _section(info.annotation)
+        if section is not None:
+            out.update(field_notes(section, f"{prefix}{name}."))
     return out
 
 
@@ -97,7 +133,7 @@ def describe_study(name: str, studies_dir: Path, model: type, load: Any) -> dict
     defs = schema.get("$defs", {})
     base = load(None)
     defaults = dict(_flatten(base.model_dump(mode="json")))
-    notes = field_comments(text)
+    notes = field_notes(model)
     fields = []
     for path, kind in _leaves(schema, defs):
         if path not in defaults:  # a section that is set (its fields are listed) or a field of an unset one

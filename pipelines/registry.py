@@ -1,16 +1,15 @@
-"""Study registry: name → config model and the study flow (imported only when run)."""
+"""Study registry, derived from the packages of studies (``studies``, and any in ``$STRATA_STUDY_PACKAGES``):
+name → summary, config model and flow. Listing reads files only; a study's module is imported when its model or
+flow is asked for."""
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .aspire_models import AspireLocationConfig, AspireSeismicConfig, AspireStylizedConfig
-from .co2_models import Co2ForecastConfig
-from .config import StudyConfig
-from .mad_models import MadConfig
-from .models import MadGaussianConfig, SeismicImagingConfig, SeismicSurveyConfig
+import studies
+from flows.config import StudyConfig
 
 __all__ = ["StudyEntry", "STUDIES", "models", "load_flow"]
 
@@ -18,38 +17,51 @@ __all__ = ["StudyEntry", "STUDIES", "models", "load_flow"]
 @dataclass(frozen=True)
 class StudyEntry:
     name: str
-    model: type[StudyConfig]
-    flow: str  # "module:attribute", imported lazily (Prefect is heavy)
-    summary: str
+
+    @property
+    def summary(self) -> str:
+        return studies.summary(self.name)
+
+    @property
+    def model(self) -> type[StudyConfig]:
+        return studies.load(self.name).config
 
 
-STUDIES: dict[str, StudyEntry] = {
-    e.name: e
-    for e in [
-        StudyEntry("aspire_location", AspireLocationConfig, "flows.aspire_location:aspire_location",
-                   "ASPIRE locating a source from travel times: exact posterior by quadrature, ideal per iteration"),
-        StudyEntry("aspire_seismic", AspireSeismicConfig, "flows.aspire_seismic:aspire_seismic",
-                   "ASPIRE on seismic imaging: 64x64 GRF velocity prior, FWI-gradient summaries, conditional Glow"),
-        StudyEntry("aspire_stylized", AspireStylizedConfig, "flows.aspire_stylized:aspire_stylized",
-                   "ASPIRE on a linear-Gaussian problem with a known posterior: a CNF per iteration, metrics"),
-        StudyEntry("co2_forecast", Co2ForecastConfig, "flows.co2_forecast:co2_forecast",
-                   "CO2 plume: channelized permeability, two-phase flow, FNO surrogate, rock physics, time-lapse RTM"),
-        StudyEntry("mad", MadConfig, "flows.mad:mad_study",
-                   "self-consuming loops of any model family: precision/recall and Fréchet distance per generation"),
-        StudyEntry("mad_gaussian", MadGaussianConfig, "flows.mad_gaussian:mad_gaussian",
-                   "self-consuming Gaussian loop: fitted mean/covariance and W2 per generation, 3 loop types"),
-        StudyEntry("seismic_survey", SeismicSurveyConfig, "flows.seismic_survey:seismic_survey",
-                   "2D acoustic survey: layered (+ random, + circle) velocity model, geometry, Devito shot records"),
-        StudyEntry("seismic_imaging", SeismicImagingConfig, "flows.seismic_imaging:seismic_imaging",
-                   "survey -> smoothed background -> RTM per shot -> stacked image; ASPIRE gradient summaries"),
-    ]
-}
+class _Registry(Mapping[str, StudyEntry]):
+    """{name: entry}, found again at each use (the environment may name more packages of studies)."""
+
+    def __getitem__(self, name: str) -> StudyEntry:
+        if name not in studies.names():
+            raise KeyError(name)
+        return StudyEntry(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(studies.names())
+
+    def __len__(self) -> int:
+        return len(studies.names())
 
 
-def models() -> dict[str, type[StudyConfig]]:
-    return {k: e.model for k, e in STUDIES.items()}
+STUDIES: Mapping[str, StudyEntry] = _Registry()
+
+
+class _Models(Mapping[str, type[StudyConfig]]):
+    """{name: config model}, each study's module imported on first access."""
+
+    def __getitem__(self, name: str) -> type[StudyConfig]:
+        return STUDIES[name].model
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(STUDIES)
+
+    def __len__(self) -> int:
+        return len(STUDIES)
+
+
+def models() -> Mapping[str, type[StudyConfig]]:
+    return _Models()
 
 
 def load_flow(name: str) -> Any:
-    module, attr = STUDIES[name].flow.split(":")
-    return getattr(importlib.import_module(module), attr)
+    """The study ``name`` (a :class:`flows.declare.Study`: ``body``, ``flow()``, ``with_options``)."""
+    return studies.load(name)

@@ -34,9 +34,9 @@ def save_plot(catalog: Any, key: str, out: Path) -> Path:
 def cached_plot(catalog: Any, key: str) -> Path:
     """The PNG of a dataset, rendered once per (dataset key, plotting code): a dataset never changes
     under its key, so a rerun's report reuses the plots of the datasets it reused."""
-    from flows.code import module_source_hash
+    from tasks.plots import code_version
 
-    version = (module_source_hash("tasks.plots") or "0")[:8]
+    version = code_version()[:8]
     path = catalog.storage.cache_dir() / "reports" / "plots" / f"{key}-{version}.png"
     if not path.exists():
         tmp = path.with_name(f".{os.getpid()}-{path.name}")  # the suffix tells matplotlib the format

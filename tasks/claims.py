@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = ["Claim", "Unmeasured", "evaluate", "summary_line", "rows", "TESTS", "
            "paired_change"]
 
 TESTS = ("at_most", "at_least", "within")
+STUDY_PACKAGES = "STRATA_STUDY_PACKAGES"  # more packages of studies (studies.ENV), whose functions may be measures
 VERDICT_COLOURS = {"holds": "#c8e6c9", "fails": "#ffcdd2", "unmeasured": "#e0e0e0"}  # the table's verdict cells
 
 
@@ -65,8 +67,9 @@ class Claim:
         if self.test == "within" and self.margin <= 0:
             raise ValueError(f"claim {self.id}: a 'within' test needs a margin > 0 (standard errors)")
         name = getattr(self.measure, "__module__", "") or ""
-        if not name.startswith("tasks.") or "<" in self.measure.__qualname__:
-            raise ValueError(f"claim {self.id}: the measure must be a module-level function of the tasks package")
+        if not _measure_module(name) or "<" in self.measure.__qualname__:
+            raise ValueError(f"claim {self.id}: the measure must be a module-level function of the tasks package "
+                             f"(or of a package of studies in ${STUDY_PACKAGES})")
 
     def spec(self) -> dict[str, Any]:
         """The claim as JSON (a step parameter: it enters the claims dataset's key)."""
@@ -95,10 +98,18 @@ def _holds(test: str, value: float, se: float, threshold: float, margin: float) 
     return abs(value - threshold) <= margin * se
 
 
+def _measure_module(module: str) -> bool:
+    """Whether a measure may come from ``module``: the tasks package, or a package of studies the environment
+    registers (``$STRATA_STUDY_PACKAGES``, comma-separated) — never an arbitrary import named by a dataset."""
+    packages = ["tasks", *filter(None, (p.strip() for p in os.environ.get(STUDY_PACKAGES, "").split(",")))]
+    return any(module.startswith(f"{p}.") for p in packages)
+
+
 def _measure_fn(name: str) -> Callable[..., tuple[float, float]]:
     module, _, qualname = name.partition(":")
-    if not module.startswith("tasks.") or not qualname:
-        raise InputError(f"claim measure {name!r}: only functions of the tasks package are measures")
+    if not _measure_module(module) or not qualname:
+        raise InputError(f"claim measure {name!r}: only functions of the tasks package (or of a package of studies "
+                         f"in ${STUDY_PACKAGES}) are measures")
     return getattr(importlib.import_module(module), qualname)
 
 

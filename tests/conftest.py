@@ -176,6 +176,31 @@ def strata(tmp_path, prefect_server):
 
 
 @pytest.fixture
+def local_run(tmp_path):
+    """``local_run(study, *sets, preset=None, root=None) -> RunResult``: a study run in this process with the whole
+    step runtime (keys, reuse, zarr, lineage, index, pieces, resume) and no CLI, no Prefect
+    (:func:`flows.study.run_local`), on ``root`` (default: the ``strata`` fixture's root); ``sets`` as ``--set``
+    takes them. For tests of science or runtime behaviour the CLI adds nothing to. Devito's bits in a process where
+    torch ran multi-threaded are not reproducible: compare fingerprints of Devito results from a fresh process."""
+
+    def run(study: str, *sets: str, preset: str | None = None, root: Path | None = None):
+        from data_catalog import Catalog
+        from flows.study import run_local
+        from pipelines.config import load_study
+        from pipelines.registry import load_flow, models
+
+        loaded = load_study(study, preset, list(sets), models())
+        cat = Catalog(root or tmp_path / "root")
+        try:
+            return run_local(load_flow(loaded.name), loaded.config, cat, study=loaded.name, preset=loaded.preset,
+                             overrides=loaded.overrides)
+        finally:
+            cat.close()
+
+    return run
+
+
+@pytest.fixture
 def strata_offline(tmp_path):
     """The CLI without a Prefect server (catalog, plot and bad-input commands need none)."""
     return Strata(tmp_path / "root", None)

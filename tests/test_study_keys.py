@@ -19,8 +19,9 @@ import yaml
 
 from data_catalog import Catalog
 from flows.plan import plan_study
-from pipelines.config import STUDIES_DIR, load_study
+from pipelines.config import load_study
 from pipelines.registry import STUDIES, load_flow, models
+from studies import study_file
 
 PINNED = Path(__file__).parent / "data" / "study_keys.json"
 
@@ -29,7 +30,7 @@ def planned_keys(tmp_path: Path) -> dict[str, dict[str, dict]]:
     """{study: {preset: {"steps": [[step, key], …], "outputs": {name: key}}}}."""
     out: dict[str, dict[str, dict]] = {}
     for name in sorted(STUDIES):
-        for preset in yaml.safe_load((STUDIES_DIR / f"{name}.yaml").read_text()).get("presets") or {}:
+        for preset in yaml.safe_load((study_file(name)).read_text()).get("presets") or {}:
             loaded = load_study(name, preset, [], models())
             cat = Catalog(tmp_path / f"{name}-{preset}")
             try:

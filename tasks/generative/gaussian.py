@@ -22,11 +22,12 @@ import xarray as xr
 
 from strata_errors import InputError
 
+from .common import LOOPS, sqrtm_psd, wasserstein2_gaussian
+
 __all__ = ["LOOPS", "ESTIMATORS", "truth", "draw_real", "fit_generation",
            "wasserstein2_gaussian", "summarize", "curves", "expected_variance",
            "expected_mean_error"]
 
-LOOPS = ("fully_synthetic", "synthetic_augmentation", "fresh_data")
 ESTIMATORS = {"unbiased": 1, "mle": 0}  # estimator -> ddof
 _U = {"units": "1"}  # the samples are dimensionless; moments are in their units
 _GEN = {**_U, "long_name": "generation"}
@@ -78,12 +79,6 @@ def truth(dim: int, *, mu0: float = 0.0, sigma0: float = 1.0,
     return np.full(dim, float(mu0)), sigma0**2 * ((1 - rho) * np.eye(dim) + rho)
 
 
-def _sqrtm_psd(cov: np.ndarray) -> np.ndarray:
-    """Symmetric square root of symmetric PSD matrices (..., d, d) via eigh (negatives -> 0)."""
-    w, v = np.linalg.eigh(cov)
-    return (v * np.sqrt(np.clip(w, 0, None))[..., None, :]) @ np.swapaxes(v, -1, -2)
-
-
 def _affine(mean: np.ndarray, root: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``mean + root @ z_i`` for z (C, m, d), mean (C|1, d), root (C|1, d, d), elementwise."""
     x = np.broadcast_to(mean[:, None, :], z.shape).copy()
@@ -127,7 +122,7 @@ def draw_real(chains: np.ndarray, *, n: int, dim: int, mu0: float, sigma0: float
     _ints(2, n=n)
     _ints(0, seed=seed)
     mu, cov = truth(dim, mu0=mu0, sigma0=sigma0, rho=rho)
-    x = _affine(mu[None], _sqrtm_psd(cov)[None], _normals(chains, seed, 0, n, dim))
+    x = _affine(mu[None], sqrtm_psd(cov)[None], _normals(chains, seed, 0, n, dim))
     coords = _coords(chains, dim)
     del coords["dim_"]
     coords["sample"] = ("sample", np.arange(n), {**_U, "long_name": "sample index"})
@@ -165,7 +160,7 @@ def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, generati
     chains, x_real = _chain_ids(real["chain"].values), real["x"].values.astype(np.float64)
     _, n, d = x_real.shape
     mu_true, cov_true = truth(d, mu0=mu0, sigma0=sigma0, rho=rho)
-    root_true = _sqrtm_psd(cov_true)
+    root_true = sqrtm_psd(cov_true)
     m_synth = n if loop == "fully_synthetic" else n_synth
     m_fresh = n_fresh if loop == "fresh_data" else 0
     n_fit = m_synth + m_fresh + (n if loop == "synthetic_augmentation" else 0)
@@ -205,26 +200,6 @@ def fit_generation(real: xr.Dataset, prev: xr.Dataset | None = None, *, generati
         attrs={"loop": loop, "lam": float(lam), "estimator": estimator, "n": n, "n_synth": n_synth,
                "n_fresh": n_fresh, "mu0": float(mu0), "sigma0": float(sigma0), "rho": float(rho),
                "seed": seed})
-
-
-def wasserstein2_gaussian(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray,
-                          cov2: np.ndarray) -> np.ndarray:
-    """Wasserstein-2 distance (not squared) between N(mu1, cov1) and N(mu2, cov2).
-
-    ``W2^2 = |mu1 - mu2|^2 + tr(cov1 + cov2 - 2 (cov2^1/2 cov1 cov2^1/2)^1/2)``, batched and
-    broadcast over leading dims: mu (..., d), cov (..., d, d) symmetric PSD. Returns shape (...).
-    """
-    mu1, mu2, cov1, cov2 = (np.asarray(a, dtype=np.float64) for a in (mu1, mu2, cov1, cov2))
-    d = mu1.shape[-1] if mu1.ndim else 0
-    for name, a, want in (("mu2", mu2, (d,)), ("cov1", cov1, (d, d)), ("cov2", cov2, (d, d))):
-        ok = d > 0 and a.shape[max(a.ndim - len(want), 0):] == want
-        _check(ok, f"{name} has shape {a.shape}, expected (..., {', '.join(map(str, want))})")
-    r2 = _sqrtm_psd(cov2)
-    m = r2 @ cov1 @ r2
-    eig = np.linalg.eigvalsh((m + np.swapaxes(m, -1, -2)) / 2)
-    tr = np.trace(cov1, axis1=-2, axis2=-1) + np.trace(cov2, axis1=-2, axis2=-1)
-    sq = ((mu1 - mu2) ** 2).sum(-1) + tr - 2 * np.sqrt(np.clip(eig, 0, None)).sum(-1)
-    return np.sqrt(np.clip(sq, 0, None))
 
 
 def _moments(loop: str, generations: int, *, n: int, n_synth: int, n_fresh: int, lam: float,

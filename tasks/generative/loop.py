@@ -20,8 +20,8 @@ import torch
 from strata_errors import InputError
 from tasks.nn.checkpoint import Trained
 
+from .common import LOOPS
 from .families import fit_model
-from .gaussian import LOOPS
 from .metrics import as_points
 
 __all__ = ["Generation", "training_set", "chain_generation"]

@@ -10,7 +10,7 @@ from scipy.spatial.distance import cdist
 
 from strata_errors import InputError
 
-from .gaussian import wasserstein2_gaussian
+from .common import wasserstein2_gaussian
 
 __all__ = ["precision_recall", "frechet_distance", "PCAFeatures", "as_points"]
 

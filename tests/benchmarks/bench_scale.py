@@ -289,7 +289,7 @@ class _Phases:
 
 def _tiny_in_process(root: str, moto) -> tuple[_Phases, dict[str, str], float]:
     """The tiny survey run in process on ``root`` (a fresh one), its calls counted; (phases, outputs' uris, wall s)."""
-    import flows.step
+    import flows.execute
     from data_catalog.catalog import Catalog
     from data_catalog.regions import RegionWriter
     from flows.study import run_study
@@ -297,8 +297,8 @@ def _tiny_in_process(root: str, moto) -> tuple[_Phases, dict[str, str], float]:
     from pipelines.registry import load_flow, models
 
     phases = _Phases(moto)
-    phases.wrap(flows.step, "compute_pieces", "piece")  # a task of one piece: in process, one piece per task
-    phases.wrap(flows.step, "compute_whole", "whole dataset (compute + write)")
+    phases.wrap(flows.execute, "compute_pieces", "piece")  # a task of one piece: in process, one piece per task
+    phases.wrap(flows.execute, "compute_whole", "whole dataset (compute + write)")
     phases.wrap(Catalog, "finish", "completion of the mapped dataset")
     phases.wrap(Catalog, "claim", "claim")
     for name in ("laid_out", "done", "ensure_layout", "write"):  # a piece's storage calls (flows.pieces)

@@ -367,10 +367,10 @@ FLOW_TIMERS = Timers()
 
 
 def time_flow() -> None:
-    """Time the survey step in this process (``flows.step.execute``) and what it calls: the claim,
+    """Time the survey step in this process (``flows.execute.execute``) and what it calls: the claim,
     lineage (code identity), events, the coordinate, the dataset's creation, the executor's maps
     (dispatch, scheduler round trips and the tasks), the finish (fingerprint, completion, index)."""
-    import flows.step as step
+    import flows.execute as step
     from data_catalog import Catalog, RegionWriter, Storage
     from flows.executors import DaskExecutor
     from flows.study import StudyRun
@@ -402,7 +402,7 @@ def time_flow() -> None:
 
 
 def flow_times() -> list[dict]:
-    import flows.step as step
+    import flows.execute as step
 
     out = list(step._bench)
     step._bench.clear()

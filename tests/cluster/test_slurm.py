@@ -274,12 +274,18 @@ def test_a_job_that_dies_mid_piece_fails_the_piece_in_one_line_without_retries(s
     proc = cli(*SURVEY, "--retries", "0", STRATA_FAULT="survey:2:kill")
     seconds = time.monotonic() - t0
     line = _one_error_line(proc)
-    job, *again = cli.jobs()  # piece 1 again on a second job if its result was not read before the kill
+    job, *again = cli.jobs()  # one more job if the dead job held a piece whose result was not yet read
     assert len(again) <= 1
-    assert line == (f"error: step survey: 1 of 3 pieces not written (first: shot 2, piece 2: SLURM job {job} ended "
-                    f"(FAILED) while computing it (1 attempt, --retries 0)); finished pieces are kept and a rerun "
-                    f"resumes"), line
-    assert _markers(cli.root) == [0, 1]
+    # The job dies as piece 2 starts; piece 1 may still be held by it (computed, result not yet read), and then it
+    # is the piece charged, while piece 2 runs on the replacement job. Either way exactly one piece is lost.
+    lost = 3 - len(_markers(cli.root))
+    named = re.search(r"first: shot (\d), piece \1:", line)
+    assert lost == 1 and named and int(named[1]) in (1, 2), line
+    piece = int(named[1])
+    assert line == (f"error: step survey: 1 of 3 pieces not written (first: shot {piece}, piece {piece}: SLURM job "
+                    f"{job} ended (FAILED) while computing it (1 attempt, --retries 0)); finished pieces are kept and "
+                    f"a rerun resumes"), line
+    assert _markers(cli.root) == [p for p in range(3) if p != piece]
     assert not set(cli.jobs()) & set(slurm.queue())
     _only_complete_datasets(cli)
     print(f"\njob killed, no retry: error after {seconds:.1f} s")

@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 
 from data_catalog import Catalog, check_key, fingerprint, make_key
+from data_catalog.region_layout import LAYOUT_CLAIM
 from strata_errors import InputError, RunError
 
 from ..conftest import S3_KEY_ID, S3_SECRET
@@ -105,6 +106,23 @@ def test_complete_in_storage_is_adopted(cat):
     cat.storage.write(uri, _ds(), {**_lineage("adopt"), "key": key, "kind": "thing"})
     rec = cat.claim(key, "owner", "thing", "adopt", "1")
     assert rec is not None and rec.complete and rec.key == key
+
+
+def test_a_finished_dataset_leaves_no_layout_claim_beside_it(cat):
+    """The layout claim (a sibling of the group, taken by the piece that lays the dataset out) goes when the
+    dataset is finished: the root holds the dataset and nothing else."""
+    full = _ds(8)
+    key = make_key("claimed", "1", {}, [])
+    w = cat.create(key, "thing", "x", full.x.values, 4)
+    for i in (0, 1):
+        piece = full.isel(x=slice(4 * i, 4 * i + 4))
+        w.ensure_layout(piece)
+        w.write(i, piece)
+    claim = cat.storage.path(w.uri) + LAYOUT_CLAIM
+    assert cat.storage.fs.exists(claim)
+    cat.finish(w, {**_lineage("claimed"), "key": key, "kind": "thing"})
+    assert not cat.storage.fs.exists(claim)
+    xr.testing.assert_equal(cat.open(key).load(), full)
 
 
 def test_region_writer_resumes_and_fingerprint_ignores_chunking(cat):

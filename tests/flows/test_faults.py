@@ -1,12 +1,12 @@
 """Worker and server faults (issue 17, part 1), each injected with ``STRATA_FAULT=<step>:<piece>:<action>``
-(flows/pieces.py) or by the test, and each compared afterwards with the serial reference run of the study's tiny
+(flows/faults.py) or by the test, and each compared afterwards with the serial reference run of the study's tiny
 preset (``tiny_run``): the same output keys and fingerprints, nothing incomplete visible, finished work kept.
 
 - a Dask worker SIGKILLed while it writes a piece (``killworker``, once): the run succeeds, Dask reruns the piece;
 - the root's Prefect server SIGKILLed while a step computes: the run keeps going (its server is started again on
   the same port);
-- the disk filling up while a piece and a whole step write (``enospc``): one line naming the dataset, the rerun
-  resumes.
+- the disk filling up while a piece and a whole step write (``enospc``, in process): one error naming the dataset,
+  the rerun resumes.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def test_a_dask_worker_killed_mid_piece_is_replaced_and_its_piece_rerun(referenc
     killed = state / "real_samples-3"
     assert killed.exists()  # the fault fired (once: the rerun of the piece found the file and went through)
     t_kill = killed.stat().st_mtime_ns
-    markers = {int(Path(p).name): t for p, t in region_markers(s.root, "mad_real").items()}
+    markers = {int(Path(p).name): t for p, t in region_markers(s.root, "mad_gaussian_real").items()}
     assert sorted(markers) == [0, 1, 2, 3]
     assert markers[0] < t_kill and markers[1] < t_kill  # written before the kill, and not rewritten since
     assert markers[3] > t_kill  # the killed piece, written again elsewhere
@@ -94,7 +94,7 @@ def test_the_prefect_server_killed_mid_run(reference, tmp_path, stop_root_server
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 180
-        while not list((s.root / "datasets").glob("mad_generation/*.zarr")):
+        while not list((s.root / "datasets").glob("mad_gaussian_generation/*.zarr")):
             assert proc.poll() is None and time.monotonic() < deadline, "the run ended before its server was killed"
             time.sleep(0.02)
         info = json.loads((s.root / "prefect" / "server.json").read_text())
@@ -112,34 +112,55 @@ def test_the_prefect_server_killed_mid_run(reference, tmp_path, stop_root_server
     _same_as_reference(s.root, again["outputs"], reference)
 
 
-def test_a_full_disk_leaves_nothing_incomplete_visible(reference, strata):
+def _verified(root: Path) -> set[str]:
+    """What ``_nothing_incomplete_visible`` checks, in process: the root verifies and every listed dataset is
+    complete in storage; the listed keys."""
+    cat = Catalog(root)
+    try:
+        assert all(ok for _, ok, _ in cat.verify())
+        recs = cat.list()
+        assert all(cat.storage.is_complete(r.uri) for r in recs)
+        return {r.key for r in recs}
+    finally:
+        cat.close()
+
+
+def test_a_full_disk_leaves_nothing_incomplete_visible(reference, local_run, tmp_path, monkeypatch):
     """``enospc``: the store raises OSError(ENOSPC) right after the first chunk of the write is stored — in piece 2
-    of the first generation step (mapped), then in the curves step (whole). Each run: exit 1, one line saying the
-    disk is full and naming the dataset, verify clean; the next run resumes (markers kept) and the last one, with
-    space, computes only curves and ends with the reference's fingerprints."""
-    s = strata
-    proc = s("run", *TINY, fault="generation:2:enospc", check=False)
-    assert proc.returncode == 1
-    line = _one_error_line(proc.stderr)
-    assert line.startswith("error: step generation: 1 of 4 pieces not written (first: chains 20–29, piece 2: "
-                           f"disk full writing {s.root.resolve()}/datasets/mad_generation/"), line
+    of the first generation step (mapped), then in the curves step (whole). Each run fails with the error saying
+    the disk is full and naming the dataset (``strata run`` prints it as its one ``error:`` line, exit 1), verify
+    clean; the next run resumes (markers kept) and the last one, with space, computes only curves and ends with the
+    reference's fingerprints. In process (:func:`flows.study.run_local`): the store is this process's."""
+    from strata_errors import RunError
+
+    root = tmp_path / "root"
+    monkeypatch.setenv("STRATA_FAULT_STATE", str(tmp_path))
+    monkeypatch.setenv("STRATA_FAULT", "generation:2:enospc")
+    with pytest.raises(RunError) as failed:
+        local_run("mad_gaussian", preset="tiny")
+    line = str(failed.value)
+    assert line.startswith("step generation: 1 of 4 pieces not written (first: chains 20–29, piece 2: "
+                           f"disk full writing {root.resolve()}/datasets/mad_gaussian_generation/"), line
     assert "No space left on device" in line
-    _nothing_incomplete_visible(s)
-    before = region_markers(s.root, "mad_generation")
+    _verified(root)
+    before = region_markers(root, "mad_gaussian_generation")
     assert len(before) == 3  # pieces 0, 1 and 3 of that step
 
-    proc = s("run", *TINY, fault="curves:0:enospc", check=False)
-    assert proc.returncode == 1
-    line = _one_error_line(proc.stderr)
-    assert line.startswith(f"error: step curves: disk full writing {s.root.resolve()}/datasets/mad_curves/"), line
-    kept = _nothing_incomplete_visible(s)
-    after = region_markers(s.root, "mad_generation")
+    monkeypatch.setenv("STRATA_FAULT", "curves:0:enospc")
+    with pytest.raises(RunError) as failed:
+        local_run("mad_gaussian", preset="tiny")
+    line = str(failed.value)
+    assert line.startswith(f"step curves: disk full writing {root.resolve()}/datasets/mad_gaussian_curves/"), line
+    kept = _verified(root)
+    after = region_markers(root, "mad_gaussian_generation")
     assert all(after[k] == v for k, v in before.items())  # the resumed step kept its finished pieces
     assert len(after) == 9 * 4
 
-    out = s.json("run", *TINY)
+    monkeypatch.delenv("STRATA_FAULT")
+    run = local_run("mad_gaussian", preset="tiny")
+    outputs = {name: ref.key for name, ref in run.outputs.items()}
     # the failed step, then the claims measured on it (the run stopped before them)
-    assert out["computed"] == [out["outputs"]["curves"], out["outputs"]["claims"]]
-    assert out["outputs"]["curves"] not in kept
-    _same_as_reference(s.root, out["outputs"], reference)
-    _nothing_incomplete_visible(s)
+    assert [r.key for r in run.steps if r.status == "computed"] == [outputs["curves"], outputs["claims"]]
+    assert outputs["curves"] not in kept
+    _same_as_reference(root, outputs, reference)
+    _verified(root)

@@ -6,8 +6,8 @@ import numpy as np
 
 
 def test_editing_the_model_file_changes_the_key(tmp_path, monkeypatch):
-    from flows.seismic_survey import model_params, velocity_model
-    from pipelines.models import VelocityModelSection
+    from studies.shared.sections import VelocityModelSection
+    from studies.shared.steps import model_params, velocity_model
 
     path = tmp_path / "vp.npy"
     np.save(path, np.full((10, 8), 1500.0, dtype="f4"))

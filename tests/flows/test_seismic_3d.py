@@ -1,5 +1,5 @@
-"""3-D seismic studies: the config of a 3-D model and of the areal layout, and a tiny 3-D imaging run through the
-CLI (the ``3d`` preset at a 31³ grid) whose stacked image puts its reflectors at the true interfaces."""
+"""3-D seismic studies: the config of a 3-D model and of the areal layout, and a tiny 3-D imaging run in process
+(the ``3d`` preset at a 31³ grid) whose stacked image puts its reflectors at the true interfaces."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from data_catalog import Catalog
 from pipelines.cli import main
-from pipelines.models import GeometrySection, SeismicSurveyConfig, VelocityModelSection
+from studies.shared.sections import GeometrySection, SeismicSurveyConfig, VelocityModelSection
 from tasks.seismic.geometry import acquisition
 from tasks.seismic.model import layered_model
 
@@ -99,12 +99,11 @@ def test_the_y_fields_enter_no_key_while_unset():
 
 # The 3d preset shrunk to seconds: 300 m cube, interfaces at 120 and 220 m, the sphere out of the traces' way,
 # 2 shots 100 m apart on the line y = 150 m, 16 x 16 receivers every 20 m.
-TINY_3D = ["--preset", "3d", "--set", "model.shape=[31,31,31]", "--set", "model.depths=[120,220]",
-           "--set", "model.circle={center: [220, 220, 170], radius: 30, vp: 3000}",
-           "--set", "geometry.n_shots=2", "--set", "geometry.n_shots_y=1", "--set", "geometry.shot_spacing=100",
-           "--set", "geometry.first_shot_x=100", "--set", "geometry.first_shot_y=150",
-           "--set", "geometry.n_receivers=16", "--set", "geometry.n_receivers_y=16",
-           "--set", "geometry.record_length=0.3", "--set", "simulation.nbl=10", "--set", "imaging.mute_depth=60"]
+TINY_3D = ["model.shape=[31,31,31]", "model.depths=[120,220]",
+           "model.circle={center: [220, 220, 170], radius: 30, vp: 3000}",
+           "geometry.n_shots=2", "geometry.n_shots_y=1", "geometry.shot_spacing=100", "geometry.first_shot_x=100",
+           "geometry.first_shot_y=150", "geometry.n_receivers=16", "geometry.n_receivers_y=16",
+           "geometry.record_length=0.3", "simulation.nbl=10", "imaging.mute_depth=60"]
 INTERFACES, H = (120.0, 220.0), 10.0
 
 
@@ -117,16 +116,23 @@ def _envelope_peaks(trace: np.ndarray, z: np.ndarray) -> list[float]:
     return [float(z[i]) for i in sorted(peaks, key=lambda i: -env[i])]
 
 
-@pytest.mark.prefect
-def test_tiny_3d_imaging_run_images_the_interfaces(strata):
-    out = strata.json("run", "seismic_imaging", *TINY_3D, timeout=240)
-    cat = Catalog(strata.root)
+def test_tiny_3d_imaging_run_images_the_interfaces(local_run, tmp_path):
+    from pipelines.config import load_study
+    from pipelines.registry import models
+    from pipelines.report import write_report
+
+    result = local_run("seismic_imaging", *TINY_3D, preset="3d")
+    out = {name: ref.key for name, ref in result.outputs.items()}
+    cat = Catalog(tmp_path / "root")
     try:
-        vp = cat.open(out["outputs"]["velocity_model"]).load().vp
+        vp = cat.open(out["velocity_model"]).load().vp
         assert vp.dims == ("x", "y", "z") and vp.shape == (31, 31, 31)
-        records = cat.open(out["outputs"]["shot_records"]).load()
+        records = cat.open(out["shot_records"]).load()
         assert records.sizes["shot"] == 2 and records.sizes["receiver"] == 256
-        image = cat.open(out["outputs"]["image"]).load().image
+        image = cat.open(out["image"]).load().image
+        # the run's report plots its 3-D outputs
+        loaded = load_study("seismic_imaging", "3d", TINY_3D, models())
+        assert write_report(cat, result, loaded, 0.0).is_file()
     finally:
         cat.close()
     assert image.dims == ("x", "y", "z") and np.isfinite(image.values).all()
@@ -136,4 +142,3 @@ def test_tiny_3d_imaging_run_images_the_interfaces(strata):
         assert len(peaks) >= 2, peaks
         assert abs(peaks[0] - INTERFACES[0]) <= 2 * H, (x, y, peaks)
         assert abs(peaks[1] - INTERFACES[1]) <= 2 * H, (x, y, peaks)
-    assert "report" in out

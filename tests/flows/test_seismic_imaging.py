@@ -1,4 +1,5 @@
-"""The seismic_imaging study end to end: map (per-shot RTM) then reduce (stack), ASPIRE summaries."""
+"""The seismic_imaging study end to end: map (per-shot RTM) then reduce (stack), ASPIRE summaries (in process:
+:func:`flows.study.run_local`), and the shared tiny CLI run's claims, LSRTM states and kill/resume."""
 
 from __future__ import annotations
 
@@ -9,19 +10,17 @@ import pytest
 
 from data_catalog import Catalog
 
-pytestmark = pytest.mark.prefect
-
-TINY = ["--preset", "tiny", "--set", "imaging.pieces.per_piece=2",  # 3 shots, 2 summary samples
-        "--set", "imaging.compare=[]", "--set", "imaging.lsrtm.iterations=0"]  # (those: the shared tiny run)
+TINY = ["imaging.pieces.per_piece=2",  # the tiny preset: 3 shots, 2 summary samples
+        "imaging.compare=[]", "imaging.lsrtm.iterations=0"]  # (those: the shared tiny run)
 
 
-def test_imaging_study_maps_reduces_and_summarizes(strata):
-    out = strata.json("run", "seismic_imaging", *TINY)
-    assert set(out["outputs"]) == {"image", "velocity_model", "background", "shot_records", "image_quality",
-                                   "gradient_summary", "rtm_summary", "claims"}
-    cat = Catalog(strata.root)
-    image = cat.open(out["outputs"]["image"]).load()
-    stack_rec = cat.get(out["outputs"]["image"])
+def test_imaging_study_maps_reduces_and_summarizes(local_run, tmp_path):
+    keys = {name: ref.key for name, ref in local_run("seismic_imaging", *TINY, preset="tiny").outputs.items()}
+    assert set(keys) == {"image", "velocity_model", "background", "shot_records", "image_quality",
+                         "gradient_summary", "rtm_summary", "claims"}
+    cat = Catalog(tmp_path / "root")
+    image = cat.open(keys["image"]).load()
+    stack_rec = cat.get(keys["image"])
     per_shot_key = stack_rec.inputs[0]
     per_shot = cat.open(per_shot_key).load()
     assert cat.get(per_shot_key).kind == "shot_images" and per_shot.sizes["shot"] == 3
@@ -36,16 +35,17 @@ def test_imaging_study_maps_reduces_and_summarizes(strata):
     scale = float(abs(expected).max())
     np.testing.assert_allclose(image["image"].values, expected.values, rtol=1e-5, atol=1e-6 * scale)
     # the gradient summary is one (sample, x, z) dataset whose lineage reaches the data and the estimates
-    grad = cat.open(out["outputs"]["gradient_summary"]).load()
+    grad = cat.open(keys["gradient_summary"]).load()
     assert grad["gradient"].dims == ("sample", "x", "z") and grad.sizes["sample"] == 2
     assert np.isfinite(grad["gradient"].values).all() and (grad["objective"].values > 0).all()
-    up = cat.lineage(out["outputs"]["gradient_summary"], "up", depth=1)
+    up = cat.lineage(keys["gradient_summary"], "up", depth=1)
     assert {n["step"] for n in up["nodes"]} == {"gradient_summary", "estimates", "pair_data", "geometry"}
-    rtm = cat.open(out["outputs"]["rtm_summary"]).load()
+    rtm = cat.open(keys["rtm_summary"]).load()
     assert rtm["image"].dims == ("sample", "x", "z")
     cat.close()
 
 
+@pytest.mark.prefect
 def test_tiny_image_is_accepted_and_lsrtm_stores_every_iteration(tiny_run):
     """The shared tiny run (isic beside born and crosscorrelation, offsets up to 400 m, 2 LSRTM iterations): its
     image's low-wavenumber share, reflector depths and spurious events pass the claims on its own true model
@@ -72,6 +72,7 @@ def test_tiny_image_is_accepted_and_lsrtm_stores_every_iteration(tiny_run):
     cat.close()
 
 
+@pytest.mark.prefect
 def test_a_run_killed_in_an_lsrtm_iteration_resumes_at_it(tiny_run, strata):
     """Killed in iteration 1's per-shot work (after its first piece): the start, the iteration-0 state and the
     finished piece are kept; the rerun computes the rest and ends with the uninterrupted run's bytes."""

@@ -1,4 +1,5 @@
-"""End-to-end study runs through the CLI on the session's shared Prefect server."""
+"""End-to-end study runs through the CLI on the session's shared Prefect server, and in process
+(:func:`flows.study.run_local`) where only the datasets are checked."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.prefect
 
 SMALL = ["--set", "generations=2", "--set", "chains=40", "--set", "pieces.per_piece=10",
          "--set", "loops=[fully_synthetic, fresh_data]"]
+SMALL_SETS = SMALL[1::2]  # as local_run takes them
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def test_show_lineage_stale_reproduce(reference):
     show = s.json("catalog", "show", curves[:8])
     assert set(show) == {"key", "kind", "step", "version", "uri", "created", "params", "inputs", "run_id",
                          "flow_run_id", "code", "fingerprint", "complete", "variables"}
-    assert show["kind"] == "mad_curves" and show["complete"] and len(show["inputs"]) == 6
+    assert show["kind"] == "mad_gaussian_curves" and show["complete"] and len(show["inputs"]) == 6
     assert set(show["code"]) >= {"git_sha", "dirty", "source_hash"}
     assert show["created"].endswith("+00:00")
     up = s.json("catalog", "lineage", curves)
@@ -81,7 +83,7 @@ def test_verify_finds_a_flipped_byte(reference, tmp_path):
     s("catalog", "reindex")  # uris point at the copied root now
     assert s("catalog", "verify").returncode == 0
     key = first["outputs"]["last_fresh_data"]
-    chunk = next(p for p in sorted((root / "datasets" / "mad_generation" / f"{key}.zarr" / "cov").rglob("*"))
+    chunk = next(p for p in sorted((root / "datasets" / "mad_gaussian_generation" / f"{key}.zarr" / "cov").rglob("*"))
                  if p.is_file() and p.name != "zarr.json")
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -99,14 +101,14 @@ def test_failed_piece_exits_1_with_one_line_and_resumes(tmp_path, prefect_server
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: step real_samples: 1 of 4 pieces not written") and "injected fault" in last
     assert "(first: chains " in last and ", piece 1:" in last  # the piece by its chains and its index
-    before = region_markers(s.root, "mad_real")
+    before = region_markers(s.root, "mad_gaussian_real")
     assert len(before) == 3
     assert s("run", "mad_gaussian", *SMALL).returncode == 0
-    after = region_markers(s.root, "mad_real")
+    after = region_markers(s.root, "mad_gaussian_real")
     assert len(after) == 4 and all(after[k] == v for k, v in before.items())
 
 
-def test_a_transient_failure_is_retried_when_asked(tmp_path, prefect_server):
+def test_a_transient_failure_is_retried_when_asked(tmp_path, prefect_server, local_run):
     """A piece that fails once (injected, on a Dask worker): without --retries the run fails; with --retries 1
     it succeeds, with the keys and fingerprints of a clean run."""
     workers = ["--workers", "2"]
@@ -120,10 +122,10 @@ def test_a_transient_failure_is_retried_when_asked(tmp_path, prefect_server):
     out = json.loads(s("run", "mad_gaussian", *SMALL, *workers, "--retries", "1", "--json",
                        fault="real_samples:2:flaky").stdout)
     assert (state / "real_samples-2").exists()  # it did fail once
-    clean = Strata(tmp_path / "clean", prefect_server).json("run", "mad_gaussian", *SMALL)
-    assert out["outputs"] == clean["outputs"]
-    assert fingerprints(s.root, out["outputs"].values()) == fingerprints(tmp_path / "clean",
-                                                                       clean["outputs"].values())
+    clean_run = local_run("mad_gaussian", *SMALL_SETS, root=tmp_path / "clean")  # in process
+    clean = {name: ref.key for name, ref in clean_run.outputs.items()}
+    assert out["outputs"] == clean
+    assert fingerprints(s.root, out["outputs"].values()) == fingerprints(tmp_path / "clean", clean.values())
 
 
 def test_a_failed_first_wave_stops_the_step_naming_the_piece(tmp_path, prefect_server):
@@ -133,7 +135,7 @@ def test_a_failed_first_wave_stops_the_step_naming_the_piece(tmp_path, prefect_s
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: step real_samples: 4 of 4 pieces not written (first: chains 0–"), last
     assert ", piece 0: injected fault at real_samples:0" in last
-    assert region_markers(s.root, "mad_real") == {}
+    assert region_markers(s.root, "mad_gaussian_real") == {}
 
 
 def _assert_same_as_reference(s: Strata, out: dict, reference) -> None:
@@ -177,7 +179,7 @@ def test_sigterm_stops_the_run_and_its_children(tmp_path, stop_root_servers):
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "mad_gaussian", *long_run, "--workers", "2"],
                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 240
-    while not list((s.root / "datasets").glob("mad_generation/*.zarr")) and time.monotonic() < deadline:
+    while not list((s.root / "datasets").glob("mad_gaussian_generation/*.zarr")) and time.monotonic() < deadline:
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
@@ -188,11 +190,14 @@ def test_sigterm_stops_the_run_and_its_children(tmp_path, stop_root_servers):
     assert group_alive(proc.pid) == []
 
 
-def test_several_pieces_per_task_give_the_same_datasets(reference, tmp_path, prefect_server):
-    """pieces.per_task is a runtime choice: same keys, same bytes, still one marker per chunk."""
-    s = Strata(tmp_path / "root", prefect_server)
-    _assert_same_as_reference(s, s.json("run", "mad_gaussian", *SMALL, "--set", "pieces.per_task=3"), reference)
-    assert len(region_markers(s.root, "mad_real")) == 4
+def test_several_pieces_per_task_give_the_same_datasets(reference, tmp_path, local_run):
+    """pieces.per_task is a runtime choice: same keys, same bytes, still one marker per chunk (run in process)."""
+    ref, first = reference
+    out = local_run("mad_gaussian", *SMALL_SETS, "pieces.per_task=3")
+    keys = {name: r.key for name, r in out.outputs.items()}
+    assert keys == first["outputs"]
+    assert fingerprints(tmp_path / "root", keys.values()) == fingerprints(ref.root, first["outputs"].values())
+    assert len(region_markers(tmp_path / "root", "mad_gaussian_real")) == 4
 
 
 @pytest.mark.parametrize("mode", ["--ephemeral", "root-server"])

@@ -1,22 +1,19 @@
 """A corrupt dataset of a finished study: `strata catalog verify` exits 1 naming it and its variable;
 `verify --fix` then makes the next run recompute exactly that dataset, with the fingerprint it had; what
-depends on it keeps its key and is reused."""
+depends on it keeps its key and is reused. The runs are in process (:func:`flows.study.run_local`); verify is the
+CLI's."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import fingerprints
 
-pytestmark = pytest.mark.prefect
 
-
-def test_verify_fix_then_rerun_recomputes_exactly_the_corrupt_dataset(strata):
-    run = strata.json("run", "seismic_survey", "--preset", "tiny")
-    keys = run["outputs"]
+def test_verify_fix_then_rerun_recomputes_exactly_the_corrupt_dataset(strata_offline, local_run):
+    strata = strata_offline
+    keys = {name: ref.key for name, ref in local_run("seismic_survey", preset="tiny").outputs.items()}
     before = fingerprints(strata.root, keys.values())
     vel = keys["velocity_model"]
     uri = json.loads(strata("catalog", "show", vel, "--json").stdout)["uri"]
@@ -32,6 +29,7 @@ def test_verify_fix_then_rerun_recomputes_exactly_the_corrupt_dataset(strata):
     assert strata("catalog", "verify", "--fix", check=False).returncode == 1  # it reports, then fixes
     assert strata("catalog", "verify").returncode == 0  # what is left is sound
 
-    again = strata.json("run", "seismic_survey", "--preset", "tiny")
-    assert again["outputs"] == keys and again["computed"] == [vel]  # exactly the corrupt one
+    again = local_run("seismic_survey", preset="tiny")
+    assert {name: ref.key for name, ref in again.outputs.items()} == keys
+    assert [s.key for s in again.steps if s.status == "computed"] == [vel]  # exactly the corrupt one
     assert fingerprints(strata.root, keys.values()) == before

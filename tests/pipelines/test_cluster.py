@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.cluster import ClusterConfig, jobqueue_cluster, load_cluster, worker_env
+from pipelines.cluster import ClusterConfig, load_cluster, worker_env
+from pipelines.jobqueue import jobqueue_cluster
 from strata_errors import InputError
 
 SECTION = {"cores": 8, "memory": "16GiB", "walltime": "02:30:00", "queue": "compute", "account": "geo42",

@@ -96,3 +96,21 @@ def test_good_config_loads_frozen_with_preset_and_overrides():
     assert s.config.loops == ("fresh_data",)
     with pytest.raises(ValidationError):
         s.config.n = 3  # frozen
+
+
+def test_study_files_hold_presets_only_and_the_config_models_hold_every_default():
+    """One source of every default: a bundled study file has no base values (no ``config:``) and no name (its file
+    names it); each config model builds from its defaults alone (its validators pass), and a preset that sets part
+    of a section keeps the study's defaults for the section's other fields."""
+    import yaml
+
+    from pipelines.config import load_study
+    from pipelines.registry import STUDIES, models
+    from studies import study_file
+
+    for name in STUDIES:
+        doc = yaml.safe_load((study_file(name)).read_text())
+        assert not {"config", "study"} & set(doc), f"{name}.yaml: base values belong in the config model"
+        models()[name]()
+    tiny = load_study("aspire_seismic", "tiny", [], models()).config
+    assert tiny.geometry.layout == "ring" and tiny.geometry.ring_inset == 20.0  # the preset sets ring_inset only

@@ -5,24 +5,32 @@ from __future__ import annotations
 
 import json
 
-from pipelines.describe import field_comments
+from flows.config import StudyConfig
+from pipelines.describe import field_notes
 
 
-def test_field_comments_follow_the_nesting_of_the_study_file():
-    text = """study: x
-config:
-  model:
-    spacing: 10.0   # m
-    circle:         # null for none
-      radius: 80.0  # m
-    flow: {a: 1}    # one field
-  seed: 3
-presets:
-  tiny:
-    seed: 1         # not a config comment
-"""
-    assert field_comments(text) == {"model.spacing": "m", "model.circle": "null for none",
-                                    "model.circle.radius": "m", "model.flow": "one field"}
+class Inner(StudyConfig):
+    radius: float = 80.0  # m
+    # a note
+    # on two lines
+    vp: float = 3000.0
+    label: str = "a # b"
+
+
+class Outer(StudyConfig):
+    spacing: float = 10.0  # m, "quoted # not a comment"
+    inner: Inner | None = None  # null for none
+
+
+class Study(Outer):
+    spacing: float = 5.0  # km
+
+
+def test_field_notes_come_from_the_config_model_source():
+    """The note of a field is the comment at the end of its line in the config model (or the comment lines above
+    it), through nested sections; a subclass's note overrides its base's."""
+    assert field_notes(Study) == {"spacing": "km", "inner": "null for none", "inner.radius": "m",
+                                  "inner.vp": "a note on two lines"}
 
 
 def test_studies_describes_fields_types_units_and_presets(strata_offline):

@@ -11,17 +11,21 @@ import pytest
 from data_catalog import Catalog
 from tasks.inference.aspire_metrics import per_case
 
-pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory, prefect_server):
-    from tests.conftest import Strata
+def small_run(tmp_path_factory):
+    """The small preset in this process (:func:`flows.study.run_local`: the whole step runtime, no Prefect, no
+    CLI: what is checked here is in its datasets)."""
+    from flows.study import run_local
+    from pipelines.config import load_study
+    from pipelines.registry import load_flow, models
 
-    strata = Strata(tmp_path_factory.mktemp("aspire_stylized") / "root", prefect_server)
-    out = strata.json("run", "aspire_stylized", "--preset", "small", timeout=900)
-    cat = Catalog(strata.root)
-    yield strata, out, cat
+    loaded = load_study("aspire_stylized", "small", [], models())
+    cat = Catalog(tmp_path_factory.mktemp("aspire_stylized") / "root")
+    run = run_local(load_flow(loaded.name), loaded.config, cat, study=loaded.name, preset=loaded.preset)
+    yield None, {"outputs": {name: ref.key for name, ref in run.outputs.items()}}, cat
     cat.close()
 
 
@@ -77,13 +81,17 @@ def test_iteration_two_depends_on_iteration_one(small_run):
     assert cat.get(post2.inputs[3]).params["samples"][0] == 10**9  # the held-out pairs
 
 
-def test_a_run_killed_while_training_resumes_at_that_iteration(strata, tiny_run):
+@pytest.mark.prefect
+def test_a_run_killed_while_training_resumes_at_that_iteration(strata, tiny_run, local_run):
     """SIGKILL inside the isolated training process (it takes the whole run's process group with it):
     the rerun reuses everything before the training and ends with the bytes of an uninterrupted run."""
     args = ("run", "aspire_stylized", "--preset", "tiny")
     killed = strata(*args, fault="train_posterior:0:kill", check=False)
     assert killed.returncode != 0
-    resumed = strata.json(*args)
+    run = local_run("aspire_stylized", preset="tiny")  # the rerun, in process
+    resumed = {"outputs": {name: ref.key for name, ref in run.outputs.items()},
+               "reused": [r.key for r in run.steps if r.status == "reused"],
+               "computed": [r.key for r in run.steps if r.status == "computed"]}
     steps = {}
     cat = Catalog(strata.root)
     try:

@@ -3,15 +3,14 @@ constructed outputs — one that must hold holds, one that must fail fails."""
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 import xarray as xr
 import yaml
 
-from pipelines.config import STUDIES_DIR
+import studies
 from pipelines.registry import STUDIES
+from studies import study_file
 from tasks.claims import Claim, Unmeasured, comparison_text, evaluate, rows, summary_line
 from tasks.generative import claims as mad_measures
 
@@ -100,7 +99,7 @@ def _mad_curves(recall_last: float, *, generations: int = 4, chains: int = 8) ->
 
 
 def _mad_claims(curves: xr.Dataset) -> dict[str, tuple[bool, bool]]:
-    from flows.mad import CLAIMS
+    from studies.mad import CLAIMS
 
     ds = evaluate(curves, names=["curves"], claims=[c.spec() for c in CLAIMS])
     return {str(c): (bool(m), bool(h)) for c, m, h in zip(ds.claim.values, ds.measured.values, ds.holds.values,
@@ -123,18 +122,18 @@ def test_mad_claims_of_a_run_with_one_generation_are_unmeasured():
 
 
 def test_every_registered_study_with_a_paper_declares_claims():
-    """A study file with a ``paper`` section names what it follows; its flow module declares ``CLAIMS``."""
+    """A study file with a ``paper`` section names what it follows; its study declares claims (``@study(claims=…)``)."""
     with_paper = []
-    for name, entry in STUDIES.items():
-        doc = yaml.safe_load((STUDIES_DIR / f"{name}.yaml").read_text())
-        module = importlib.import_module(entry.flow.split(":")[0])
+    for name in STUDIES:
+        doc = yaml.safe_load((study_file(name)).read_text())
+        claims = studies.load(name).claims
         if "paper" in doc:
             with_paper.append(name)
-            assert getattr(module, "CLAIMS", ()), f"{name} follows a paper but declares no claims"
-            ids = [c.id for c in module.CLAIMS]
+            assert claims, f"{name} follows a paper but declares no claims"
+            ids = [c.id for c in claims]
             assert len(ids) == len(set(ids)), f"{name}: repeated claim ids"
         else:
-            assert not getattr(module, "CLAIMS", ()), f"{name} declares claims but its study file names no paper"
+            assert not claims, f"{name} declares claims but its study file names no paper"
     assert {"mad", "mad_gaussian", "co2_forecast", "aspire_location", "aspire_seismic", "aspire_stylized"} <= set(
         with_paper)
 
@@ -150,7 +149,7 @@ def _gaussian_curves(var_last: float) -> xr.Dataset:
 
 
 def test_mad_gaussian_claims_on_constructed_curves():
-    from flows.mad_gaussian import CLAIMS
+    from studies.mad_gaussian import CLAIMS
 
     def verdicts(curves):
         ds = evaluate(curves, names=["curves"], claims=[c.spec() for c in CLAIMS])

@@ -5,12 +5,11 @@ claims evaluated on such a table."""
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 import xarray as xr
 
+import studies
 from tasks.claims import Unmeasured, evaluate
 from tasks.inference import claims as m
 
@@ -75,7 +74,7 @@ def test_extreme_over_iterations_and_one_iteration_is_unmeasured_for_changes():
 def test_every_aspire_claim_is_measured_or_says_why(study):
     """On a table without the study's own metrics (kl, kl_grid, rmse_prior_mean) those claims are unmeasured
     with the reason; the others are measured."""
-    claims = importlib.import_module(f"flows.{study}").CLAIMS
+    claims = studies.load(study).claims
     ds = evaluate(_table(), names=["metrics"], claims=[c.spec() for c in claims])
     for cid, measured, note in zip(ds.claim.values, ds.measured.values, ds.note.values, strict=True):
         spec = next(c for c in claims if c.id == cid)

@@ -1,0 +1,5 @@
+"""``python -m pipelines.cli …``: the ``strata`` command."""
+
+from . import entry
+
+entry()
