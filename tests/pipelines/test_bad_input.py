@@ -4,7 +4,7 @@ exactly as it was (its index rows and the files under ``datasets/``, with sizes 
 
 Most cases run in process through ``pipelines.cli.main`` (what the console script calls: the same parser, the
 same exception → exit code mapping); ``test_end_to_end`` repeats a few in a subprocess to prove the console
-path (exit code, one line, no traceback) end to end. The README's troubleshooting table lists every case with
+path (exit code, one line, no traceback) end to end. docs/troubleshooting.md lists every case with
 the message it gives.
 """
 
@@ -118,7 +118,7 @@ def snapshot(root: Path) -> tuple:
 @dataclass(frozen=True)
 class Case:
     id: str
-    what: str          # the README's "case" column
+    what: str          # the "case" column of docs/troubleshooting.md
     argv: object       # (files) -> the CLI's arguments (without --root); of a checkpoint case: the attrs edited
     says: str          # a part of the one error line
     code: int = 2
