@@ -259,8 +259,28 @@ def plot_shot_images(ds: xr.Dataset):
 def plot_summary(ds: xr.Dataset):
     """A few samples of a summary statistic (FWI gradient or RTM image per sample)."""
     var = "gradient" if "gradient" in ds else "image"
+    if "x" not in ds[var].dims:  # a vector per sample (aspire_location, aspire_stylized)
+        return _vector_summary(ds, var)
     return sections(ds, var, lead="sample", max_panels=3, symmetric=True,
                      title=f"summary statistic '{var}' ({ds.sizes['sample']} samples)")
+
+
+def _vector_summary(ds: xr.Dataset, var: str):
+    """A summary statistic that is a vector per sample: the spread of each component over the samples."""
+    import matplotlib.pyplot as plt
+
+    da = ds[var].transpose("sample", ...)
+    values = da.values.reshape(da.sizes["sample"], -1)
+    dims = [d for d in da.dims if d != "sample"]
+    labels = ([str(v) for v in da[dims[0]].values] if len(dims) == 1 and dims[0] in da.coords
+              else [str(i) for i in range(values.shape[1])])
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * values.shape[1] + 2), 3.5))
+    ax.boxplot(values, tick_labels=labels)
+    ax.axhline(0.0, color="0.7", lw=0.8, zorder=0)
+    ax.set(xlabel=" × ".join(dims) or "component", ylabel=var,
+           title=f"summary statistic '{var}': {values.shape[1]} components over {da.sizes['sample']} samples")
+    fig.tight_layout()
+    return fig
 
 
 @register("model_samples")
