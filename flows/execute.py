@@ -23,6 +23,7 @@ from strata_errors import InputError, RunError, StrataError
 
 from .executors import Executor
 from .isolated import compute_isolated
+from .kinds import KindError
 from .pieces import PieceSpec, compute_pieces, compute_whole
 from .step import Pieces, Ref, Step, lineage_record, materialize
 
@@ -135,9 +136,9 @@ def _retries(run: ExecutingRun, step: Step) -> int:
 
 
 def _raise_failures(step: Step, writer: RegionWriter, failures: Sequence[tuple[list[int], BaseException]]) -> None:
-    bad_input = [exc for _, exc in failures if getattr(exc, "exit_code", 1) == 2]
-    if bad_input:
-        raise bad_input[0]
+    as_is = [exc for _, exc in failures if getattr(exc, "exit_code", 1) == 2 or isinstance(exc, KindError)]
+    if as_is:  # bad input, or a result of the wrong kind: a rerun would fail the same way, nothing to resume
+        raise as_is[0]
     missing = writer.missing()  # a task stops at its failed region: those before it are written
     # a task can fail after its pieces were written (a job that dies before their result is read): name one that
     # is really missing

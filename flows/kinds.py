@@ -22,7 +22,7 @@ from typing import Any
 
 from strata_errors import RunError
 
-__all__ = ["Kind", "KINDS", "register", "lookup", "check", "require"]
+__all__ = ["Kind", "KINDS", "register", "lookup", "check", "require", "KindError"]
 
 Dims = tuple[str, ...]
 
@@ -95,13 +95,18 @@ def check(ds: Any, kind: str | Kind) -> str | None:
     return f"no attribute {missing[0]!r}" if missing else None
 
 
+class KindError(RunError):
+    """A step's result is not a dataset of its kind: the step's code is at fault, so a rerun fails the same way
+    (the runtime raises it as it is, not as a piece to resume)."""
+
+
 def require(ds: Any, kind: str, step: str) -> None:
-    """:func:`check`, raised as a :class:`RunError` in one line naming the step (``"<step> piece <i>"`` for a piece
+    """:func:`check`, raised as a :class:`KindError` in one line naming the step (``"<step> piece <i>"`` for a piece
     of a mapped step), the kind and what is missing."""
     problem = check(ds, kind)
     if problem:
-        raise RunError(f"step {step}: its result is not a {kind!r} dataset: {problem} "
-                       f"(the kind's declaration: flows/kinds.py)")
+        raise KindError(f"step {step}: its result is not a {kind!r} dataset: {problem} "
+                        f"(the kind's declaration: flows/kinds.py)")
 
 
 def _declare(name: str, doc: str, variables: Mapping[str, Dims] | None = None, **kw: Any) -> None:
