@@ -18,7 +18,7 @@ from strata_errors import InputError
 from . import server
 from .executors import BatchExecutor, BatchSystem, DaskExecutor, Executor, InProcess
 
-__all__ = ["Runtime", "prefect_env", "prefect_home", "use_prefect", "cores"]
+__all__ = ["Runtime", "prefect_env", "prefect_home", "use_prefect", "cores", "local_cluster"]
 
 
 def cores() -> int:
@@ -75,6 +75,32 @@ _QUIET_CLUSTER = {
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.worker.memory.monitor-interval": "1s",
 }
+
+
+def local_cluster(workers: int, threads: int) -> Any:
+    """A Dask LocalCluster of ``workers`` processes (one piece at a time each, ``threads`` OpenMP/torch threads),
+    on loopback, in this process group: what ``--workers N`` runs on (close it when done). Needs no Prefect: a
+    run in process (:func:`flows.study.run_local`) can compute on it through a
+    :class:`~flows.executors.DaskExecutor`."""
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    thread_env = {v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    # worker-saturation inf: every ready piece goes to a worker at once, so a worker finishing
+    # one starts the next without a round trip through the scheduler (pieces are uniform).
+    # _QUIET_CLUSTER: fewer wake-ups while pieces compute (each one stalls an OpenMP team).
+    quiet = {**_QUIET_CLUSTER, "distributed.scheduler.work-stealing": workers > 1}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": thread_env,
+                          "distributed.worker.daemon": False,
+                          "distributed.scheduler.worker-saturation": float("inf"), **quiet}):
+        return LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True,
+            dashboard_address="127.0.0.1:0", host="127.0.0.1", silence_logs=logging.WARNING,
+            env={**thread_env, "DEVITO_LANGUAGE": os.environ.get("DEVITO_LANGUAGE", "openmp")},
+        )
 
 
 def _drain_events(timeout: float = 5.0) -> None:
@@ -163,26 +189,8 @@ class Runtime:
 
     # -- children ----------------------------------------------------------------------------
     def _start_cluster(self) -> None:
-        import logging
-
-        import dask
-        from distributed import LocalCluster
-
         t0 = time.perf_counter()
-        logging.getLogger("distributed").setLevel(logging.WARNING)
-        thread_env = {v: str(self.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-        # worker-saturation inf: every ready piece goes to a worker at once, so a worker finishing
-        # one starts the next without a round trip through the scheduler (pieces are uniform).
-        # _QUIET_CLUSTER: fewer wake-ups while pieces compute (each one stalls an OpenMP team).
-        quiet = {**_QUIET_CLUSTER, "distributed.scheduler.work-stealing": self.workers > 1}
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": thread_env,
-                              "distributed.worker.daemon": False,
-                              "distributed.scheduler.worker-saturation": float("inf"), **quiet}):
-            self.cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True,
-                dashboard_address="127.0.0.1:0", host="127.0.0.1", silence_logs=logging.WARNING,
-                env={**thread_env, "DEVITO_LANGUAGE": os.environ["DEVITO_LANGUAGE"]},
-            )
+        self.cluster = local_cluster(self.workers, self.threads)
         self.cluster_seconds = time.perf_counter() - t0
 
     def task_runner(self) -> Any:

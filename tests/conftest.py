@@ -175,27 +175,41 @@ def strata(tmp_path, prefect_server):
     return Strata(tmp_path / "root", prefect_server)
 
 
+def run_in_process(study: str, *sets: str, root: Path, preset: str | None = None, workers: int | None = None):
+    """A study run in this process with the whole step runtime (keys, reuse, zarr, lineage, index, pieces, resume)
+    and no CLI, no Prefect (:func:`flows.study.run_local`); ``sets`` as ``--set`` takes them; ``workers``: its
+    pieces on a LocalCluster of that many processes, as ``--workers N`` (:func:`flows.runtime.local_cluster`).
+    Devito's bits in a process where torch ran multi-threaded are not reproducible: compare fingerprints of Devito
+    results computed in a fresh process (the CLI's, or ``workers``)."""
+    from data_catalog import Catalog
+    from flows.executors import DaskExecutor
+    from flows.runtime import local_cluster
+    from flows.study import run_local
+    from pipelines.config import load_study
+    from pipelines.registry import load_flow, models
+
+    loaded = load_study(study, preset, list(sets), models())
+    cat = Catalog(root)
+    cluster = local_cluster(workers, threads=1) if workers else None
+    executor = DaskExecutor(cluster.scheduler_address) if cluster else None
+    try:
+        return run_local(load_flow(loaded.name), loaded.config, cat, study=loaded.name, preset=loaded.preset,
+                         overrides=loaded.overrides, executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
+            cluster.close()
+        cat.close()
+
+
 @pytest.fixture
 def local_run(tmp_path):
-    """``local_run(study, *sets, preset=None, root=None) -> RunResult``: a study run in this process with the whole
-    step runtime (keys, reuse, zarr, lineage, index, pieces, resume) and no CLI, no Prefect
-    (:func:`flows.study.run_local`), on ``root`` (default: the ``strata`` fixture's root); ``sets`` as ``--set``
-    takes them. For tests of science or runtime behaviour the CLI adds nothing to. Devito's bits in a process where
-    torch ran multi-threaded are not reproducible: compare fingerprints of Devito results from a fresh process."""
+    """``local_run(study, *sets, preset=None, root=None, workers=None) -> RunResult``: :func:`run_in_process` on
+    ``root`` (default: the ``strata`` fixture's root). For tests of science or runtime behaviour the CLI adds
+    nothing to."""
 
-    def run(study: str, *sets: str, preset: str | None = None, root: Path | None = None):
-        from data_catalog import Catalog
-        from flows.study import run_local
-        from pipelines.config import load_study
-        from pipelines.registry import load_flow, models
-
-        loaded = load_study(study, preset, list(sets), models())
-        cat = Catalog(root or tmp_path / "root")
-        try:
-            return run_local(load_flow(loaded.name), loaded.config, cat, study=loaded.name, preset=loaded.preset,
-                             overrides=loaded.overrides)
-        finally:
-            cat.close()
+    def run(study: str, *sets: str, preset: str | None = None, root: Path | None = None, workers: int | None = None):
+        return run_in_process(study, *sets, root=root or tmp_path / "root", preset=preset, workers=workers)
 
     return run
 

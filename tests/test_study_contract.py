@@ -1,4 +1,5 @@
-"""The study contract: every registered study, run through the CLI on its ``tiny`` preset, must
+"""The study contract: every registered study, run on its ``tiny`` preset (its reference run and the run that is
+killed through the CLI; the reruns and the 2-worker run in process, on the whole step runtime), must
 
 1. compute nothing when rerun (same output keys);
 2. resume a run SIGKILLed at a random piece of a mapped step to the same bytes as an
@@ -38,7 +39,7 @@ from data_catalog import COMPLETE_ATTR, LINEAGE_ATTR, Catalog, Record
 from pipelines.registry import STUDIES
 from studies import study_file
 
-from .conftest import REPO, Strata, fingerprints, group_alive, region_markers
+from .conftest import REPO, Strata, fingerprints, group_alive, region_markers, run_in_process
 
 pytestmark = pytest.mark.prefect
 
@@ -122,12 +123,21 @@ def reference(study, tiny_run) -> Reference:
     return Reference(study, s, out, proc.stderr, records, pieces)
 
 
-def _same_as_reference(s: Strata, out: dict, ref: Reference) -> None:
+def _same_as_reference(root: Path, out: dict, ref: Reference) -> None:
     """Same output keys, every dataset of the reference run present with the same bytes, and the
     same regions."""
     assert out["outputs"] == ref.out["outputs"]
-    assert fingerprints(s.root, ref.records) == {k: r.fingerprint for k, r in ref.records.items()}
-    assert set(_markers(s.root)) == set(_markers(ref.root))
+    assert fingerprints(root, ref.records) == {k: r.fingerprint for k, r in ref.records.items()}
+    assert set(_markers(root)) == set(_markers(ref.root))
+
+
+def _in_process(study: str, root: Path, workers: int | None = None) -> dict:
+    """A run of the study's tiny preset in this process (``run_in_process``: the whole step runtime, no CLI, no
+    Prefect; ``workers``: on a LocalCluster, as ``--workers``), as the parts of ``strata run --json`` checked here."""
+    result = run_in_process(study, root=root, preset=PRESET, workers=workers)
+    return {"outputs": {name: ref.key for name, ref in result.outputs.items()},
+            "computed": [r.key for r in result.steps if r.status == "computed"],
+            "reused": [r.key for r in result.steps if r.status == "reused"]}
 
 
 # -- 0. the reference run itself -------------------------------------------------------------------------
@@ -143,7 +153,8 @@ def test_tiny_run_computes_every_step_without_warnings(reference):
 
 # -- 1. rerun ----------------------------------------------------------------------------------------------
 def test_rerun_computes_nothing(reference):
-    again = reference.strata.json(*_run_args(reference.study))
+    """In process on the reference root (a cached rerun through the CLI: tests/flows/test_server.py)."""
+    again = _in_process(reference.study, reference.root)
     assert again["computed"] == []
     assert sorted(again["reused"]) == sorted(reference.out["computed"])
     assert again["outputs"] == reference.out["outputs"]
@@ -197,10 +208,11 @@ def test_kill_at_a_random_piece_then_resume_gives_the_same_bytes(reference, tmp_
     partial = {k: v for k, v in _regions_by_key(before).items() if k not in complete}
     assert partial == ({in_flight[0].key: set(range(piece))} if piece else {}), f"STRATA_FAULT={fault}"
 
-    again = s.json(*_run_args(reference.study))
+    # the rerun, in process on a LocalCluster of 2 (fresh processes: Devito's bits are those of the CLI's)
+    again = _in_process(reference.study, s.root, workers=2)
     assert sorted(again["reused"]) == sorted(complete), f"STRATA_FAULT={fault}"
     assert sorted(again["computed"]) == sorted(set(reference.records) - set(complete)), f"STRATA_FAULT={fault}"
-    _same_as_reference(s, again, reference)
+    _same_as_reference(s.root, again, reference)
     after = _markers(s.root)
     assert {p: after[p] for p in before} == before, f"STRATA_FAULT={fault}: finished regions were redone"
     cat = Catalog(s.root)
@@ -211,11 +223,12 @@ def test_kill_at_a_random_piece_then_resume_gives_the_same_bytes(reference, tmp_
 
 
 # -- 3. workers --------------------------------------------------------------------------------------------
-def test_two_workers_give_the_same_bytes_as_serial(reference, tmp_path, prefect_server):
-    s = Strata(tmp_path / "root", prefect_server)
-    out = s.json(*_run_args(reference.study, "--workers", "2"))
+def test_two_workers_give_the_same_bytes_as_serial(reference, tmp_path):
+    """On a LocalCluster of 2 processes, as ``--workers 2`` starts, from this process (the CLI's ``--workers``:
+    tests/flows/test_study_runs.py, test_faults.py)."""
+    out = _in_process(reference.study, tmp_path / "root", workers=2)
     assert sorted(out["computed"]) == sorted(reference.out["computed"]) and out["reused"] == []
-    _same_as_reference(s, out, reference)
+    _same_as_reference(tmp_path / "root", out, reference)
 
 
 # -- 4. outputs open and are finite ------------------------------------------------------------------------

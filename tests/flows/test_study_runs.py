@@ -138,17 +138,18 @@ def test_a_failed_first_wave_stops_the_step_naming_the_piece(tmp_path, prefect_s
     assert region_markers(s.root, "mad_gaussian_real") == {}
 
 
-def _assert_same_as_reference(s: Strata, out: dict, reference) -> None:
+def _assert_same_as_reference(root: Path, out: dict, reference) -> None:
     """Same output keys as the reference run, and the same bytes (fingerprints)."""
     ref, first = reference
     assert out["outputs"] == first["outputs"]
-    assert fingerprints(s.root, out["outputs"].values()) == fingerprints(ref.root, first["outputs"].values())
+    assert fingerprints(root, out["outputs"].values()) == fingerprints(ref.root, first["outputs"].values())
 
 
-def test_one_worker_gives_the_same_bytes(reference, tmp_path, prefect_server):
-    """One worker thread: the next chunk is queued behind the layout's (--workers 2: test_study_contract)."""
-    s = Strata(tmp_path / "root", prefect_server)
-    _assert_same_as_reference(s, s.json("run", "mad_gaussian", *SMALL, "--workers", "1"), reference)
+def test_one_worker_gives_the_same_bytes(reference, tmp_path, local_run):
+    """One worker thread: the next chunk is queued behind the layout's (--workers 2: test_study_contract). In
+    process, on the LocalCluster ``--workers 1`` starts."""
+    run = local_run("mad_gaussian", *SMALL_SETS, workers=1)
+    _assert_same_as_reference(tmp_path / "root", {"outputs": {n: r.key for n, r in run.outputs.items()}}, reference)
 
 
 def test_killed_parallel_run_stops_its_cluster(tmp_path, stop_root_servers):
