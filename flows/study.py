@@ -43,6 +43,21 @@ class RunResult:
     steps: list[StepResult]
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def output_keys(self) -> dict[str, str]:
+        """{output name: dataset key}."""
+        return {name: ref.key for name, ref in self.outputs.items()}
+
+    @property
+    def computed(self) -> list[str]:
+        """The keys of the datasets the run computed, in step order."""
+        return [s.key for s in self.steps if s.status == "computed"]
+
+    @property
+    def reused(self) -> list[str]:
+        """The keys of the datasets the run found in the catalog, in step order."""
+        return [s.key for s in self.steps if s.status == "reused"]
+
 
 class StudyRun:
     """State of one study run in the flow process: catalog, identity, events, step results. The run context

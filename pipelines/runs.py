@@ -38,6 +38,6 @@ def scheduled_run(*, study: str, root: str, preset: str | None, overrides: Seque
     cat = Catalog(root)
     try:
         result, _ = run_loaded(loaded, cat, t0, workers=workers, flow_run_id=flow_run_id, deployment_id=deployment_id)
-        return {k: r.key for k, r in result.outputs.items()}
+        return result.output_keys
     finally:
         cat.close()

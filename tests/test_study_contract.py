@@ -135,9 +135,7 @@ def _in_process(study: str, root: Path, workers: int | None = None) -> dict:
     """A run of the study's tiny preset in this process (``run_in_process``: the whole step runtime, no CLI, no
     Prefect; ``workers``: on a LocalCluster, as ``--workers``), as the parts of ``strata run --json`` checked here."""
     result = run_in_process(study, root=root, preset=PRESET, workers=workers)
-    return {"outputs": {name: ref.key for name, ref in result.outputs.items()},
-            "computed": [r.key for r in result.steps if r.status == "computed"],
-            "reused": [r.key for r in result.steps if r.status == "reused"]}
+    return {"outputs": result.output_keys, "computed": result.computed, "reused": result.reused}
 
 
 # -- 0. the reference run itself -------------------------------------------------------------------------

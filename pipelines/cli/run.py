@@ -111,14 +111,13 @@ def cmd_run(args) -> Doc:
                                 console=console, batch=batch, threads=threads, retries=args.retries)
     seconds = round(time.perf_counter() - t0, 3)
     _summary(console, result, seconds)
-    computed = [s.key for s in result.steps if s.status == "computed"]
-    reused = [s.key for s in result.steps if s.status == "reused"]
+    computed, reused = result.computed, result.reused
     claims = _claims_line(cat, result.outputs)
     cat.close()
     global FAST_EXIT
     FAST_EXIT = not ephemeral
     doc = {"study": loaded.name, "preset": loaded.preset, "flow_run_id": result.flow_run_id, "seconds": seconds,
-           "outputs": {k: r.key for k, r in result.outputs.items()}, "computed": computed, "reused": reused,
+           "outputs": result.output_keys, "computed": computed, "reused": reused,
            "report": str(report), **({"claims": claims} if claims else {})}
     return Doc(doc, lambda _: [f"data:    {cat.root}/datasets  ({len(computed)} computed, {len(reused)} reused)",
                                f"plots:   {report.parent}/*.png", f"report:  {report}", *([claims] if claims else [])])

@@ -122,7 +122,7 @@ def test_tiny_3d_imaging_run_images_the_interfaces(local_run, tmp_path):
     from pipelines.report import write_report
 
     result = local_run("seismic_imaging", *TINY_3D, preset="3d")
-    out = {name: ref.key for name, ref in result.outputs.items()}
+    out = result.output_keys
     cat = Catalog(tmp_path / "root")
     try:
         vp = cat.open(out["velocity_model"]).load().vp

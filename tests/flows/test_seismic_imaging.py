@@ -15,7 +15,7 @@ TINY = ["imaging.pieces.per_piece=2",  # the tiny preset: 3 shots, 2 summary sam
 
 
 def test_imaging_study_maps_reduces_and_summarizes(local_run, tmp_path):
-    keys = {name: ref.key for name, ref in local_run("seismic_imaging", *TINY, preset="tiny").outputs.items()}
+    keys = local_run("seismic_imaging", *TINY, preset="tiny").output_keys
     assert set(keys) == {"image", "velocity_model", "background", "shot_records", "image_quality",
                          "gradient_summary", "rtm_summary", "claims"}
     cat = Catalog(tmp_path / "root")

@@ -59,7 +59,7 @@ def test_pieces_of_two_shots_give_the_same_records(reference, tmp_path, local_ru
     shots computed on a LocalCluster (fresh processes, as the CLI's: Devito's bits)."""
     ref_s, ref = reference
     run = local_run("seismic_survey", "simulation.pieces.per_piece=3", workers=2)
-    out = {"outputs": {name: r.key for name, r in run.outputs.items()}}
+    out = {"outputs": run.output_keys}
     root = tmp_path / "root"
     assert out["outputs"]["velocity_model"] == ref["outputs"]["velocity_model"]
     assert out["outputs"]["shot_records"] != ref["outputs"]["shot_records"]

@@ -123,7 +123,7 @@ def test_a_transient_failure_is_retried_when_asked(tmp_path, prefect_server, loc
                        fault="real_samples:2:flaky").stdout)
     assert (state / "real_samples-2").exists()  # it did fail once
     clean_run = local_run("mad_gaussian", *SMALL_SETS, root=tmp_path / "clean")  # in process
-    clean = {name: ref.key for name, ref in clean_run.outputs.items()}
+    clean = clean_run.output_keys
     assert out["outputs"] == clean
     assert fingerprints(s.root, out["outputs"].values()) == fingerprints(tmp_path / "clean", clean.values())
 
@@ -149,7 +149,7 @@ def test_one_worker_gives_the_same_bytes(reference, tmp_path, local_run):
     """One worker thread: the next chunk is queued behind the layout's (--workers 2: test_study_contract). In
     process, on the LocalCluster ``--workers 1`` starts."""
     run = local_run("mad_gaussian", *SMALL_SETS, workers=1)
-    _assert_same_as_reference(tmp_path / "root", {"outputs": {n: r.key for n, r in run.outputs.items()}}, reference)
+    _assert_same_as_reference(tmp_path / "root", {"outputs": run.output_keys}, reference)
 
 
 def test_killed_parallel_run_stops_its_cluster(tmp_path, stop_root_servers):
@@ -195,7 +195,7 @@ def test_several_pieces_per_task_give_the_same_datasets(reference, tmp_path, loc
     """pieces.per_task is a runtime choice: same keys, same bytes, still one marker per chunk (run in process)."""
     ref, first = reference
     out = local_run("mad_gaussian", *SMALL_SETS, "pieces.per_task=3")
-    keys = {name: r.key for name, r in out.outputs.items()}
+    keys = out.output_keys
     assert keys == first["outputs"]
     assert fingerprints(tmp_path / "root", keys.values()) == fingerprints(ref.root, first["outputs"].values())
     assert len(region_markers(tmp_path / "root", "mad_gaussian_real")) == 4

@@ -13,7 +13,7 @@ from tests.conftest import fingerprints
 
 def test_verify_fix_then_rerun_recomputes_exactly_the_corrupt_dataset(strata_offline, local_run):
     strata = strata_offline
-    keys = {name: ref.key for name, ref in local_run("seismic_survey", preset="tiny").outputs.items()}
+    keys = local_run("seismic_survey", preset="tiny").output_keys
     before = fingerprints(strata.root, keys.values())
     vel = keys["velocity_model"]
     uri = json.loads(strata("catalog", "show", vel, "--json").stdout)["uri"]
@@ -30,6 +30,6 @@ def test_verify_fix_then_rerun_recomputes_exactly_the_corrupt_dataset(strata_off
     assert strata("catalog", "verify").returncode == 0  # what is left is sound
 
     again = local_run("seismic_survey", preset="tiny")
-    assert {name: ref.key for name, ref in again.outputs.items()} == keys
-    assert [s.key for s in again.steps if s.status == "computed"] == [vel]  # exactly the corrupt one
+    assert again.output_keys == keys
+    assert again.computed == [vel]  # exactly the corrupt one
     assert fingerprints(strata.root, keys.values()) == before

@@ -25,7 +25,7 @@ def small_run(tmp_path_factory):
     loaded = load_study("aspire_stylized", "small", [], models())
     cat = Catalog(tmp_path_factory.mktemp("aspire_stylized") / "root")
     run = run_local(load_flow(loaded.name), loaded.config, cat, study=loaded.name, preset=loaded.preset)
-    yield None, {"outputs": {name: ref.key for name, ref in run.outputs.items()}}, cat
+    yield None, {"outputs": run.output_keys}, cat
     cat.close()
 
 
@@ -89,9 +89,7 @@ def test_a_run_killed_while_training_resumes_at_that_iteration(strata, tiny_run,
     killed = strata(*args, fault="train_posterior:0:kill", check=False)
     assert killed.returncode != 0
     run = local_run("aspire_stylized", preset="tiny")  # the rerun, in process
-    resumed = {"outputs": {name: ref.key for name, ref in run.outputs.items()},
-               "reused": [r.key for r in run.steps if r.status == "reused"],
-               "computed": [r.key for r in run.steps if r.status == "computed"]}
+    resumed = {"outputs": run.output_keys, "reused": run.reused, "computed": run.computed}
     steps = {}
     cat = Catalog(strata.root)
     try:
