@@ -29,7 +29,7 @@ import zarr
 from .fingerprint import fingerprints
 from .keys import check_name
 from .layout import COMPLETE_ATTR, LINEAGE_ATTR, layout_digest, prepare
-from .region_layout import LAYOUT_CLAIM, RegionLayout
+from .region_layout import RegionLayout
 
 __all__ = ["Storage", "COMPLETE_ATTR", "LINEAGE_ATTR", "prepare", "layout_digest"]
 
@@ -216,8 +216,7 @@ class Storage(RegionLayout):
             self.fs.rm(f"{path}/zarr.json")
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
-        if self.fs.exists(path + LAYOUT_CLAIM):
-            self.fs.rm(path + LAYOUT_CLAIM)
+        self.drop_layout_claim(uri)
 
     def variables(self, uri: str) -> dict[str, dict[str, Any]]:
         """{name: {dims, shape, chunks, dtype, units}} for ``catalog show`` (metadata only)."""

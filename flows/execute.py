@@ -25,6 +25,7 @@ from .executors import Executor
 from .isolated import compute_isolated
 from .kinds import KindError
 from .pieces import PieceSpec, compute_pieces, compute_whole
+from .prefect_task import TaskWrapper
 from .step import Pieces, Ref, Step, lineage_record, materialize
 
 __all__ = ["ExecutingRun", "execute"]
@@ -43,7 +44,7 @@ class ExecutingRun(Protocol):
     packages: dict[str, str]
     deployment_id: str | None
     retries: int
-    as_task: Callable[[Callable[..., Any], str], Callable[..., Any]]
+    as_task: TaskWrapper
 
     def emit(self, state: str, step: str, run_id: str, inputs: Sequence[Ref], uri: str,
              lineage: Mapping[str, Any], error: str | None = None) -> None: ...
@@ -142,8 +143,8 @@ def _raise_failures(step: Step, writer: RegionWriter, failures: Sequence[tuple[l
     missing = writer.missing()  # a task stops at its failed region: those before it are written
     # a task can fail after its pieces were written (a job that dies before their result is read): name one that
     # is really missing
-    batch, exc = next(((b, e) for b, e in failures if set(b) & set(missing)), failures[0])
-    failed = next((i for i in batch if i in missing), batch[0])
+    lost = set(missing)
+    failed, exc = next(((i, e) for b, e in failures for i in b if i in lost), (failures[0][0][0], failures[0][1]))
     labels = [v.item() if hasattr(v, "item") else v for v in writer.labels(failed)]
     what = f"{writer.dim} {labels[0]}" if len(labels) == 1 else f"{writer.dim}s {labels[0]}–{labels[-1]}"
     raise RunError(f"step {step.name}: {len(missing)} of {writer.n_pieces} pieces not written "

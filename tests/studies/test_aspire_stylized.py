@@ -16,15 +16,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
-    """The small preset in this process (:func:`flows.study.run_local`: the whole step runtime, no Prefect, no
-    CLI: what is checked here is in its datasets)."""
-    from flows.study import run_local
-    from pipelines.config import load_study
-    from pipelines.registry import load_flow, models
+    """The small preset in this process (the whole step runtime, no Prefect, no CLI: what is checked here is in
+    its datasets)."""
+    from tests.conftest import run_in_process
 
-    loaded = load_study("aspire_stylized", "small", [], models())
-    cat = Catalog(tmp_path_factory.mktemp("aspire_stylized") / "root")
-    run = run_local(load_flow(loaded.name), loaded.config, cat, study=loaded.name, preset=loaded.preset)
+    root = tmp_path_factory.mktemp("aspire_stylized") / "root"
+    run = run_in_process("aspire_stylized", root=root, preset="small")
+    cat = Catalog(root)
     yield None, {"outputs": run.output_keys}, cat
     cat.close()
 
