@@ -181,7 +181,7 @@ class DaskExecutor(Executor):
 
 
 class BatchSystem(Protocol):
-    """A batch system's cluster of one run, as :class:`BatchExecutor` drives it (``pipelines.cluster.BatchCluster``)."""
+    """A batch system's cluster of one run, as :class:`BatchExecutor` drives it (``pipelines.batch.BatchCluster``)."""
 
     slots: int  # worker threads planned
 

@@ -14,9 +14,8 @@ import studies
 from flows.config import StudyConfig
 from strata_errors import InputError
 
-__all__ = ["StudyConfig", "LoadedStudy", "load_study", "parse_override", "STUDIES_DIR"]
+__all__ = ["StudyConfig", "LoadedStudy", "load_study", "parse_override", "read_study_file"]
 
-STUDIES_DIR = Path(studies.__file__).parent  # each study's YAML beside its module
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_study_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
@@ -109,7 +108,7 @@ def load_study(name_or_path: str, preset: str | None, overrides: list[str] | tup
         if name_or_path not in models:
             raise InputError(f"unknown study {name_or_path!r}; known: {', '.join(sorted(models))}")
         path = studies.study_file(name_or_path)
-    doc = _read_yaml(path)
+    doc = read_study_file(path)
     name = doc.get("study") or path.stem  # a bundled study file is named after its study
     if name not in models:
         raise InputError(f"{path}: unknown study {name!r}; known: {', '.join(sorted(models))}")

@@ -9,7 +9,6 @@ import re
 import tokenize
 import typing
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -122,13 +121,10 @@ def _leaves(schema: Mapping[str, Any], defs: Mapping[str, Any], prefix: str = ""
             yield path, _kind(sub, defs)
 
 
-def describe_study(name: str, studies_dir: Path, model: type, load: Any) -> dict[str, Any]:
-    """``{"study", "description", "fields": [{field, type, default, note}], "presets": {preset: {field: value}}}``;
-    ``load(preset)`` gives the study's resolved config (a pydantic model) with that preset (None: none)."""
-    import yaml
-
-    text = (studies_dir / f"{name}.yaml").read_text()
-    doc = yaml.safe_load(text)
+def describe_study(name: str, doc: dict[str, Any], model: type, load: Any) -> dict[str, Any]:
+    """``{"study", "description", "fields": [{field, type, default, note}], "presets": {preset: {field: value}}}``
+    of the study whose study file reads as ``doc``; ``load(preset)`` gives the study's resolved config (a pydantic
+    model) with that preset (None: none)."""
     schema = model.model_json_schema()
     defs = schema.get("$defs", {})
     base = load(None)

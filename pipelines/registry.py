@@ -51,6 +51,9 @@ class _Models(Mapping[str, type[StudyConfig]]):
     def __getitem__(self, name: str) -> type[StudyConfig]:
         return STUDIES[name].model
 
+    def __contains__(self, name: object) -> bool:  # without importing the study's module
+        return name in STUDIES
+
     def __iter__(self) -> Iterator[str]:
         return iter(STUDIES)
 

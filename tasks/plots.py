@@ -63,9 +63,11 @@ def plot_dataset(ds: xr.Dataset, kind: str):
     return plotter(kind)(ds)
 
 
+@functools.cache
 def code_version() -> str:
     """sha256 (16 hex) of the plotting code: this module and every ``tasks.plots_<domain>`` module, so that a
-    rendering cached under it (the report's PNGs) is redrawn when any plotter changes."""
+    rendering cached under it (the report's PNGs) is redrawn when any plotter changes (once per process: the
+    plotting code a process runs is the code it imported)."""
     import hashlib
     import sys
     from pathlib import Path

@@ -172,58 +172,6 @@ def test_the_private_api_walker_sees_violations(tmp_path):
 
 
 # -- no import cycle inside flows ---------------------------------------------------------------------
-def _flows_graph() -> dict[str, set[str]]:
-    """flows module -> flows modules it imports (anywhere but under ``if TYPE_CHECKING:``)."""
-    graph: dict[str, set[str]] = {}
-    for path in sorted((REPO / "flows").glob("*.py")):
-        tree = ast.parse(path.read_text())
-        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-                       and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
-                       for stmt in node.body for n in ast.walk(stmt)}
-        deps: set[str] = set()
-        for node in ast.walk(tree):
-            if id(node) in typing_only:
-                continue
-            if isinstance(node, ast.ImportFrom):
-                if node.level == 1:
-                    deps |= {node.module} if node.module else {a.name for a in node.names}
-                elif node.level == 0 and node.module and node.module.startswith("flows."):
-                    deps.add(node.module.split(".")[1])
-            elif isinstance(node, ast.Import):
-                deps |= {a.name.split(".")[1] for a in node.names if a.name.startswith("flows.")}
-        graph[path.stem] = {d.split(".")[0] for d in deps} - {path.stem}
-    return graph
-
-
-def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(m: str) -> list[str] | None:
-        state[m] = 1
-        stack.append(m)
-        for d in sorted(graph.get(m, ())):
-            if state.get(d) == 1:
-                return stack[stack.index(d):] + [d]
-            if d not in state and (found := visit(d)):
-                return found
-        stack.pop()
-        state[m] = 2
-        return None
-
-    for m in sorted(graph):
-        if m not in state and (found := visit(m)):
-            return found
-    return None
-
-
-def test_flows_has_no_import_cycle():
-    graph = _flows_graph()
-    assert {"step", "pieces", "executors", "context", "study", "runtime"} <= set(graph)
-    assert _cycle(graph) is None, " -> ".join(_cycle(graph))
-    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the checker sees one
-
-
 def test_runtime_modules_stay_small():
     sizes = {str(p.relative_to(REPO)): len(p.read_text().splitlines())
              for package in ("flows", "data_catalog", "pipelines") for p in (REPO / package).rglob("*.py")}

@@ -25,17 +25,16 @@ FAST_EXIT = False  # set by a finished `run` whose Prefect server outlives it (s
 
 
 def cmd_studies(args) -> Doc:
-    import yaml
-
     from studies import study_file
 
+    from ..config import read_study_file
     from ..registry import STUDIES
 
     if args.study:
         return _describe(args)
     rows = []
     for name, entry in STUDIES.items():
-        doc = yaml.safe_load((study_file(name)).read_text())
+        doc = read_study_file(study_file(name))
         rows.append({"study": name, "presets": list((doc.get("presets") or {}).keys()), "summary": entry.summary})
     return Doc(rows, lambda rs: [f"{r['study']:<16} presets: {', '.join(r['presets']):<14} {r['summary']}" for r in rs])
 
@@ -57,14 +56,14 @@ def _describe(args) -> Doc:
     """``studies STUDY``: fields with type, bounds, default and unit; what each preset changes."""
     from studies import study_file
 
-    from ..config import load_study
+    from ..config import load_study, read_study_file
     from ..describe import describe_study
     from ..registry import STUDIES, models
 
     if args.study not in STUDIES:
         raise InputError(f"unknown study {args.study!r} (known: {', '.join(STUDIES)})")
     known = models()
-    doc = describe_study(args.study, study_file(args.study).parent, known[args.study],
+    doc = describe_study(args.study, read_study_file(study_file(args.study)), known[args.study],
                          lambda preset: load_study(args.study, preset, [], known).config)
     return Doc(doc, _describe_text)
 

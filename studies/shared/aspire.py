@@ -27,7 +27,7 @@ from tasks.inference import claims as measures
 
 from .steps import HELD_OUT
 
-__all__ = ["Problem", "aspire_loop", "sample_labels", "HELD_OUT", "train", "estimate", "posterior", "metrics", "table",
+__all__ = ["Problem", "aspire_loop", "sample_labels", "train", "estimate", "posterior", "metrics", "table",
            "baseline", "ASPIRE_PAPER", "REFINE_PAPER", "coverage_claims"]
 
 ASPIRE_PAPER = "Orozco, Siahkoohi, Louboutin, Herrmann, ASPIRE: iterative amortized posterior inference (2023)"

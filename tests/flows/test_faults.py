@@ -42,24 +42,17 @@ def _same_as_reference(root: Path, outputs: dict, reference) -> None:
     assert fingerprints(root, outputs.values()) == fingerprints(ref_root, ref_outputs.values())
 
 
-def _nothing_incomplete_visible(s: Strata) -> set[str]:
-    """``catalog verify`` is clean and every listed dataset is complete in storage; the listed keys."""
-    verify = s("catalog", "verify", check=False)
-    assert verify.returncode == 0, verify.stdout + verify.stderr
-    cat = Catalog(s.root)
+def _nothing_incomplete_visible(root: Path) -> set[str]:
+    """The root verifies (what ``strata catalog verify`` checks) and every listed dataset is complete in storage;
+    the listed keys."""
+    cat = Catalog(root)
     try:
+        assert all(ok for _, ok, _ in cat.verify())
         recs = cat.list()
         assert all(cat.storage.is_complete(r.uri) for r in recs)
         return {r.key for r in recs}
     finally:
         cat.close()
-
-
-def _one_error_line(stderr: str) -> str:
-    assert "Traceback" not in stderr, stderr[-3000:]
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and stderr.strip().splitlines()[-1] == errors[0], stderr[-3000:]
-    return errors[0]
 
 
 def test_a_dask_worker_killed_mid_piece_is_replaced_and_its_piece_rerun(reference, tmp_path, prefect_server):
@@ -79,7 +72,7 @@ def test_a_dask_worker_killed_mid_piece_is_replaced_and_its_piece_rerun(referenc
     assert markers[0] < t_kill and markers[1] < t_kill  # written before the kill, and not rewritten since
     assert markers[3] > t_kill  # the killed piece, written again elsewhere
     _same_as_reference(s.root, out["outputs"], reference)
-    _nothing_incomplete_visible(s)
+    _nothing_incomplete_visible(s.root)
 
 
 def test_the_prefect_server_killed_mid_run(reference, tmp_path, stop_root_servers):
@@ -106,23 +99,10 @@ def test_the_prefect_server_killed_mid_run(reference, tmp_path, stop_root_server
     assert proc.returncode == 0, err[-3000:]  # it went on (before the watch, it hung for minutes)
     assert f"(pid {info['pid']}) died during the run; started another at {info['url']}" in err
     assert "Traceback" not in err
-    _nothing_incomplete_visible(s)
+    _nothing_incomplete_visible(s.root)
     again = s.json("run", *TINY)
     assert again["computed"] == [] and json.loads(out)["outputs"] == again["outputs"]
     _same_as_reference(s.root, again["outputs"], reference)
-
-
-def _verified(root: Path) -> set[str]:
-    """What ``_nothing_incomplete_visible`` checks, in process: the root verifies and every listed dataset is
-    complete in storage; the listed keys."""
-    cat = Catalog(root)
-    try:
-        assert all(ok for _, ok, _ in cat.verify())
-        recs = cat.list()
-        assert all(cat.storage.is_complete(r.uri) for r in recs)
-        return {r.key for r in recs}
-    finally:
-        cat.close()
 
 
 def test_a_full_disk_leaves_nothing_incomplete_visible(reference, local_run, tmp_path, monkeypatch):
@@ -142,7 +122,7 @@ def test_a_full_disk_leaves_nothing_incomplete_visible(reference, local_run, tmp
     assert line.startswith("step generation: 1 of 4 pieces not written (first: chains 20–29, piece 2: "
                            f"disk full writing {root.resolve()}/datasets/mad_gaussian_generation/"), line
     assert "No space left on device" in line
-    _verified(root)
+    _nothing_incomplete_visible(root)
     before = region_markers(root, "mad_gaussian_generation")
     assert len(before) == 3  # pieces 0, 1 and 3 of that step
 
@@ -151,7 +131,7 @@ def test_a_full_disk_leaves_nothing_incomplete_visible(reference, local_run, tmp
         local_run("mad_gaussian", preset="tiny")
     line = str(failed.value)
     assert line.startswith(f"step curves: disk full writing {root.resolve()}/datasets/mad_gaussian_curves/"), line
-    kept = _verified(root)
+    kept = _nothing_incomplete_visible(root)
     after = region_markers(root, "mad_gaussian_generation")
     assert all(after[k] == v for k, v in before.items())  # the resumed step kept its finished pieces
     assert len(after) == 9 * 4
@@ -163,4 +143,4 @@ def test_a_full_disk_leaves_nothing_incomplete_visible(reference, local_run, tmp
     assert run.computed == [outputs["curves"], outputs["claims"]]
     assert outputs["curves"] not in kept
     _same_as_reference(root, outputs, reference)
-    _verified(root)
+    _nothing_incomplete_visible(root)
