@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 from strata_errors import InputError, RunError
 
+from .interrupts import raise_if_signalled
+
 __all__ = ["Executor", "InProcess", "DaskExecutor", "BatchExecutor", "BatchSystem", "Failure", "tasks_of",
            "TASK_SECONDS"]
 
@@ -95,6 +97,7 @@ class InProcess(Executor):
             on_done: Done | None = None) -> list[Failure]:
         failures: list[Failure] = []
         for batch in tasks_of(items, per_task, self.slots, piece_seconds):
+            raise_if_signalled()
             for attempt in range(retries + 1):
                 try:
                     result = fn(batch)
@@ -145,6 +148,7 @@ class DaskExecutor(Executor):
         left, checked = len(futures), time.monotonic()
         try:
             while left:
+                raise_if_signalled()
                 if time.monotonic() - checked >= self.poll_seconds:
                     self._check()
                     checked = time.monotonic()

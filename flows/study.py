@@ -17,6 +17,7 @@ from .code import git_info, package_versions
 from .context import active, current_run
 from .execute import execute
 from .executors import Executor, InProcess
+from .interrupts import latched
 from .prefect_task import ProgressArtifact, TaskWrapper, inline, prefect_task
 from .runtime import Runtime, prefect_home
 from .step import Pieces, Ref, Step
@@ -69,8 +70,7 @@ class StudyRun:
         self.catalog, self.study, self.preset, self.overrides = catalog, study, preset, list(overrides)
         self.executor = executor or InProcess()
         self.outputs: dict[str, Ref] = {}
-        self.flow_run_id = ""
-        self.owner = ""
+        self.flow_run_id = self.owner = ""
         self.code = git_info()
         self.packages = package_versions()
         self.steps: list[StepResult] = []
@@ -96,7 +96,8 @@ class StudyRun:
         context: the caller made it current), with the flow's lineage events and index row."""
         self.begin(flow_run_id, config)
         try:
-            outputs = dict(body(config))
+            with latched():  # a signal whose exception a finalizer dropped still stops the run
+                outputs = dict(body(config))
         except BaseException as exc:
             self.end("FAIL", str(exc))
             raise
