@@ -1,5 +1,7 @@
-"""A training step SIGKILLed mid-training (as a walltime would) resumes on the rerun from its last epoch,
-kept as an incomplete, invisible entry of the catalog, and ends with the uninterrupted run's bytes."""
+"""A training step SIGKILLed mid-training (as a walltime would; inside the isolated training process, and the kill
+takes the whole run's process group with it) resumes on the rerun from its last epoch, kept as an incomplete,
+invisible entry of the catalog; the rerun reuses everything before the training and ends with the uninterrupted
+run's bytes."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from data_catalog import Catalog
 # resume of the CNF and of the FNO, bit for bit, is checked on the trainers in tests/tasks/test_nn_resume.py
 # (co2_forecast here costs ~1 min more: its rerun recomputes the Devito monitoring after the training).
 CASES = [("aspire_stylized", "train_posterior", 1, 3)]
+REUSED_BEFORE = {"aspire_stylized": ("linear_problem", "pairs", "prior_estimates", "summaries")}  # steps before it
 
 
 def _complete(root) -> dict[str, str]:
@@ -45,6 +48,14 @@ def test_a_training_step_killed_mid_training_resumes_from_its_last_epoch(study, 
     assert f"step {step}: training resumes after epoch {kill_after} (fit 0)" in again.stderr
     done = json.loads(again.stdout)
     assert in_flight[0].key in done["computed"]
+    cat = Catalog(strata.root)
+    try:
+        reused = {cat.get(key).step for key in done["reused"]}
+        recomputed = {cat.get(key).step for key in done["computed"]}
+    finally:
+        cat.close()
+    assert set(REUSED_BEFORE[study]) <= reused and step in recomputed, (reused, recomputed)
+    assert not {"linear_problem", "pairs", "prior_estimates"} & recomputed, recomputed  # (summaries: also k=2's)
     mine, theirs = _complete(strata.root), _complete(reference.root)
     assert mine == theirs  # every dataset, the checkpoint included, has the uninterrupted run's fingerprint
     histories = []

@@ -1,9 +1,8 @@
 """aspire_stylized in its ``small`` preset (d = 4, m = 6, non-white noise): the CNF chain against the
-analytic posterior, and the lineage of the loop (iteration k depends on iteration k − 1)."""
+analytic posterior, and the lineage of the loop (iteration k depends on iteration k − 1). A run killed while
+training: tests/flows/test_training_resume.py."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -77,31 +76,3 @@ def test_iteration_two_depends_on_iteration_one(small_run):
     assert s2.step == "summaries" and x1.step == "posterior_estimates" and s2.inputs[0] == x1.key
     assert x1.inputs[2] == out["outputs"]["checkpoint_1"] and x1.params["iteration"] == 1  # (s, x̂, CNF)
     assert cat.get(post2.inputs[3]).params["samples"][0] == 10**9  # the held-out pairs
-
-
-@pytest.mark.prefect
-def test_a_run_killed_while_training_resumes_at_that_iteration(strata, tiny_run, local_run):
-    """SIGKILL inside the isolated training process (it takes the whole run's process group with it):
-    the rerun reuses everything before the training and ends with the bytes of an uninterrupted run."""
-    args = ("run", "aspire_stylized", "--preset", "tiny")
-    killed = strata(*args, fault="train_posterior:0:kill", check=False)
-    assert killed.returncode != 0
-    run = local_run("aspire_stylized", preset="tiny")  # the rerun, in process
-    resumed = {"outputs": run.output_keys, "reused": run.reused, "computed": run.computed}
-    steps = {}
-    cat = Catalog(strata.root)
-    try:
-        for key in resumed["reused"]:
-            steps.setdefault(cat.get(key).step, []).append(key)
-        recomputed = {cat.get(key).step for key in resumed["computed"]}
-        fps = {name: cat.get(key).fingerprint for name, key in resumed["outputs"].items()}
-    finally:
-        cat.close()
-    reference, proc = tiny_run("aspire_stylized")  # the uninterrupted run of the study contract suite
-    ref = Catalog(reference.root)
-    try:
-        assert {name: ref.get(key).fingerprint for name, key in json.loads(proc.stdout)["outputs"].items()} == fps
-    finally:
-        ref.close()
-    assert {"linear_problem", "pairs", "prior_estimates", "summaries"} <= set(steps)
-    assert "train_posterior" in recomputed and "pairs" not in recomputed
