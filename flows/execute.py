@@ -22,7 +22,7 @@ from data_catalog import LINEAGE_ATTR, Catalog, Record, RegionWriter
 from strata_errors import InputError, RunError, StrataError
 
 from .executors import Executor
-from .interrupts import raise_if_signalled
+from .interrupts import raise_kept_interrupt
 from .isolated import compute_isolated
 from .kinds import KindError
 from .pieces import PieceSpec, compute_pieces, compute_whole
@@ -62,7 +62,7 @@ class ExecutingRun(Protocol):
 def execute(run: ExecutingRun, step: Step, inputs: Sequence[Ref], params: Mapping[str, Any],
             pieces: Pieces | None, label: str | None) -> Ref:
     """Reuse or compute one step of ``run``."""
-    raise_if_signalled()
+    raise_kept_interrupt()
     t0 = time.perf_counter()
     key = step.key(inputs, params, pieces.per_piece if step.map_over else None)
     step_run_id = str(uuid.uuid4())

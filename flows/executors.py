@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from strata_errors import InputError, RunError
 
-from .interrupts import raise_if_signalled
+from .interrupts import raise_kept_interrupt
 
 __all__ = ["Executor", "InProcess", "DaskExecutor", "BatchExecutor", "BatchSystem", "Failure", "tasks_of",
            "TASK_SECONDS"]
@@ -97,7 +97,7 @@ class InProcess(Executor):
             on_done: Done | None = None) -> list[Failure]:
         failures: list[Failure] = []
         for batch in tasks_of(items, per_task, self.slots, piece_seconds):
-            raise_if_signalled()
+            raise_kept_interrupt()
             for attempt in range(retries + 1):
                 try:
                     result = fn(batch)
@@ -148,7 +148,7 @@ class DaskExecutor(Executor):
         left, checked = len(futures), time.monotonic()
         try:
             while left:
-                raise_if_signalled()
+                raise_kept_interrupt()
                 if time.monotonic() - checked >= self.poll_seconds:
                     self._check()
                     checked = time.monotonic()

@@ -1,67 +1,53 @@
-"""A termination signal that reaches a run is never lost.
+"""An interrupt that reaches a run is never lost.
 
 Python runs a signal's handler in the main thread, between two bytecodes of whatever runs there. When that is a
 finalizer (an object's ``__del__``, a weakref callback: a Dask future released, an HTTP session closed), the
 exception the handler raises — ``KeyboardInterrupt`` of SIGINT, ``strata run``'s SIGTERM, Prefect's
-``TerminationSignal`` while a flow runs — is printed as "Exception ignored in …" and dropped: the run goes on as if
-no signal had come (seen: SIGTERM sent to a SLURM run that then finished and exited 0).
+``TerminationSignal`` while a flow runs — cannot propagate: Python hands it to :func:`sys.unraisablehook` ("Exception
+ignored in …") and the run goes on as if no signal had come (seen: SIGTERM sent to a SLURM run that then finished
+and exited 0).
 
-:func:`latched` wraps the SIGTERM and SIGINT handlers in place for the duration of a run: each also records the
-signal. :func:`raise_if_signalled`, called where a run waits or moves on (between pieces and between steps), calls
-the recorded signal's handler once more, from ordinary code, where its exception propagates.
+:func:`kept_interrupts` wraps the unraisable hook for the duration of a run: an interrupt (an exception that is not
+an :class:`Exception`, such as those above) dropped there is kept, and :func:`raise_kept_interrupt`, called where a
+run waits or moves on (before each step, between pieces, while Dask tasks are awaited), raises it from ordinary
+code. The signal handlers themselves are not touched (Prefect checks that its own is the one installed).
 """
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["latched", "raise_if_signalled"]
+__all__ = ["kept_interrupts", "raise_kept_interrupt"]
 
-_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-_pending: list[tuple[int, Callable[..., Any]]] = []  # (signal, the handler it was meant for)
+_kept: list[BaseException] = []
 
 
 @contextmanager
-def latched() -> Iterator[None]:
-    """Record each SIGTERM/SIGINT that arrives inside the block (the handlers in place still run as they are). In
-    the main thread only (elsewhere signals cannot be handled); signals whose handler is not a function (default
-    action, ignored) are left alone."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    ours: dict[int, Callable[..., Any]] = {}
-    previous: dict[int, Callable[..., Any]] = {}
-    for signum in _SIGNALS:
-        handler = signal.getsignal(signum)
-        if callable(handler):
-            previous[signum] = handler
-            ours[signum] = _recording(signum, handler)
-            signal.signal(signum, ours[signum])
+def kept_interrupts() -> Iterator[None]:
+    """Keep each interrupt a finalizer drops inside the block (it is still reported as before)."""
+    previous = sys.unraisablehook
+
+    def keep(unraisable: Any) -> None:
+        exc = unraisable.exc_value
+        if exc is not None and not isinstance(exc, (Exception, GeneratorExit)):
+            _kept.append(exc)
+        previous(unraisable)
+
+    sys.unraisablehook = keep
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            if signal.getsignal(signum) is ours[signum]:  # not replaced meanwhile by someone else
-                signal.signal(signum, handler)
-        _pending.clear()
+        if sys.unraisablehook is keep:  # not replaced meanwhile by someone else
+            sys.unraisablehook = previous
+        _kept.clear()
 
 
-def _recording(signum: int, handler: Callable[..., Any]) -> Callable[..., Any]:
-    def record_then_handle(num: int, frame: Any) -> Any:
-        _pending.append((signum, handler))
-        return handler(num, frame)
-
-    return record_then_handle
-
-
-def raise_if_signalled() -> None:
-    """If a signal came inside :func:`latched` (its exception may have been dropped by a finalizer): its handler
-    again, here, once."""
-    if _pending:
-        signum, handler = _pending[0]
-        _pending.clear()
-        handler(signum, None)
+def raise_kept_interrupt() -> None:
+    """Raise the first interrupt a finalizer dropped inside :func:`kept_interrupts`, once."""
+    if _kept:
+        exc = _kept[0]
+        _kept.clear()
+        raise exc

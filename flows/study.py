@@ -17,7 +17,7 @@ from .code import git_info, package_versions
 from .context import active, current_run
 from .execute import execute
 from .executors import Executor, InProcess
-from .interrupts import latched
+from .interrupts import kept_interrupts
 from .prefect_task import ProgressArtifact, TaskWrapper, inline, prefect_task
 from .runtime import Runtime, prefect_home
 from .step import Pieces, Ref, Step
@@ -96,7 +96,7 @@ class StudyRun:
         context: the caller made it current), with the flow's lineage events and index row."""
         self.begin(flow_run_id, config)
         try:
-            with latched():  # a signal whose exception a finalizer dropped still stops the run
+            with kept_interrupts():  # a signal whose exception a finalizer dropped still stops the run
                 outputs = dict(body(config))
         except BaseException as exc:
             self.end("FAIL", str(exc))

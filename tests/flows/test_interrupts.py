@@ -1,4 +1,5 @@
-"""A SIGTERM whose exception a finalizer dropped still stops the run (flows/interrupts.py).
+"""A SIGTERM whose exception a finalizer dropped still stops the run (flows/interrupts.py), and the signal handlers
+are left as they are (Prefect checks that its own is installed).
 
 Seen in the SLURM suite under load: SIGTERM reached ``strata run`` while a Dask future's ``__del__`` ran; the
 exception of the handler was printed as "Exception ignored in" and the run went on to finish with exit 0."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,7 +16,7 @@ import pytest
 import xarray as xr
 
 from data_catalog import Catalog
-from flows.interrupts import latched, raise_if_signalled
+from flows.interrupts import kept_interrupts, raise_kept_interrupt
 from flows.step import Step
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -27,6 +29,14 @@ class Terminated(BaseException):
 class _SignalsWhenCollected:
     def __del__(self):
         os.kill(os.getpid(), signal.SIGTERM)  # its handler runs here, inside the finalizer: its exception is dropped
+
+
+class _Raises:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+    def __del__(self):
+        raise self.exc
 
 
 def _raise(signum, frame):
@@ -44,13 +54,17 @@ def sigterm_raises():
 
 def test_a_signal_a_finalizer_swallowed_is_raised_at_the_next_check(sigterm_raises):
     _SignalsWhenCollected()  # collected at once: the signal's exception is lost …
-    raise_if_signalled()  # … and nothing recorded it outside latched()
-    with latched():
+    raise_kept_interrupt()  # … and nothing kept it outside kept_interrupts()
+    hook = sys.unraisablehook
+    with kept_interrupts():
+        assert signal.getsignal(signal.SIGTERM) is _raise  # the handler in place is not wrapped
         _SignalsWhenCollected()
         with pytest.raises(Terminated):
-            raise_if_signalled()
-        raise_if_signalled()  # once
-    assert signal.getsignal(signal.SIGTERM) is _raise  # the handler in place before is back
+            raise_kept_interrupt()
+        raise_kept_interrupt()  # once
+        _Raises(ValueError("an ordinary error"))  # a finalizer's own error is not an interrupt
+        raise_kept_interrupt()
+    assert sys.unraisablehook is hook
 
 
 def _pieces(*, items: np.ndarray, seen: list) -> xr.Dataset:
@@ -99,7 +113,7 @@ def test_a_dask_run_stops_waiting_when_the_signals_exception_was_dropped(sigterm
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         ex = DaskExecutor(cluster.scheduler_address)
         try:
-            with latched(), pytest.raises(Terminated):
+            with kept_interrupts(), pytest.raises(Terminated):
                 ex.map(_square, list(range(50)), name="squares", per_task=1, on_done=on_done)
             assert 1 <= len(done) < 50
         finally:
