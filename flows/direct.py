@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from .context import active
+from .fpenv import default_fp_env
 from .pieces import as_dataset
 from .step import Pieces, Ref, Step
 
@@ -44,7 +45,8 @@ class DirectRun:
         if step.map_over and step.coord_param:
             kwargs[step.coord_param] = np.asarray(params[step.coord_param])
         t0 = time.perf_counter()
-        out = as_dataset(step.fn(*[i.data for i in inputs], **kwargs), step.name)
+        with default_fp_env():  # as a piece computes (flows.fpenv)
+            out = as_dataset(step.fn(*[i.data for i in inputs], **kwargs), step.name)
         self.seconds[step.name] = self.seconds.get(step.name, 0.0) + time.perf_counter() - t0
         return _Held(key, "", step.kind, step.name, data=out)
 

@@ -26,6 +26,7 @@ from strata_errors import RunError
 from tasks.nn.resume import epoch_store
 
 from .faults import maybe_fault, write_fault
+from .fpenv import default_fp_env
 from .kinds import require as require_kind
 
 __all__ = ["PieceSpec", "Warned", "compute_whole", "compute_pieces", "select_piece", "as_dataset"]
@@ -157,7 +158,7 @@ def compute_whole(spec: PieceSpec) -> list[Warned]:
 
     store = CatalogEpochStore(spec.storage, spec.uri, spec.step, spec.lineage.get("code", {}),
                               saved=partial(maybe_fault, f"{spec.step}.epoch"))  # STRATA_FAULT=<step>.epoch:<n>:kill
-    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"), epoch_store(store):
+    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"), epoch_store(store), default_fp_env():
         out = as_dataset(spec.fn(*_load_inputs(spec), **spec.params), spec.step)
     require_kind(out, spec.lineage.get("kind", ""), spec.step)
     with _disk_full_named(spec.uri, spec.step), write_fault(spec.step, 0):
@@ -188,7 +189,7 @@ def compute_piece(spec: PieceSpec, index: int, kept: list[Warned]) -> None:
     params = dict(spec.params)
     if spec.coord_param:
         params[spec.coord_param] = labels
-    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"):
+    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"), default_fp_env():
         out = as_dataset(spec.fn(*_load_inputs(spec, writer.dim, labels), **params), spec.step)
     if writer.dim not in out.dims or not np.array_equal(np.asarray(out[writer.dim].values), labels):
         raise RunError(f"step {spec.step} piece {index}: the result must have dim {writer.dim!r} "
