@@ -175,30 +175,54 @@ def strata(tmp_path, prefect_server):
     return Strata(tmp_path / "root", prefect_server)
 
 
+_CLUSTERS: dict[tuple[int, str], object] = {}  # LocalClusters of this test process: see shared_cluster
+
+
+def shared_cluster(workers: int):
+    """A LocalCluster of ``workers`` processes, as ``--workers N`` starts them (:func:`flows.runtime.local_cluster`,
+    one OpenMP/torch thread each), started once per test process and reused by every in-process run on workers.
+    Measured: a new one costs ≈8 s of CPU (its processes, and importing torch, Devito and xarray in each worker) —
+    ≈18 in-process runs on workers would pay it each time. Reuse changes no bytes: a worker computes one piece at a
+    time with the inputs it is given, never trains multi-threaded (trainings run in a child process) and keeps only
+    imports between runs; a study's contract checks compare its bytes with the serial run's on these workers after
+    other studies ran on them. The workers read the environment they were started with: one cluster per size and
+    ``$STRATA_STUDY_PACKAGES`` (a study registered for a test); tests that inject faults through the environment
+    start their own."""
+    import studies
+    from flows.runtime import local_cluster
+
+    which = (workers, os.environ.get(studies.ENV, ""))
+    if which not in _CLUSTERS:
+        _CLUSTERS[which] = local_cluster(workers, threads=1)
+    return _CLUSTERS[which]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    while _CLUSTERS:
+        _CLUSTERS.popitem()[1].close()
+
+
 def run_in_process(study: str, *sets: str, root: Path, preset: str | None = None, workers: int | None = None):
     """A study run in this process with the whole step runtime (keys, reuse, zarr, lineage, index, pieces, resume)
     and no CLI, no Prefect (:func:`flows.study.run_local`); ``sets`` as ``--set`` takes them; ``workers``: its
-    pieces on a LocalCluster of that many processes, as ``--workers N`` (:func:`flows.runtime.local_cluster`).
+    pieces on a LocalCluster of that many processes, as ``--workers N`` (:func:`shared_cluster`).
     Devito's bits in a process where torch ran multi-threaded are not reproducible: compare fingerprints of Devito
-    results computed in a fresh process (the CLI's, or ``workers``)."""
+    results computed in a process that did not (the CLI's, or the workers')."""
     from data_catalog import Catalog
     from flows.executors import DaskExecutor
-    from flows.runtime import local_cluster
     from flows.study import run_local
     from pipelines.config import load_study
     from pipelines.registry import load_flow, models
 
     loaded = load_study(study, preset, list(sets), models())
     cat = Catalog(root)
-    cluster = local_cluster(workers, threads=1) if workers else None
-    executor = DaskExecutor(cluster.scheduler_address) if cluster else None
+    executor = DaskExecutor(shared_cluster(workers).scheduler_address) if workers else None
     try:
         return run_local(load_flow(loaded.name), loaded.config, cat, study=loaded.name, preset=loaded.preset,
                          overrides=loaded.overrides, executor=executor)
     finally:
         if executor is not None:
             executor.close()
-            cluster.close()
         cat.close()
 
 

@@ -206,7 +206,7 @@ def test_kill_at_a_random_piece_then_resume_gives_the_same_bytes(reference, tmp_
     partial = {k: v for k, v in _regions_by_key(before).items() if k not in complete}
     assert partial == ({in_flight[0].key: set(range(piece))} if piece else {}), f"STRATA_FAULT={fault}"
 
-    # the rerun, in process on a LocalCluster of 2 (fresh processes: Devito's bits are those of the CLI's)
+    # the rerun, in process on a LocalCluster of 2 (its workers never train multi-threaded: Devito's bits are the CLI's)
     again = _in_process(reference.study, s.root, workers=2)
     assert sorted(again["reused"]) == sorted(complete), f"STRATA_FAULT={fault}"
     assert sorted(again["computed"]) == sorted(set(reference.records) - set(complete)), f"STRATA_FAULT={fault}"
@@ -222,8 +222,9 @@ def test_kill_at_a_random_piece_then_resume_gives_the_same_bytes(reference, tmp_
 
 # -- 3. workers --------------------------------------------------------------------------------------------
 def test_two_workers_give_the_same_bytes_as_serial(reference, tmp_path):
-    """On a LocalCluster of 2 processes, as ``--workers 2`` starts, from this process (the CLI's ``--workers``:
-    tests/flows/test_study_runs.py, test_faults.py)."""
+    """On a LocalCluster of 2 processes as ``--workers 2`` starts them (the test process's, shared by its runs on
+    workers: ``conftest.shared_cluster``), from this process (the CLI's ``--workers``: tests/flows/test_study_runs.py,
+    test_faults.py)."""
     out = _in_process(reference.study, tmp_path / "root", workers=2)
     assert sorted(out["computed"]) == sorted(reference.out["computed"]) and out["reused"] == []
     _same_as_reference(tmp_path / "root", out, reference)

@@ -56,7 +56,7 @@ def test_small_survey_runs(reference):
 @pytest.mark.prefect
 def test_pieces_of_two_shots_give_the_same_records(reference, tmp_path, local_run):
     """Noise is seeded per shot, so how shots are grouped into pieces changes the key, not the data. In process, the
-    shots computed on a LocalCluster (fresh processes, as the CLI's: Devito's bits)."""
+    shots computed on a LocalCluster (processes that never trained multi-threaded, as the CLI: Devito's bits)."""
     ref_s, ref = reference
     run = local_run("seismic_survey", "simulation.pieces.per_piece=3", workers=2)
     out = {"outputs": run.output_keys}
