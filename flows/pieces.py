@@ -147,7 +147,8 @@ def as_dataset(out: Any, step: str) -> xr.Dataset:
     raise RunError(f"step {step} returned {type(out).__name__}, not an xarray.Dataset nor a Trained network")
 
 
-# -- the work ----------------------------------------------------------------------------------------
+# -- the work (each piece in the default floating-point environment, whatever its thread ran before: fpenv.py) --
+@default_fp_env()
 def compute_whole(spec: PieceSpec) -> list[Warned]:
     """Run the function and write the whole dataset (complete when this returns)."""
     import dask
@@ -158,7 +159,7 @@ def compute_whole(spec: PieceSpec) -> list[Warned]:
 
     store = CatalogEpochStore(spec.storage, spec.uri, spec.step, spec.lineage.get("code", {}),
                               saved=partial(maybe_fault, f"{spec.step}.epoch"))  # STRATA_FAULT=<step>.epoch:<n>:kill
-    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"), epoch_store(store), default_fp_env():
+    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"), epoch_store(store):
         out = as_dataset(spec.fn(*_load_inputs(spec), **spec.params), spec.step)
     require_kind(out, spec.lineage.get("kind", ""), spec.step)
     with _disk_full_named(spec.uri, spec.step), write_fault(spec.step, 0):
@@ -178,6 +179,7 @@ def compute_pieces(spec: PieceSpec, indices: Sequence[int]) -> list[Warned]:
     return kept
 
 
+@default_fp_env()
 def compute_piece(spec: PieceSpec, index: int, kept: list[Warned]) -> None:
     """Run the function on region ``index`` and write it (and its marker); the first piece to finish
     lays the dataset out (:meth:`~data_catalog.RegionWriter.ensure_layout`)."""
@@ -189,7 +191,7 @@ def compute_piece(spec: PieceSpec, index: int, kept: list[Warned]) -> None:
     params = dict(spec.params)
     if spec.coord_param:
         params[spec.coord_param] = labels
-    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"), default_fp_env():
+    with _warnings_kept(kept), dask.config.set(scheduler="synchronous"):
         out = as_dataset(spec.fn(*_load_inputs(spec, writer.dim, labels), **params), spec.step)
     if writer.dim not in out.dims or not np.array_equal(np.asarray(out[writer.dim].values), labels):
         raise RunError(f"step {spec.step} piece {index}: the result must have dim {writer.dim!r} "

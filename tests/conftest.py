@@ -175,37 +175,47 @@ def strata(tmp_path, prefect_server):
     return Strata(tmp_path / "root", prefect_server)
 
 
-_CLUSTERS: dict[tuple[int, str], object] = {}  # LocalClusters of this test process: see shared_cluster
+_CLUSTER: dict[tuple, object] = {}  # the LocalCluster of this test process's runs on workers: see shared_cluster
+_WORKER_ENV = ("STRATA_", "DEVITO_", "AWS_", "OMP_")  # what the workers read from the environment they start with
 
 
 def shared_cluster(workers: int):
     """A LocalCluster of ``workers`` processes, as ``--workers N`` starts them (:func:`flows.runtime.local_cluster`,
-    one OpenMP/torch thread each), started once per test process and reused by every in-process run on workers.
-    Measured: a new one costs ≈8 s of CPU (its processes, and importing torch, Devito and xarray in each worker) —
-    ≈18 in-process runs on workers would pay it each time. Reuse changes no bytes: a worker computes one piece at a
-    time with the inputs it is given, never trains multi-threaded (trainings run in a child process) and keeps only
-    imports between runs; a study's contract checks compare its bytes with the serial run's on these workers after
-    other studies ran on them. The workers read the environment they were started with: one cluster per size and
-    ``$STRATA_STUDY_PACKAGES`` (a study registered for a test); tests that inject faults through the environment
-    start their own."""
-    import studies
+    one OpenMP/torch thread each), kept and reused by the in-process runs on workers of this test process.
+    Measured: a new one costs ≈8 s of CPU (its processes, and importing torch, Devito and xarray in each worker),
+    which ≈18 such runs paid each time. Reuse changes no bytes: a worker computes one piece at a time from the inputs
+    it is given, never trains multi-threaded (trainings run in a child process), and every piece starts from the
+    default floating-point environment (flows/fpenv.py); what it keeps between runs (imports, compiled operators,
+    its input cache) changes no result — the contract suite checks each study's bytes on workers that ran other
+    studies before. Workers read the environment they were started with: a run asking for another size or other
+    ``STRATA_*``/``DEVITO_*``/``AWS_*``/``OMP_*`` values (a study package registered for a test) gets a new
+    cluster, and the previous one is closed (one at a time)."""
     from flows.runtime import local_cluster
 
-    which = (workers, os.environ.get(studies.ENV, ""))
-    if which not in _CLUSTERS:
-        _CLUSTERS[which] = local_cluster(workers, threads=1)
-    return _CLUSTERS[which]
+    which = (workers, tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_WORKER_ENV))))
+    if which not in _CLUSTER:
+        close_shared_cluster()
+        _CLUSTER[which] = local_cluster(workers, threads=1)
+    return _CLUSTER[which]
+
+
+def close_shared_cluster() -> None:
+    while _CLUSTER:
+        try:
+            _CLUSTER.popitem()[1].close()
+        except Exception as exc:  # noqa: BLE001 - a cluster that does not close cleanly fails no test
+            print(f"closing the shared LocalCluster: {exc!r}", file=sys.stderr)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    while _CLUSTERS:
-        _CLUSTERS.popitem()[1].close()
+    close_shared_cluster()
 
 
 def run_in_process(study: str, *sets: str, root: Path, preset: str | None = None, workers: int | None = None):
     """A study run in this process with the whole step runtime (keys, reuse, zarr, lineage, index, pieces, resume)
     and no CLI, no Prefect (:func:`flows.study.run_local`); ``sets`` as ``--set`` takes them; ``workers``: its
-    pieces on a LocalCluster of that many processes, as ``--workers N`` (:func:`shared_cluster`).
+    pieces on a LocalCluster of that many processes, as ``--workers N`` (:func:`shared_cluster`; a run that fails
+    closes it, so no piece of it still runs there for the next).
     Devito's bits in a process where torch ran multi-threaded are not reproducible: compare fingerprints of Devito
     results computed in a process that did not (the CLI's, or the workers')."""
     from data_catalog import Catalog
@@ -220,6 +230,12 @@ def run_in_process(study: str, *sets: str, root: Path, preset: str | None = None
     try:
         return run_local(load_flow(loaded.name), loaded.config, cat, study=loaded.name, preset=loaded.preset,
                          overrides=loaded.overrides, executor=executor)
+    except BaseException:
+        if executor is not None:
+            executor.close()
+            executor = None
+            close_shared_cluster()
+        raise
     finally:
         if executor is not None:
             executor.close()
