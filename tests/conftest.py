@@ -227,18 +227,17 @@ def run_in_process(study: str, *sets: str, root: Path, preset: str | None = None
     loaded = load_study(study, preset, list(sets), models())
     cat = Catalog(root)
     executor = DaskExecutor(shared_cluster(workers).scheduler_address) if workers else None
+    finished = False
     try:
-        return run_local(load_flow(loaded.name), loaded.config, cat, study=loaded.name, preset=loaded.preset,
-                         overrides=loaded.overrides, executor=executor)
-    except BaseException:
-        if executor is not None:
-            executor.close()
-            executor = None
-            close_shared_cluster()
-        raise
+        result = run_local(load_flow(loaded.name), loaded.config, cat, study=loaded.name, preset=loaded.preset,
+                           overrides=loaded.overrides, executor=executor)
+        finished = True
+        return result
     finally:
         if executor is not None:
             executor.close()
+            if not finished:
+                close_shared_cluster()
         cat.close()
 
 
